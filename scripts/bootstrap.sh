@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create the project's virtualenv and install everything it needs.
+# Falls back to apt-get for python3-venv on Debian machines that lack it.
+set -euo pipefail
+venv=${1:-.venv}
+python=${PYTHON:-python3}
+if ! command -v "$python" >/dev/null 2>&1 || ! "$python" -m venv --help >/dev/null 2>&1; then
+    echo "bootstrap: installing python3 and python3-venv with apt-get" >&2
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
+    python=python3
+fi
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && "$python" -m venv "$venv"; }
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+"$venv/bin/micropython" -c "import sys; print('micropython', sys.implementation.version)"
