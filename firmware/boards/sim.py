@@ -1,0 +1,102 @@
+"""CPython board for the simulator and tests: a virtual keypad, display and link.
+
+Other threads feed keys and serial bytes in with press() and feed(); the token's
+loop reads them through the board interface. With manual_clock=True time moves
+only when a test calls advance(), so tests are deterministic.
+"""
+
+import os
+import secrets
+import tempfile
+import threading
+import time
+
+from dsc.storage import DirFS
+
+
+class SimBoard:
+    def __init__(self, state_dir=None, manual_clock=False, on_display=None, on_serial=None):
+        if state_dir is None:
+            state_dir = tempfile.mkdtemp(prefix="dsc-token-")
+        os.makedirs(state_dir, exist_ok=True)
+        self.state_dir = state_dir
+        self.fs = DirFS(state_dir)
+        self.lines = ("", "")
+        self.sent = bytearray()
+        self.on_display = on_display
+        self.on_serial = on_serial
+        self._manual = manual_clock
+        self._now = 0
+        self._epoch = 1_700_000_000
+        self._start = time.monotonic()
+        self._keys = []
+        self._rx = bytearray()
+        self._wake = threading.Condition()
+
+    # -- the board interface ------------------------------------------------
+
+    def ticks_ms(self):
+        if self._manual:
+            return self._now
+        return int((time.monotonic() - self._start) * 1000)
+
+    def epoch(self):
+        return self._epoch + self._now // 1000 if self._manual else int(time.time())
+
+    def read_key(self):
+        with self._wake:
+            return self._keys.pop(0) if self._keys else None
+
+    def show(self, line1, line2):
+        self.lines = (line1, line2)
+        if self.on_display:
+            self.on_display(line1, line2)
+
+    def serial_read(self):
+        with self._wake:
+            data = bytes(self._rx)
+            self._rx.clear()
+        return data
+
+    def serial_write(self, data):
+        if self.on_serial:
+            self.on_serial(bytes(data))
+        else:
+            self.sent += data
+
+    def random(self, n):
+        return secrets.token_bytes(n)
+
+    def unique_id(self):
+        """Kept in the state dir, so a token keeps its identity between runs."""
+        uid = self.fs.read("uid")
+        if uid is None:
+            uid = secrets.token_bytes(8)
+            self.fs.write("uid", uid)
+        return uid
+
+    def idle(self, ms):
+        with self._wake:
+            if not self._keys and not self._rx:
+                self._wake.wait(ms / 1000)
+
+    # -- the outside world's side -------------------------------------------
+
+    def press(self, key):
+        with self._wake:
+            self._keys.append(key)
+            self._wake.notify()
+
+    def feed(self, data):
+        with self._wake:
+            self._rx += data
+            self._wake.notify()
+
+    def advance(self, ms):
+        """Move the manual clock forward."""
+        self._now += ms
+
+    def take_sent(self):
+        data = bytes(self.sent)
+        self.sent.clear()
+        return data

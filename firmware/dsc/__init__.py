@@ -1,0 +1,1 @@
+"""OpenDSC firmware core: portable between MicroPython and CPython. Never imports a board."""

@@ -1,0 +1,89 @@
+"""Persist the token's Config atomically: write a temp file, then rename it over.
+
+A power cut leaves the old file or the new one. Each file ends with a checksum
+line, so a torn or corrupted file is recognised and never loaded.
+"""
+
+import os
+
+from dsc import crypto
+from dsc.config import Config
+
+FILE = "token.cfg"
+TEMP = "token.cfg.tmp"
+
+
+class DirFS:
+    """The few filesystem operations storage needs, rooted at a directory."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def _path(self, name):
+        return self.root + "/" + name
+
+    def read(self, name):
+        try:
+            with open(self._path(name), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, name, data):
+        with open(self._path(name), "wb") as f:
+            f.write(data)
+            f.flush()
+            if hasattr(os, "fsync"):
+                os.fsync(f.fileno())
+
+    def rename(self, src, dst):
+        try:
+            os.rename(self._path(src), self._path(dst))
+        except OSError:
+            # FAT refuses to rename over a file; load() still finds the temp file.
+            self.remove(dst)
+            os.rename(self._path(src), self._path(dst))
+
+    def remove(self, name):
+        try:
+            os.remove(self._path(name))
+        except OSError:
+            pass
+
+
+def _checksum(body):
+    return "check=" + crypto.digest("sha256", body)[:8].hex() + "\n"
+
+
+def seal(config):
+    body = config.encode()
+    return body + _checksum(body).encode()
+
+
+def unseal(data):
+    """The Config in `data`, or None when the file is missing, torn or corrupt."""
+    if not data:
+        return None
+    end = data.rfind(b"check=")
+    if end < 0 or data[end:] != _checksum(data[:end]).encode():
+        return None
+    try:
+        return Config.decode(data[:end])
+    except (ValueError, KeyError, UnicodeError):
+        return None
+
+
+class Storage:
+    def __init__(self, fs):
+        self.fs = fs
+
+    def load(self, default_serial):
+        """The saved Config; a blank one with `default_serial` when none is readable."""
+        config = unseal(self.fs.read(FILE))
+        if config is None:
+            config = unseal(self.fs.read(TEMP))  # a save cut short after its temp file was complete
+        return config if config is not None else Config(default_serial)
+
+    def save(self, config):
+        self.fs.write(TEMP, seal(config))
+        self.fs.rename(TEMP, FILE)

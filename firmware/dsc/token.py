@@ -1,0 +1,115 @@
+"""The token: board, storage, UI and serial link tied together, and the main loop."""
+
+from dsc import crypto, ocra
+from dsc import config as cfg
+from dsc.protocol import Link
+from dsc.storage import Storage
+from dsc.ui import UI
+
+IDLE_MAX_MS = 1000  # wake at least this often, so the loop never waits unbounded
+
+
+def default_serial(unique_id):
+    """A blank token's serial: 8 hex digits derived from the chip's unique id."""
+    return crypto.digest("sha256", unique_id)[:4].hex().upper()
+
+
+class Token:
+    def __init__(self, board, debug=True):
+        self.board = board
+        self.storage = Storage(board.fs)
+        self.config = self.storage.load(default_serial(board.unique_id()))
+        self._suite = None
+        self._kcv = None
+        self.ui = UI(self)
+        self.link = Link(self, debug)
+        self._shown = None
+        self._refresh()
+
+    def now(self):
+        return self.board.ticks_ms()
+
+    # -- what the UI and the link ask of the token ----------------------------
+
+    def suite(self):
+        if self._suite is None:
+            self._suite = ocra.Suite(self.config.suite)
+        return self._suite
+
+    def kcv(self):
+        if self._kcv is None:
+            self._kcv = crypto.Hmac("sha256", self.config.key).digest(b"OpenDSC KCV")[:3].hex().upper()
+        return self._kcv
+
+    def respond(self, pin, challenge):
+        """The response to show; a counter suite stores its next counter first."""
+        suite = self.suite()
+        c = self.config
+        timestamp = suite.timestamp(self.board.epoch()) if suite.time_step else None
+        response = suite.response(c.key, challenge, c.counter, pin, None, None, timestamp)
+        if suite.counter:
+            new = c.copy()
+            new.counter = c.counter + 1
+            if not self.save(new):
+                return "ERROR"  # never show a response whose counter was not stored
+        return response
+
+    def save(self, new):
+        """Store `new` and make it current; False (and nothing changed) if the flash write fails."""
+        try:
+            self.storage.save(new)
+        except OSError:
+            return False
+        self.config = new
+        self._suite = None
+        self._kcv = None
+        return True
+
+    # -- events -------------------------------------------------------------
+
+    def key(self, k):
+        self.ui.key(k, self.now())
+        self._refresh()
+
+    def tick(self):
+        now = self.now()
+        self.ui.tick(now)
+        self.link.tick(now)
+        self._refresh()
+
+    def receive(self, data):
+        self.link.receive(data)
+        self._refresh()
+
+    def poll(self):
+        """One pass of the main loop: keys, serial bytes, timers."""
+        board = self.board
+        k = board.read_key()
+        while k is not None:
+            self.key(k)
+            k = board.read_key()
+        data = board.serial_read()
+        if data:
+            self.receive(data)
+        self.tick()
+
+    def idle_ms(self):
+        now = self.now()
+        wait = self.ui.wait_ms(now)
+        if self.link.waiter is not None:
+            until = max(0, self.link.waiter[1] - now)
+            wait = until if wait is None else min(wait, until)
+        return IDLE_MAX_MS if wait is None else min(wait, IDLE_MAX_MS)
+
+    def run(self):
+        while True:
+            self.poll()
+            self.board.idle(self.idle_ms())
+
+    def _refresh(self):
+        if self.link.waiter is not None:
+            self.link.tick(self.now())  # a debug `wait` answers as soon as the screen changes
+        lines = self.ui.lines
+        if lines != self._shown:
+            self._shown = lines
+            self.board.show(lines[0], lines[1])

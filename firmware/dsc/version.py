@@ -1,0 +1,2 @@
+FIRMWARE = "0.1.0"
+PROTOCOL = 1
