@@ -1,0 +1,1 @@
+"""OpenDSC host tools: verify OCRA responses and talk to a token."""

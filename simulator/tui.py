@@ -1,0 +1,69 @@
+"""The token drawn in a terminal: display on top, keypad below, keys from the keyboard."""
+
+import os
+import select
+import sys
+import termios
+import tty
+
+KEYPAD = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("C", "0", "OK"))
+HELP = "keys: 0-9  Enter=OK  Backspace=C  p=power  q=quit"
+_KEYMAP = {"\r": "OK", "\n": "OK", "\x7f": "C", "\x08": "C", "c": "C", "C": "C", "p": "PWR", "P": "PWR", " ": "PWR"}
+
+
+def render_token(lines, label="OpenDSC"):
+    """The token as text lines: a case with a 2x8 display, the keypad and the power key."""
+    width = 22
+    inner = width - 2
+
+    def row(text):
+        return "│" + text.center(inner) + "│"
+
+    out = ["╭" + "─" * inner + "╮", row(label), row("┌──────────┐")]
+    for line in lines:
+        out.append(row("│ " + line.ljust(8)[:8] + " │"))
+    out.append(row("└──────────┘"))
+    for keys in KEYPAD:
+        out.append(row(" ".join("[%s]" % k.center(2) for k in keys)))
+    out.append(row("( PWR )"))
+    out.append("╰" + "─" * inner + "╯")
+    return out
+
+
+def key_for(ch):
+    if ch.isdigit():
+        return ch
+    return _KEYMAP.get(ch)
+
+
+def run(runtime, url):
+    """Draw the token until q or Ctrl-C; keys go to the runtime."""
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    rfd, wfd = os.pipe()  # display changes wake the loop
+    runtime.on_display.append(lambda a, b: os.write(wfd, b"."))
+    sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
+    try:
+        tty.setcbreak(fd)
+        while True:
+            _draw(runtime.lines, url)
+            ready, _, _ = select.select([fd, rfd], [], [])
+            if rfd in ready:
+                os.read(rfd, 4096)
+            if fd in ready:
+                ch = os.read(fd, 1).decode(errors="ignore")
+                if ch in ("q", "Q", "\x03", ""):
+                    return
+                key = key_for(ch)
+                if key:
+                    runtime.press(key)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        sys.stdout.write("\x1b[?25h\x1b[?1049l")
+        sys.stdout.flush()
+
+
+def _draw(lines, url):
+    text = render_token(lines) + ["", "link: " + url, HELP]
+    sys.stdout.write("\x1b[H\x1b[2J" + "\r\n".join(text) + "\r\n")
+    sys.stdout.flush()
