@@ -1,0 +1,123 @@
+"""The simulator as a person and a host tool see it: the terminal UI, the pty
+link, and the two runtimes behaving the same."""
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host.client import TokenClient
+from simulator import runtime as runtimes
+from simulator.tui import key_for, render_token
+from tests.ocra_reference import ocra
+
+DSC = [sys.executable, "-m", "host.cli"]
+
+
+def test_the_drawing_shows_both_display_lines_and_every_key():
+    drawing = "\n".join(render_token(("CHALLNG>", "123456")))
+    assert "CHALLNG>" in drawing and "123456" in drawing
+    for key in "0123456789":
+        assert "[" + key in drawing
+    assert "OK" in drawing and "PWR" in drawing
+    widths = {len(line) for line in render_token(("12345678", "90"))}
+    assert len(widths) == 1, "the case's right edge is straight"
+
+
+def test_keyboard_keys_map_to_keypad_keys():
+    assert [key_for(c) for c in "0123456789"] == list("0123456789")
+    assert key_for("\r") == "OK" and key_for("\x7f") == "C" and key_for("p") == "PWR"
+    assert key_for("x") is None
+
+
+def _read_until(fd, text, timeout=10):
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        if time.monotonic() > deadline:
+            raise AssertionError("screen never showed %r; last output %r" % (text, seen[-400:]))
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                seen += os.read(fd, 4096)
+            except OSError:
+                break
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("rt", runtimes.RUNTIMES)
+def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
+    """The terminal UI: p powers on, digits and Enter key PIN and challenge."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    try:
+        first = _read_until(master, "\n")
+        url = first.strip().splitlines()[0]
+        with TokenClient(url) as client:
+            key = os.urandom(20)
+            client.provision(key)
+        os.write(master, b"p")
+        _read_until(master, "PIN>")
+        os.write(master, b"1234\r")
+        _read_until(master, "CHALLNG>")
+        os.write(master, b"654321\r")
+        _read_until(master, ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "654321", pin="1234"))
+        os.write(master, b"q")
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
+def test_the_link_can_be_a_pty(tmp_path):
+    proc = subprocess.Popen(DSC + ["sim", "--headless", "--link", "pty", "--state", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/")
+        with TokenClient(path) as client:
+            assert client.info()["state"] == "blank"
+            key = os.urandom(32)
+            client.provision(key)
+            assert client.respond("2468", "135790") == ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "135790", pin="2468")
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+def test_both_runtimes_show_the_same_screens_for_the_same_keys(tmp_path):
+    script = ["PWR", "1", "2", "C", "2", "3", "4", "OK", "9", "OK", "1", "2", "3", "4", "5", "6", "7", "OK", "OK", "PWR"]
+    screens = {}
+    for name in runtimes.RUNTIMES:
+        token = runtimes.make_runtime(name, tmp_path / name)
+        seen = []
+        token.on_display.append(lambda a, b: seen.append((a, b)))
+        token.start()
+        try:
+            sent = []
+            token.on_serial = sent.append
+            token.serial_in(b"provision key=" + b"31" * 32 + b" serial=SAME0001\n")
+            _wait(lambda: b"".join(sent).endswith(b"\n"))
+            for k in script:
+                token.press(k)
+                time.sleep(0.02)
+            _wait(lambda: seen and seen[-1] == ("", "") and len(seen) > 10)
+        finally:
+            token.stop()
+        screens[name] = seen
+    assert screens["cpython"] == screens["micropython"]
+    assert ("CHAL LEN", "6 DIGITS") in screens["cpython"]
+
+
+def _wait(cond, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
