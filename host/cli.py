@@ -30,7 +30,7 @@ def _hex_key(text):
 
 def _digits(text):
     if not text.isdigit() or not text.isascii():
-        raise argparse.ArgumentTypeError("%r is not digits" % text)
+        raise argparse.ArgumentTypeError("must be digits only")  # never echo a PIN
     return text
 
 
