@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-from dsc.storage import DirFS
+from dsc.storage import DirFS, stored_id
 
 
 class SimBoard:
@@ -68,12 +68,7 @@ class SimBoard:
         return secrets.token_bytes(n)
 
     def unique_id(self):
-        """Kept in the state dir, so a token keeps its identity between runs."""
-        uid = self.fs.read("uid")
-        if uid is None:
-            uid = secrets.token_bytes(8)
-            self.fs.write("uid", uid)
-        return uid
+        return stored_id(self.fs, self.random)
 
     def idle(self, ms):
         with self._wake:

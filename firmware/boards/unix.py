@@ -16,7 +16,7 @@ import sys
 import time
 
 from dsc.protocol import quote
-from dsc.storage import DirFS
+from dsc.storage import DirFS, stored_id
 
 
 class Board:
@@ -60,11 +60,7 @@ class Board:
         return os.urandom(n)
 
     def unique_id(self):
-        uid = self.fs.read("uid")
-        if uid is None:
-            uid = os.urandom(8)
-            self.fs.write("uid", uid)
-        return uid
+        return stored_id(self.fs, self.random)
 
     def idle(self, ms):
         if not self._keys and not self._rx:

@@ -51,6 +51,16 @@ class DirFS:
             pass
 
 
+def stored_id(fs, random):
+    """A unique id kept in flash, for boards with no chip id (the simulators):
+    made once from the board's CSPRNG, so a token keeps its identity between runs."""
+    uid = fs.read("uid")
+    if uid is None:
+        uid = random(8)
+        fs.write("uid", uid)
+    return uid
+
+
 def _checksum(body):
     return "check=" + crypto.digest("sha256", body)[:8].hex() + "\n"
 
