@@ -68,10 +68,10 @@ class Suite:
         self.question_length = _number(items[i][2:], 4, 64, "question length")
         i += 1
         if i < len(items) and items[i][:1] == "P":
-            name = items[i][1:].lower()
-            if name not in ("sha1", "sha256", "sha512"):
+            name = items[i][1:]
+            if name not in ("SHA1", "SHA256", "SHA512"):
                 raise ValueError("PIN hash must be PSHA1, PSHA256 or PSHA512")
-            self.pin_hash = name
+            self.pin_hash = name.lower()
             i += 1
         if i < len(items) and items[i][:1] == "S":
             self.session_length = _number(items[i][1:], 1, 512, "session length")

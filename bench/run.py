@@ -1,0 +1,34 @@
+"""Run every bench/bench_*.py in name order (each module's main()) and print its table.
+
+    python bench/run.py [NAME ...]      NAME filters, e.g. `ocra` for bench_ocra.py
+"""
+
+import glob
+import importlib.util
+import os
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+
+
+def main(argv=None):
+    wanted = (sys.argv[1:] if argv is None else argv)
+    paths = sorted(glob.glob(os.path.join(BENCH, "bench_*.py")))
+    if wanted:
+        paths = [p for p in paths if any(w in os.path.basename(p) for w in wanted)]
+    for path in paths:
+        name = os.path.splitext(os.path.basename(path))[0]
+        print("=" * 20, name, "=" * 20)
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        t0 = time.perf_counter()
+        module.main()
+        print("(%s took %.1f s)\n" % (name, time.perf_counter() - t0))
+    if not paths:
+        print("no bench/bench_*.py matched")
+
+
+if __name__ == "__main__":
+    main()
