@@ -60,6 +60,14 @@ class UI:
             self._enter(CHALLENGE)
 
     def tick(self, now):
+        """Fire every timer due at `now`: after a long gap a message may end and
+        the idle timeout turn the token off, in one call."""
+        state = None
+        while state != self.state:
+            state = self.state
+            self._tick_once(now)
+
+    def _tick_once(self, now):
         state = self.state
         if state == CONFIRM:
             if now - self._confirm_end >= 0:
@@ -147,7 +155,8 @@ class UI:
         self._message_back = back
         self._message_end = now + MESSAGE_MS
         self.state = MESSAGE
-        self._show(text, str(length) + " DIGITS")
+        count = str(length) + " DIGITS"
+        self._show(text, count if len(count) <= WIDTH else str(length) + " DIGS")
 
     def _finish_confirm(self, accepted, reason):
         done = self._confirm_done

@@ -1,0 +1,41 @@
+"""The Pico board's pin map: the one place that says what is wired where.
+
+hardware/wiring.py generates the wiring table and picture from this file,
+and tests/test_hardware_docs.py checks they agree with it.
+"""
+
+# 4x4 membrane keypad: rows are driven low one at a time, columns read with pull-ups.
+KEYPAD_ROWS = (2, 3, 4, 5)  # GP2..GP5 -> keypad pins 1..4
+KEYPAD_COLS = (6, 7, 8, 9)  # GP6..GP9 -> keypad pins 5..8
+# What each key means to the token: '#' is OK, '*' is C (clear); the letter keys
+# are function keys F1..F4, free for later features.
+KEYPAD_KEYS = (
+    ("1", "2", "3", "F1"),
+    ("4", "5", "6", "F2"),
+    ("7", "8", "9", "F3"),
+    ("C", "0", "OK", "F4"),
+)
+KEYPAD_LEGENDS = (
+    ("1", "2", "3", "A"),
+    ("4", "5", "6", "B"),
+    ("7", "8", "9", "C"),
+    ("*", "0", "#", "D"),
+)
+
+POWER_BUTTON = 15  # GP15 to GND, internal pull-up; wakes the board from light sleep
+
+# SSD1306 OLED on I2C0.
+I2C_ID = 0
+I2C_SDA = 16  # GP16
+I2C_SCL = 17  # GP17
+I2C_FREQ = 400000
+DISPLAY_ADDR = 0x3C
+DISPLAY_WIDTH = 128
+DISPLAY_HEIGHT = 32  # 32 or 64, as the module bought
+
+# VSYS through the Pico's on-board 3:1 divider on GP29 (ADC3).
+VSYS_ADC = 29
+VSYS_DIVIDER = 3
+BATTERY_LOW_MV = 2300  # two AAA cells: the Pico's regulator works down to 1.8 V
+
+LED = 25  # on-board LED (Pico; the Pico W drives it through the radio chip)
