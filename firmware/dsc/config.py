@@ -14,6 +14,7 @@ KEY_MIN, KEY_MAX = 16, 64
 PINLEN_MIN, PINLEN_MAX = 4, 8
 TIMEOUT_MIN, TIMEOUT_MAX = 10, 600
 LABEL_MAX = 16
+COUNTER_MAX = (1 << 64) - 1  # the last value is never used: its successor must be storable
 
 
 def check_serial(serial):
@@ -98,7 +99,7 @@ class Config:
         c.label = check_label(binascii.unhexlify(fields["label"]).decode())
         c.pinlen = bounded_int(fields["pinlen"], PINLEN_MIN, PINLEN_MAX, "pinlen")
         c.timeout = bounded_int(fields["timeout"], TIMEOUT_MIN, TIMEOUT_MAX, "timeout")
-        c.counter = bounded_int(fields["counter"], 0, (1 << 64) - 1, "counter")
+        c.counter = bounded_int(fields["counter"], 0, COUNTER_MAX, "counter")
         c.suite = fields["suite"]
         if c.state != BLANK:
             check_token_suite(c.suite)

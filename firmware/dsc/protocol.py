@@ -256,7 +256,7 @@ def _provisioned_config(command, args, current):
         new.label = cfg.check_label(args.get("label", ""))
         new.pinlen = cfg.bounded_int(args.get("pinlen", "4"), cfg.PINLEN_MIN, cfg.PINLEN_MAX, "pinlen")
         new.timeout = cfg.bounded_int(args.get("timeout", "60"), cfg.TIMEOUT_MIN, cfg.TIMEOUT_MAX, "timeout")
-        new.counter = cfg.bounded_int(args.get("counter", "0"), 0, (1 << 64) - 1, "counter")
+        new.counter = cfg.bounded_int(args.get("counter", "0"), 0, cfg.COUNTER_MAX, "counter")
     except ValueError as e:
         # Messages name the field, never echo the value: the key must not leak.
         raise RequestError(command, "bad-argument", str(e))

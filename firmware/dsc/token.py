@@ -45,6 +45,8 @@ class Token:
         """The response to show; a counter suite stores its next counter first."""
         suite = self.suite()
         c = self.config
+        if suite.counter and c.counter >= cfg.COUNTER_MAX:
+            return "ERROR"  # the counter is used up: its next value could not be stored
         timestamp = suite.timestamp(self.board.epoch()) if suite.time_step else None
         response = suite.response(c.key, challenge, c.counter, pin, None, None, timestamp)
         if suite.counter:
@@ -53,6 +55,11 @@ class Token:
             if not self.save(new):
                 return "ERROR"  # never show a response whose counter was not stored
         return response
+
+    def battery_low(self):
+        """Boards with a battery sense say when it runs low (optional in the board interface)."""
+        check = getattr(self.board, "battery_low", None)
+        return bool(check and check())
 
     def save(self, new):
         """Store `new` and make it current; False (and nothing changed) if the flash write fails."""

@@ -30,6 +30,7 @@ class UI:
         self.gen = 0  # grows on every display change, for the debug link's `wait`
         self._pin = ""
         self._entry = ""
+        self._response = ""
         self._active = 0  # when the last key was pressed, for the idle timeout
         self._message_end = 0
         self._message_back = OFF
@@ -138,25 +139,30 @@ class UI:
 
     def _submit_pin(self, pin, length, now):
         if len(pin) != length:
-            self._message("PIN LEN", length, PIN, now)
+            self._length_message("PIN LEN", length, PIN, now)
         else:
             self._pin = pin
             self._enter(CHALLENGE)
 
     def _submit_challenge(self, challenge, length, now):
         if len(challenge) != length:
-            self._message("CHAL LEN", length, CHALLENGE, now)
+            self._length_message("CHAL LEN", length, CHALLENGE, now)
             return
-        self._entry = self.token.respond(self._pin, challenge)
-        self.state = RESPONSE
-        self._draw()
+        self._response = self.token.respond(self._pin, challenge)
+        if self.token.battery_low():
+            self._message("BATT LOW", "", RESPONSE, now)  # warn first; the response follows
+        else:
+            self._enter(RESPONSE)
 
-    def _message(self, text, length, back, now):
+    def _length_message(self, text, length, back, now):
+        count = str(length) + " DIGITS"
+        self._message(text, count if len(count) <= WIDTH else str(length) + " DIGS", back, now)
+
+    def _message(self, line1, line2, back, now):
         self._message_back = back
         self._message_end = now + MESSAGE_MS
         self.state = MESSAGE
-        count = str(length) + " DIGITS"
-        self._show(text, count if len(count) <= WIDTH else str(length) + " DIGS")
+        self._show(line1, line2)
 
     def _finish_confirm(self, accepted, reason):
         done = self._confirm_done
@@ -167,6 +173,8 @@ class UI:
     def _enter(self, state):
         if state in (OFF, PIN):
             self._pin = ""
+        if state != RESPONSE:
+            self._response = ""
         self._entry = ""
         self.state = state
         self._draw()
@@ -184,7 +192,7 @@ class UI:
         elif state == CHALLENGE:
             self._show("CHALLNG>", self._entry[-WIDTH:])
         elif state == RESPONSE:
-            self._show(self._entry[:WIDTH], self._entry[WIDTH:])
+            self._show(self._response[:WIDTH], self._response[WIDTH:])
 
     def _show(self, line1, line2):
         lines = (line1, line2)

@@ -1,0 +1,69 @@
+"""Start the token on this target's board (main.py only imports this, so a
+compiled bundle keeps everything else in .mpy files)."""
+
+import sys
+
+from dsc.token import Token
+
+RELEASE = not __debug__  # mpy-cross -O1 builds are release builds
+
+
+def make_board():
+    if sys.platform == "rp2":
+        from boards.pico import Board
+
+        return Board(RELEASE)
+    from boards.unix import Board
+
+    state = "dsc-state"
+    if "--state" in sys.argv:
+        state = sys.argv[sys.argv.index("--state") + 1]
+    return Board(state)
+
+
+def maintenance_requested():
+    """On a Pico, holding the power key and C (`*`) while plugging in USB asks for
+    maintenance: two keys, so nobody gets it by accident."""
+    if sys.platform != "rp2":
+        return False
+    import machine
+
+    from boards import pico_pins as pins
+    from boards.keypad import Keypad
+
+    Pin = machine.Pin
+    if Pin(pins.POWER_BUTTON, Pin.IN, Pin.PULL_UP).value() != 0:
+        return False
+    keypad = Keypad([Pin(n, Pin.OPEN_DRAIN, value=1) for n in pins.KEYPAD_ROWS],
+                    [Pin(n, Pin.IN, Pin.PULL_UP) for n in pins.KEYPAD_COLS], pins.KEYPAD_KEYS)
+    down = keypad.read_matrix()
+    return any(down[r][c] and pins.KEYPAD_KEYS[r][c] == "C" for r in range(len(down)) for c in range(len(down[r])))
+
+
+def enter_maintenance():
+    """Erase the key first, then leave to the REPL so the firmware can be reflashed:
+    whoever holds the token gets the REPL, never the key."""
+    from dsc import storage
+
+    fs = storage.DirFS("/dsc")
+    fs.remove(storage.FILE)
+    fs.remove(storage.TEMP)
+    print("OpenDSC maintenance: key erased; REPL open for reflashing")
+
+
+def main():
+    if maintenance_requested():
+        enter_maintenance()
+        return
+    board = make_board()
+    token = Token(board, debug=not RELEASE)
+    if hasattr(board, "ready"):
+        board.ready()
+    try:
+        token.run()
+    except Exception:
+        if RELEASE and sys.platform == "rp2":
+            import machine
+
+            machine.reset()  # never leave a release token at a REPL
+        raise
