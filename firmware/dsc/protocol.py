@@ -31,6 +31,8 @@ def quote(value):
 
 
 def unquote(value):
+    """Decode %XX escapes: ValueError for a malformed escape, UnicodeError when
+    the bytes are not UTF-8 text."""
     if "%" not in value:
         return value
     raw = bytearray()
@@ -72,7 +74,9 @@ def parse(line):
             raise RequestError(command, "bad-request", "argument " + name + " given twice")
         try:
             args[name] = unquote(value)
-        except (ValueError, UnicodeError):
+        except UnicodeError:  # any %XX is valid syntax; the value just is not text
+            raise RequestError(command, "bad-argument", name + " is not UTF-8 text")
+        except ValueError:
             raise RequestError(command, "bad-request", "bad %XX escape in " + name)
     return command, args
 
@@ -86,7 +90,9 @@ class Link:
 
     def __init__(self, token, debug=True):
         self.token = token
-        self.debug = bool(debug) and debuglink is not None
+        self.debug = False
+        if __debug__:  # release builds (mpy-cross -O1) compile none of the debug link
+            self.debug = bool(debug) and debuglink is not None
         self._buf = b""
         self._discarding = False
         self.pending = None  # command awaiting a physical OK press
@@ -120,13 +126,14 @@ class Link:
             if self._discarding or len(line) > MAX_LINE:
                 self._discarding = False
                 self.error("-", "too-long", "line exceeds " + str(MAX_LINE) + " bytes")
-            elif line.strip():
+            elif line.strip(b" "):  # only spaces make a blank line; a TAB is a bad byte
                 self._handle(line)
         self._buf = buf
 
     def tick(self, now):
-        if self.waiter is not None:
-            debuglink.poll_wait(self, now)
+        if __debug__:
+            if self.waiter is not None:
+                debuglink.poll_wait(self, now)
 
     def _handle(self, line):
         try:
@@ -135,9 +142,11 @@ class Link:
             if handler is not None:
                 handler(self, command, args)
             elif command in DEBUG_COMMANDS:
-                if not self.debug:
-                    raise RequestError(command, "no-debug", "the debug link is not in release builds")
-                debuglink.handle(self, command, args)
+                if __debug__:
+                    if self.debug:
+                        debuglink.handle(self, command, args)
+                        return
+                raise RequestError(command, "no-debug", "the debug link is not in release builds")
             else:
                 raise RequestError(command, "unknown-command", "no such command")
         except RequestError as e:
@@ -275,7 +284,6 @@ _COMMANDS = {
 if __debug__:
     try:
         from dsc import debuglink
-    except ImportError:  # a release bundle leaves the module out
+    except ImportError:  # a bundle without the module
         debuglink = None
-else:
-    debuglink = None
+# In a release build (__debug__ False) the name debuglink never exists at all.
