@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench fuzz clean
+.PHONY: setup run test bench fuzz clean firmware check-release flash hil typecheck
 
 setup: $(STAMP)
 
@@ -26,6 +26,27 @@ bench: setup
 
 fuzz: setup
 	DSC_FUZZ=1 $(PY) -m pytest -q tests -k "fuzz or property" -p no:cacheprovider
+
+# Firmware bundles for the Pico: build/debug and build/release (see scripts/build_firmware.py).
+firmware: setup
+	$(PY) scripts/build_firmware.py build
+
+# The release bundle has no debug code and, run on the unix port, refuses the debug link.
+check-release: setup
+	$(PY) scripts/build_firmware.py check-release
+
+# make flash PORT=/dev/ttyACM0 [DEBUG=1]
+flash: firmware
+	@test -n "$(PORT)" || { echo "make flash: give the board's port, e.g. make flash PORT=/dev/ttyACM0" >&2; exit 2; }
+	$(PY) scripts/flash.py $(PORT) build/$(if $(DEBUG),debug,release)
+
+# make hil PORT=/dev/ttyACM0: the hardware-in-the-loop tests against a board running a debug build
+hil: setup
+	@test -n "$(PORT)" || { echo "make hil: give the board's port, e.g. make hil PORT=/dev/ttyACM0" >&2; exit 2; }
+	$(PY) -m pytest tests/hil --port $(PORT)
+
+typecheck: setup
+	$(PY) scripts/typecheck.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

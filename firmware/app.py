@@ -41,14 +41,26 @@ def maintenance_requested():
 
 
 def enter_maintenance():
-    """Erase the key first, then leave to the REPL so the firmware can be reflashed:
-    whoever holds the token gets the REPL, never the key."""
-    from dsc import storage
+    """Erase the whole filesystem, block by block, then open the REPL for reflashing.
 
-    fs = storage.DirFS("/dsc")
-    fs.remove(storage.FILE)
-    fs.remove(storage.TEMP)
-    print("OpenDSC maintenance: key erased; REPL open for reflashing")
+    Removing the key file is not enough: littlefs leaves a deleted file's blocks
+    (and older copies from earlier saves) readable with rp2.Flash().readblocks().
+    So every block is erased before a new empty filesystem is made: whoever holds
+    the token gets a REPL on an empty board, never the key. The firmware must be
+    installed again afterwards (make flash)."""
+    import os
+
+    import micropython
+    import rp2
+
+    flash = rp2.Flash()
+    os.umount("/")
+    for block in range(flash.ioctl(4, 0)):  # 4: block count
+        flash.ioctl(6, block)  # 6: erase one block
+    os.VfsLfs2.mkfs(flash)
+    os.mount(os.VfsLfs2(flash), "/")
+    micropython.kbd_intr(3)  # Ctrl-C back on, so mpremote can reach the REPL
+    print("OpenDSC maintenance: flash erased (key and firmware); install the firmware again")
 
 
 def main():

@@ -96,11 +96,19 @@ class MicroPythonRuntime(Runtime):
 
     name = "micropython"
 
+    def __init__(self, state_dir, firmware=None, heap=None):
+        """firmware: a folder to run instead of firmware/ (e.g. a built bundle);
+        heap: a heap size for micropython -X heapsize (e.g. "64K")."""
+        super().__init__(state_dir)
+        self.firmware = Path(firmware) if firmware else None
+        self.heap = heap
+
     def start(self):
-        fw = firmware_dir()
+        fw = self.firmware or firmware_dir()
         self._lock = threading.Lock()
+        heap = ["-X", "heapsize=" + self.heap] if self.heap else []
         self._proc = subprocess.Popen(
-            [micropython_binary(), str(fw / "main.py"), "--state", self.state_dir],
+            [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(fw),
         )
         self._ready = threading.Event()

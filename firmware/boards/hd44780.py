@@ -38,7 +38,9 @@ class HD44780:
         self.columns = columns
         self._sleep = sleep_ms or _sleep_ms
         self._backlight = BACKLIGHT
-        self._out = bytearray(4)  # one byte: two nibbles, each with E high then low
+        # One byte: two nibbles, each put on the pins with E low (RS/data setup
+        # time before E rises), then E high, then E low (the LCD latches).
+        self._out = bytearray(6)
         self._init()
 
     def _nibbles(self, value, rs):
@@ -49,16 +51,18 @@ class HD44780:
         hi = (value & 0xF0) | base
         lo = ((value << 4) & 0xF0) | base
         out = self._out
-        out[0] = hi | E
-        out[1] = hi
-        out[2] = lo | E
+        out[0] = hi
+        out[1] = hi | E
+        out[2] = hi
         out[3] = lo
+        out[4] = lo | E
+        out[5] = lo
         self.i2c.writeto(self.addr, out)
 
     def _nibble(self, high_bits):
         # Only during the reset sequence, while the LCD may still be in 8-bit mode.
         base = (high_bits & 0xF0) | self._backlight
-        self.i2c.writeto(self.addr, bytes((base | E, base)))
+        self.i2c.writeto(self.addr, bytes((base, base | E, base)))
 
     def _command(self, cmd):
         self._nibbles(cmd, 0)

@@ -14,7 +14,7 @@ from boards import pico_pins as pins
 from boards.keypad import Button, Keypad
 from dsc.storage import DirFS
 
-STATE_DIR = "/dsc"
+STATE_DIR = "/state"  # the token's flash files; apart from the code, so reflashing keeps them
 SCAN_MS = 10  # keypad scan period while the token is on
 WATCHDOG_MS = 8000  # the longest the RP2040's watchdog allows is ~8.3 s
 SLEEP_MAX_MS = 5000  # wake to feed the watchdog well before it bites

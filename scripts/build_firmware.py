@@ -1,0 +1,177 @@
+"""Build the Pico firmware bundles and check the release one.
+
+    python scripts/build_firmware.py build [--out build]
+    python scripts/build_firmware.py check-release [--out build]
+
+build/debug    the firmware with the debug link, compiled with mpy-cross -O0
+build/release  compiled with -O1 (__debug__ is False, so `if __debug__:` code is
+               not even compiled) and without dsc/debuglink: no debug code at all
+
+Modules are bytecode-only .mpy (no native code), so the same bundle runs on the
+Pico and on the unix port, which is how check-release tests it. main.py stays
+source: MicroPython runs main.py itself, and it only imports app; the release
+main.py turns Ctrl-C off on its first line.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+# The Pico bundle: the core and the Pico's own boards (not the simulators' boards).
+BOARD_MODULES = ["boards/__init__.py", "boards/pico.py", "boards/pico_pins.py", "boards/keypad.py",
+                 "boards/ssd1306.py", "boards/hd44780.py"]
+DEBUG_ONLY = {"dsc/debuglink.py"}
+# Names that exist only in debug code: none may appear in a release .mpy.
+DEBUG_MARKERS = [b"debuglink", b"poll_wait", b"MAX_PRESSES"]
+DEBUG_COMMANDS = ["press keys=OK", "display", "state", "wait gen=0"]
+# main.py runs as source (so __debug__ is True in it): the release one turns
+# Ctrl-C off before anything else, closing the window while the imports run.
+RELEASE_MAIN = """# OpenDSC release build
+import micropython
+
+micropython.kbd_intr(-1)  # from the first line on, 0x03 on USB is data, not a way into the REPL
+
+import app
+
+app.main()
+"""
+
+
+def mpy_cross():
+    beside = Path(sys.executable).parent / "mpy-cross"
+    return str(beside) if beside.exists() else "mpy-cross"
+
+
+def sources(release):
+    core = sorted(str(p.relative_to(FIRMWARE)) for p in (FIRMWARE / "dsc").glob("*.py"))
+    files = ["app.py"] + core + [m for m in BOARD_MODULES if (FIRMWARE / m).exists()]
+    return [f for f in files if not (release and f in DEBUG_ONLY)]
+
+
+def compile_bundle(out, release, extra=()):
+    if out.exists():
+        shutil.rmtree(out)
+    for src in sources(release) + list(extra):
+        target = out / (src[:-3] + ".mpy")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [mpy_cross(), "-O1" if release else "-O0", "-s", src, "-o", str(target), src]
+        subprocess.run(cmd, cwd=FIRMWARE, check=True)
+    if release:
+        (out / "main.py").write_text(RELEASE_MAIN)
+    else:
+        shutil.copy(FIRMWARE / "main.py", out / "main.py")
+    return out
+
+
+def bundle_size(out):
+    return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+
+
+def build(out_dir):
+    for name, release in (("debug", False), ("release", True)):
+        out = compile_bundle(out_dir / name, release)
+        files = sum(1 for p in out.rglob("*") if p.is_file())
+        print("%s: %d files, %d bytes" % (out.relative_to(ROOT) if out.is_relative_to(ROOT) else out, files, bundle_size(out)))
+
+
+def check_release(out_dir):
+    """Fail (exit 1, one line) unless the release bundle has no debug code and,
+    run on the unix port, answers correctly and refuses every debug command."""
+    release = out_dir / "release"
+    build(out_dir)  # always from the current sources: a stale bundle proves nothing
+    problems = []
+    for path in release.rglob("*"):
+        if "debuglink" in path.name:
+            problems.append("%s is in the bundle" % path.name)
+        if path.suffix == ".py" and path.name != "main.py":
+            problems.append("%s is source, not compiled" % path.name)
+        if path.is_file():
+            data = path.read_bytes()
+            problems += ["%s contains %r" % (path.name, m.decode()) for m in DEBUG_MARKERS if m in data]
+    if problems:
+        raise SystemExit("check-release: " + "; ".join(problems))
+    answers = run_on_unix_port(release)
+    print("check-release: no debug code in %d files; on the unix port: %s" % (
+        sum(1 for p in release.rglob("*") if p.is_file()), answers))
+
+
+def run_on_unix_port(release):
+    """Run the release bundle (plus the unix board, compiled the same way) in the simulator."""
+    sys.path.insert(0, str(ROOT))
+    from host import ocra
+    from simulator.runtime import MicroPythonRuntime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "bundle"
+        shutil.copytree(release, bundle)
+        subprocess.run([mpy_cross(), "-O1", "-s", "boards/unix.py", "-o", str(bundle / "boards" / "unix.mpy"),
+                        "boards/unix.py"], cwd=FIRMWARE, check=True)
+        token = MicroPythonRuntime(Path(tmp) / "flash", firmware=bundle)
+        replies = []
+        token.on_serial = replies.append
+        token.start()
+        try:
+            key = os.urandom(32)
+
+            def ask(line):
+                del replies[:]
+                token.serial_in(line.encode() + b"\n")
+                return _wait_reply(replies)
+
+            info = ask("info")
+            if " debug=0" not in info:
+                raise SystemExit("check-release: info does not say debug=0: " + info)
+            for command in DEBUG_COMMANDS:
+                reply = ask(command)
+                if not reply.startswith("ERR %s no-debug" % command.split()[0]):
+                    raise SystemExit("check-release: %r answered %r" % (command, reply))
+            if not ask("provision key=" + key.hex()).startswith("OK provision"):
+                raise SystemExit("check-release: provisioning failed")
+            suite = ocra.Suite(ocra.DEFAULT_SUITE)
+            for pin, challenge in (("1234", "123456"), ("9999", "000001")):
+                for k in ["PWR"] + list(pin) + ["OK"] + list(challenge) + ["OK"]:
+                    token.press(k)  # the keypad, not the serial link
+                expected = suite.response(key, challenge, pin=pin)
+                _wait(lambda: token.lines[0] == expected, "response %s, display %r" % (expected, token.lines))
+                token.press("PWR")
+                _wait(lambda: token.lines == ("", ""), "power off")
+        finally:
+            token.stop()
+    return "debug commands refused, responses correct"
+
+
+def _wait_reply(replies, timeout=10):
+    _wait(lambda: b"\n" in b"".join(replies), "a reply", timeout)
+    return b"".join(replies).decode().splitlines()[0]
+
+
+def _wait(cond, what, timeout=10):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise SystemExit("check-release: timed out waiting for " + what)
+        time.sleep(0.01)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["build", "check-release"])
+    p.add_argument("--out", default=str(ROOT / "build"), help="output folder (default build/)")
+    args = p.parse_args()
+    out = Path(args.out).resolve()
+    if args.action == "build":
+        build(out)
+    else:
+        check_release(out)
+
+
+if __name__ == "__main__":
+    main()
