@@ -1,6 +1,7 @@
 """Start the token on this target's board (main.py only imports this, so a
 compiled bundle keeps everything else in .mpy files)."""
 
+import gc
 import sys
 
 from dsc.token import Token
@@ -48,17 +49,19 @@ def enter_maintenance():
     So every block is erased before a new empty filesystem is made: whoever holds
     the token gets a REPL on an empty board, never the key. The firmware must be
     installed again afterwards (make flash)."""
-    import os
-
     import micropython
     import rp2
+    try:
+        import vfs  # MicroPython 1.23 and later
+    except ImportError:
+        import os as vfs  # type: ignore[no-redef]  # 1.22 keeps them in os
 
     flash = rp2.Flash()
-    os.umount("/")
-    for block in range(flash.ioctl(4, 0)):  # 4: block count
+    vfs.umount("/")
+    for block in range(flash.ioctl(4, 0) or 0):  # 4: block count
         flash.ioctl(6, block)  # 6: erase one block
-    os.VfsLfs2.mkfs(flash)
-    os.mount(os.VfsLfs2(flash), "/")
+    vfs.VfsLfs2.mkfs(flash)
+    vfs.mount(vfs.VfsLfs2(flash), "/")  # type: ignore[abstract]  # the stubs mark it abstract
     micropython.kbd_intr(3)  # Ctrl-C back on, so mpremote can reach the REPL
     print("OpenDSC maintenance: flash erased (key and firmware); install the firmware again")
 
@@ -69,6 +72,7 @@ def main():
         return
     board = make_board()
     token = Token(board, debug=not RELEASE)
+    gc.collect()  # start the loop with the import garbage gone: less fragmentation in a small heap
     if hasattr(board, "ready"):
         board.ready()
     try:

@@ -14,4 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
+# The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).
+[ -f "$venv/typings/machine.pyi" ] || "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    --target "$venv/typings" micropython-rp2-rpi-pico-stubs
 "$venv/bin/micropython" -c "import sys; print('micropython', sys.implementation.version)"

@@ -2,8 +2,6 @@
 
 import hashlib
 
-from dsc import sha as _pure
-
 BLOCK_SIZE = {"sha1": 64, "sha256": 64, "sha512": 128}
 DIGEST_SIZE = {"sha1": 20, "sha256": 32, "sha512": 64}
 
@@ -13,7 +11,11 @@ def hash_constructor(name):
     if name not in BLOCK_SIZE:
         raise ValueError("unknown hash " + name)
     ctor = getattr(hashlib, name, None)
-    return ctor if ctor is not None else getattr(_pure, name)
+    if ctor is None:
+        from dsc import sha  # only where needed: its SHA-512 constants cost heap
+
+        ctor = getattr(sha, name)
+    return ctor
 
 
 def digest(name, data):

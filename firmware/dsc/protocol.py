@@ -285,5 +285,5 @@ if __debug__:
     try:
         from dsc import debuglink
     except ImportError:  # a bundle without the module
-        debuglink = None
+        debuglink = None  # type: ignore[assignment]
 # In a release build (__debug__ False) the name debuglink never exists at all.

@@ -28,7 +28,13 @@ def _words(block, size):
 
 class _Hash:
     block_size = 64
+    digest_size = 0
     _length_bytes = 8
+    _word_size = 4
+    _IV = ()  # type: tuple
+
+    def _compress(self, block):
+        raise NotImplementedError
 
     def __init__(self, data=b""):
         self._buf = b""

@@ -168,7 +168,8 @@ class UI:
         done = self._confirm_done
         self._confirm_done = None
         self._enter(OFF)
-        done(accepted, reason)
+        if done is not None:
+            done(accepted, reason)
 
     def _enter(self, state):
         if state in (OFF, PIN):
