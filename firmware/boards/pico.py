@@ -21,14 +21,14 @@ SLEEP_MAX_MS = 5000  # wake to feed the watchdog well before it bites
 
 
 class Board:
-    def __init__(self, release):
+    def __init__(self, release, state_dir=STATE_DIR):
         if release:
             micropython.kbd_intr(-1)  # 0x03 on USB is data, not a way into the REPL
         try:
-            os.mkdir(STATE_DIR)
+            os.mkdir(state_dir)
         except OSError:
             pass  # already there
-        self.fs = DirFS(STATE_DIR)
+        self.fs = DirFS(state_dir)
         Pin = machine.Pin
         self.keypad = Keypad(
             [Pin(n, Pin.OPEN_DRAIN, value=1) for n in pins.KEYPAD_ROWS],
@@ -85,7 +85,10 @@ class Board:
     def serial_read(self):
         data = b""
         while len(data) < 512 and self._poll.poll(0):
-            data += self._stdin.read(1)
+            byte = self._stdin.read(1)
+            if not byte:
+                break  # end of input (only off-board, e.g. a closed pipe)
+            data += byte
         return data
 
     def serial_write(self, data):
@@ -140,7 +143,9 @@ class Board:
 
 
 def _is_pico_w():
-    return "Pico W" in os.uname().machine or "Pico 2 W" in os.uname().machine
+    """The Pico W senses VBUS through its radio chip, not GP24."""
+    machine_name = getattr(sys.implementation, "_machine", "")
+    return "Pico W" in machine_name or "Pico 2 W" in machine_name
 
 
 def _open_display():
