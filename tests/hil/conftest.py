@@ -57,7 +57,11 @@ def target(request, tmp_path):
         if not port:
             pytest.skip("no real board: give --port URL (a debug build) to run these tests on hardware")
         with TokenClient(port) as client:
-            if client.info()["state"] != "blank":
+            info = client.info()
+            if info.get("debug") != "1":
+                pytest.skip("the board runs a release build; these tests press keys through the debug "
+                            "link: make flash PORT=%s DEBUG=1" % port)
+            if info["state"] != "blank":
                 wipe(client)
         yield Target(port, None)
         return
