@@ -4,15 +4,31 @@
 
 Removes the previous firmware's code first (so a release install leaves no
 debug-link module behind from a debug one), keeps the token's /state files,
-copies the bundle and resets the board. --resume skips the soft reset that
-mpremote does on connect (needed for the unix port's REPL in tests).
+copies the bundle and resets the board, in one mpremote session. --resume skips
+the soft reset mpremote does on connect (for the unix port's REPL in tests).
 """
 
 import subprocess
 import sys
 from pathlib import Path
 
-CODE = ["main.py", "app.mpy", "app.py", "dsc", "boards"]
+CODE = ("main.py", "app.mpy", "app.py", "dsc", "boards")
+# Runs on the board: remove the old code, whatever is there of it.
+REMOVE = """
+import os
+def _rm(p):
+    try:
+        if os.stat(p)[0] & 0x4000:
+            for n in os.listdir(p):
+                _rm(p + '/' + n)
+            os.rmdir(p)
+        else:
+            os.remove(p)
+    except OSError:
+        pass
+for _p in %r:
+    _rm(_p)
+""" % (CODE,)
 
 
 def mpremote():
@@ -20,34 +36,27 @@ def mpremote():
     return str(beside) if beside.exists() else "mpremote"
 
 
-def run(port, resume, *args, check=True):
-    cmd = [mpremote(), "connect", port] + (["resume"] if resume else []) + list(args)
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if check and out.returncode != 0:
-        raise SystemExit("flash: mpremote %s failed: %s" % (" ".join(args), (out.stderr or out.stdout).strip().splitlines()[-1:]))
-    return out
-
-
 def main():
     args = [a for a in sys.argv[1:] if a != "--resume"]
     resume = "--resume" in sys.argv
     if len(args) != 2:
         raise SystemExit("usage: flash.py PORT BUNDLE_DIR [--resume]")
-    port, bundle = args
-    bundle = Path(bundle)
+    port, bundle = args[0], Path(args[1])
     if not (bundle / "main.py").exists():
         raise SystemExit("flash: %s is not a built bundle (run make firmware)" % bundle)
-    for name in CODE:
-        run(port, resume, "rm", "-r", ":" + name, check=False)  # absent on a fresh board
-    for path in sorted(bundle.rglob("*")):
-        rel = path.relative_to(bundle).as_posix()
-        if path.is_dir():
-            run(port, resume, "mkdir", ":" + rel, check=False)
-        else:
-            run(port, resume, "cp", str(path), ":" + rel)
-    files = sum(1 for p in bundle.rglob("*") if p.is_file())
+    entries = sorted(p.name for p in bundle.iterdir())
+    cmd = [mpremote(), "connect", port] + (["resume"] if resume else [])
+    cmd += ["exec", REMOVE, "+", "cp", "-r"] + entries + [":./"]
     if not resume:
-        run(port, resume, "reset", check=False)
+        cmd += ["+", "reset"]
+    try:
+        out = subprocess.run(cmd, cwd=bundle, capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise SystemExit("flash: no answer from %s within 300 s" % port)
+    if out.returncode != 0:
+        lines = (out.stderr or out.stdout).strip().splitlines() or ["mpremote failed"]
+        raise SystemExit("flash: %s" % lines[-1])
+    files = sum(1 for p in bundle.rglob("*") if p.is_file())
     print("flash: %d files from %s installed on %s" % (files, bundle, port))
 
 
