@@ -1,0 +1,366 @@
+"""The verifier's policies: users, devices, challenges and responses, lockout,
+activation, PIN change, and the audit log.
+
+Every state change happens in one transaction; on SQLite the write lock is taken
+at BEGIN, so racing processes see each other's effects in order: a challenge is
+consumed exactly once, and no failure is lost from a lockout count.
+"""
+
+import hashlib
+import json
+import re
+import secrets
+import time
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from host import ocra
+from host.verifier import passwords, store
+from host.verifier.store import audit, challenges, devices, users
+from host.verifier.vault import Vault, VaultError, new_key, read_key_file, write_key_file
+
+DAY = 86400.0
+PURPOSES = ("login", "pin-change", "activation", "share", "withdrawal")
+# Device kinds and their security levels: the default device is the highest active one.
+LEVELS = {"dsc": 40, "temp-passcode": 30, "online-card": 20, "code-card": 10}
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SERIAL = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+class VerifierError(Exception):
+    """A refusal to report as one line; `code` is for programs."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Policy:
+    """The numbers a deployment may change."""
+
+    def __init__(self, challenge_ttl=120, lockout_failures=10, lockout_window=DAY, lockout_duration=DAY,
+                 activation_delay=14 * DAY, counter_window=10, time_window=1):
+        self.challenge_ttl = challenge_ttl
+        self.lockout_failures = lockout_failures
+        self.lockout_window = lockout_window
+        self.lockout_duration = lockout_duration
+        self.activation_delay = activation_delay
+        self.counter_window = counter_window
+        self.time_window = time_window
+
+
+def init_db(db, master_key_file):
+    """Create the schema and, if absent, the master key file (mode 0600)."""
+    import os
+
+    if not os.path.exists(master_key_file):
+        write_key_file(master_key_file, new_key())
+    vault = Vault(read_key_file(master_key_file))
+    engine = store.engine_for(db)
+    with engine.begin() as conn:
+        found = store.migrate(conn)
+        canary = store.get_meta(conn, "canary")
+        if canary is None:
+            store.set_meta(conn, "canary", vault.canary())
+        elif not vault.unlocks(canary):
+            raise VaultError("the master key file does not open this database")
+    engine.dispose()
+    return found
+
+
+def normal_username(name):
+    name = (name or "").strip().lower()
+    if not USERNAME.match(name):
+        raise VerifierError("bad-username", "a user name is 1-64 of a-z 0-9 . _ - (starting with a letter or digit)")
+    return name
+
+
+class Verifier:
+    def __init__(self, db, master_key_file, clock=time.time, policy=None):
+        self.clock = clock
+        self.policy = policy or Policy()
+        self.vault = Vault(read_key_file(master_key_file))
+        self.master_key_file = master_key_file
+        self.engine = store.engine_for(db)
+        with self.engine.connect() as conn:
+            if store.version(conn) != store.SCHEMA_VERSION:
+                raise VerifierError("no-database", "the database is not initialised (dsc db init)")
+            if not self.vault.unlocks(store.get_meta(conn, "canary")):
+                raise VerifierError("wrong-master-key", "the master key file does not open this database")
+
+    def close(self):
+        self.engine.dispose()
+
+    # -- users and devices ----------------------------------------------------
+
+    def add_user(self, name, password, birth_date="", citizenship="", residence="", id_type="", id_number=""):
+        name = normal_username(name)
+        if len(password) < 8:
+            raise VerifierError("weak-password", "a password needs at least 8 characters")
+        row = dict(username=name, password_hash=passwords.hash_password(password), birth_date=birth_date,
+                   citizenship=citizenship, residence=residence, id_type=id_type, id_number=id_number,
+                   failures="[]", created_at=self.clock())
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(users.insert().values(**row))
+        except IntegrityError:
+            raise VerifierError("user-exists", "user %s already exists" % name)
+        return name
+
+    def enroll_token(self, name, serial, key, pin, suite=ocra.DEFAULT_SUITE, active=False, counter=0):
+        """A DSC token shipped to `name`; active at once with active=True, else on
+        its first completed challenge or after the activation delay."""
+        name = normal_username(name)
+        if not SERIAL.match(serial or ""):
+            raise VerifierError("bad-serial", "a serial is 1-64 of A-Z a-z 0-9 -")
+        try:
+            parsed = ocra.Suite(suite)
+        except ValueError as e:
+            raise VerifierError("bad-suite", str(e))
+        if not 16 <= len(key) <= 64:
+            raise VerifierError("bad-key", "a token key is 16 to 64 bytes")
+        if parsed.pin_hash:
+            if not (pin and pin.isdigit() and pin.isascii() and 4 <= len(pin) <= 8):
+                raise VerifierError("bad-pin", "the PIN must be 4 to 8 digits")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            user = self._user(conn, name)
+            try:
+                result = conn.execute(devices.insert().values(
+                    user_id=user.id, kind="dsc", serial=serial, suite=suite, status="active" if active else "shipped",
+                    secret=b"", counter=counter, shipped_at=now, activated_at=now if active else None, created_at=now))
+            except IntegrityError:
+                raise VerifierError("device-exists", "a dsc token with serial %s is already enrolled" % serial)
+            device_id = result.inserted_primary_key[0]
+            sealed = {"secret": self.vault.seal(key, "device:%d:secret" % device_id)}
+            if parsed.pin_hash:
+                sealed["pin"] = self.vault.seal(parsed.pin_digest(pin), "device:%d:pin" % device_id)
+            conn.execute(devices.update().where(devices.c.id == device_id).values(**sealed))
+        return serial
+
+    def devices(self, name):
+        name = normal_username(name)
+        with self.engine.connect() as conn:
+            user = self._user(conn, name)
+            rows = conn.execute(select(devices).where(devices.c.user_id == user.id).order_by(devices.c.id)).all()
+        now = self.clock()
+        return [{"kind": d.kind, "serial": d.serial, "suite": d.suite, "status": self._status(d, now),
+                 "level": LEVELS[d.kind], "shipped_at": d.shipped_at, "activated_at": d.activated_at}
+                for d in rows]
+
+    # -- challenges -------------------------------------------------------------
+
+    def start(self, name, password, device=None, purpose="login", new_pin=None):
+        """Check the password, then issue a challenge for a device of the user's.
+
+        A wrong password, or any attempt while locked out, counts as a failed login."""
+        if purpose not in PURPOSES:
+            raise VerifierError("bad-purpose", "purpose must be one of " + ", ".join(PURPOSES))
+        name = normal_username(name)
+        with self.engine.connect() as conn:
+            user = conn.execute(select(users).where(users.c.username == name)).first()
+        if user is None:
+            passwords.check_nobody(password)
+            self._audit(name, "", purpose, "fail", "unknown user")
+            raise VerifierError("bad-credentials", "wrong user name or password")
+        now = self.clock()
+        if self._locked_until(user.failures, now):
+            self._fail(user.id, name, "", purpose, "locked")
+            raise VerifierError("locked", self._locked_message(user.id))
+        if not passwords.check_password(password, user.password_hash):
+            self._fail(user.id, name, "", purpose, "wrong password")
+            raise VerifierError("bad-credentials", "wrong user name or password")
+        with self.engine.begin() as conn:
+            dev = self._pick_device(conn, user.id, device, purpose, now)
+            payload = None
+            if purpose == "pin-change":
+                suite = ocra.Suite(dev.suite)
+                if not suite.pin_hash:
+                    raise VerifierError("no-pin", "this token's suite takes no PIN")
+                if not (new_pin and new_pin.isdigit() and new_pin.isascii() and 4 <= len(new_pin) <= 8):
+                    raise VerifierError("bad-pin", "the new PIN must be 4 to 8 digits")
+                payload = suite.pin_digest(new_pin)
+            challenge_id = secrets.token_hex(16)
+            text = self._challenge_text(dev)
+            conn.execute(challenges.insert().values(
+                id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
+                payload=self.vault.seal(payload, "challenge:%s:payload" % challenge_id) if payload else None,
+                created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0))
+        return {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "kind": dev.kind,
+                "purpose": purpose, "expires_at": now + self.policy.challenge_ttl}
+
+    def finish(self, challenge_id, response):
+        """Judge a response; the challenge is consumed by this first attempt, right or wrong.
+
+        Returns {"ok": True, ...} or {"ok": False, "reason": ...}; malformed input
+        raises VerifierError and changes nothing."""
+        response = response if isinstance(response, str) else ""
+        if not response or not all(c in "0123456789" for c in response):
+            raise VerifierError("bad-response", "type the response's digits only, without spaces")
+        if not re.match(r"^[0-9a-f]{32}$", challenge_id or ""):
+            raise VerifierError("bad-challenge-id", "no such challenge")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            ch = conn.execute(select(challenges).where(challenges.c.id == challenge_id)).first()
+            if ch is None:
+                raise VerifierError("bad-challenge-id", "no such challenge")
+            user = conn.execute(select(users).where(users.c.id == ch.user_id)).one()
+            dev = conn.execute(select(devices).where(devices.c.id == ch.device_id)).one()
+            label = "%s:%s" % (dev.kind, dev.serial)
+            if ch.consumed:
+                return {"ok": False, "reason": "challenge already used"}
+            conn.execute(challenges.update().where(challenges.c.id == ch.id).values(consumed=1))
+            if now >= ch.expires_at:
+                self._audit_in(conn, user.username, label, ch.purpose, "fail", "expired", now)
+                return {"ok": False, "reason": "challenge expired"}
+            if self._locked_until(user.failures, now):
+                self._fail_in(conn, user, label, ch.purpose, "locked", now)
+                return {"ok": False, "reason": "locked", "message": self._locked_message_in(conn, user.id)}
+            pin_hash = None
+            if ch.purpose == "pin-change":
+                pin_hash = self.vault.open(ch.payload, "challenge:%s:payload" % ch.id)
+            matched = self._check(dev, ch.challenge, response, now, pin_hash)
+            if matched is None:
+                self._fail_in(conn, user, label, ch.purpose, "wrong response", now)
+                return {"ok": False, "reason": "wrong response"}
+            changes = dict(matched)
+            if ch.purpose == "activation" or self._status(dev, now) == "active" and dev.status == "shipped":
+                changes.update(status="active", activated_at=now)
+            if pin_hash is not None:
+                changes["pin"] = self.vault.seal(pin_hash, "device:%d:pin" % dev.id)
+            if changes:
+                conn.execute(devices.update().where(devices.c.id == dev.id).values(**changes))
+            conn.execute(users.update().where(users.c.id == user.id).values(failures="[]"))
+            self._audit_in(conn, user.username, label, ch.purpose, "ok", "", now)
+        return {"ok": True, "user": user.username, "device": dev.serial, "purpose": ch.purpose}
+
+    def audit_log(self, name):
+        name = normal_username(name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(audit).where(audit.c.username == name).order_by(audit.c.id)).all()
+        return [{"at": r.at, "user": r.username, "device": r.device, "purpose": r.purpose,
+                 "outcome": r.outcome, "reason": r.reason} for r in rows]
+
+    def rotate_master_key(self, new_key_bytes=None):
+        """Re-encrypt every secret under a new master key in one transaction.
+
+        The new key is written beside the old file first; the database switches in
+        one commit; then the new file replaces the old. Interrupted at any point,
+        the canary tells which key opens the database (see recover_master_key)."""
+        import os
+
+        new = new_key_bytes or new_key()
+        pending = self.master_key_file + ".new"
+        if os.path.exists(pending):
+            os.remove(pending)
+        write_key_file(pending, new)
+        fresh = Vault(new)
+        with self.engine.begin() as conn:
+            for d in conn.execute(select(devices)).all():
+                values = {"secret": fresh.seal(self.vault.open(d.secret, "device:%d:secret" % d.id),
+                                               "device:%d:secret" % d.id)}
+                if d.pin is not None:
+                    values["pin"] = fresh.seal(self.vault.open(d.pin, "device:%d:pin" % d.id), "device:%d:pin" % d.id)
+                conn.execute(devices.update().where(devices.c.id == d.id).values(**values))
+            for c in conn.execute(select(challenges).where(challenges.c.payload.is_not(None))).all():
+                ctx = "challenge:%s:payload" % c.id
+                conn.execute(challenges.update().where(challenges.c.id == c.id)
+                             .values(payload=fresh.seal(self.vault.open(c.payload, ctx), ctx)))
+            store.set_meta(conn, "canary", fresh.canary())
+        os.replace(pending, self.master_key_file)
+        self.vault = fresh
+
+    # -- internals ------------------------------------------------------------
+
+    def _user(self, conn, name):
+        user = conn.execute(select(users).where(users.c.username == name)).first()
+        if user is None:
+            raise VerifierError("no-user", "no user %s" % name)
+        return user
+
+    def _status(self, dev, now):
+        if dev.status == "shipped" and dev.shipped_at is not None and now >= dev.shipped_at + self.policy.activation_delay:
+            return "active"
+        return dev.status
+
+    def _pick_device(self, conn, user_id, serial, purpose, now):
+        rows = conn.execute(select(devices).where(devices.c.user_id == user_id)).all()
+        wanted = "shipped" if purpose == "activation" else "active"
+        usable = [d for d in rows if self._status(d, now) == wanted and (serial is None or d.serial == serial)]
+        if not usable:
+            if serial is not None:
+                raise VerifierError("no-device", "no %s device %s for this user" % (wanted, serial))
+            raise VerifierError("no-device", "this user has no %s device" % wanted)
+        return max(usable, key=lambda d: (LEVELS[d.kind], d.id))
+
+    def _challenge_text(self, dev):
+        suite = ocra.Suite(dev.suite)
+        n = suite.question_length
+        return "%0*d" % (n, secrets.randbelow(10 ** n))
+
+    def _check(self, dev, question, response, now, pin_hash=None):
+        """The device changes a match implies ({} or a new counter), or None."""
+        suite = ocra.Suite(dev.suite)
+        if len(response) != suite.digits:
+            return None
+        key = self.vault.open(dev.secret, "device:%d:secret" % dev.id)
+        if suite.pin_hash and pin_hash is None:
+            pin_hash = self.vault.open(dev.pin, "device:%d:pin" % dev.id)
+        check = suite.verifier(key, pin_hash=pin_hash) if suite.pin_hash else suite.verifier(key)
+        if suite.counter:
+            for c in range(dev.counter, dev.counter + self.policy.counter_window + 1):
+                if check.verify(question, response, counter=c):
+                    return {"counter": c + 1}
+            return None
+        if suite.time_step:
+            step = int(now) // suite.time_step
+            w = self.policy.time_window
+            return {} if any(check.verify(question, response, timestamp=t) for t in range(step - w, step + w + 1)) else None
+        return {} if check.verify(question, response) else None
+
+    def _lock_end(self, streak):
+        """When the lock made by this streak of failures ends, or None if it makes none:
+        N failures within the window lock until `duration` after the last one."""
+        n = self.policy.lockout_failures
+        if len(streak) >= n and streak[-1] - streak[-n] < self.policy.lockout_window:
+            return streak[-1] + self.policy.lockout_duration
+        return None
+
+    def _locked_until(self, failures_json, now):
+        end = self._lock_end(json.loads(failures_json))
+        return end if end is not None and now < end else None
+
+    def _locked_message(self, user_id):
+        with self.engine.connect() as conn:
+            return self._locked_message_in(conn, user_id)
+
+    def _locked_message_in(self, conn, user_id):
+        user = conn.execute(select(users).where(users.c.id == user_id)).one()
+        until = self._locked_until(user.failures, self.clock()) or self.clock()
+        return "account locked after too many failed logins, until %s UTC" % time.strftime(
+            "%Y-%m-%d %H:%M", time.gmtime(until))
+
+    def _fail(self, user_id, name, device, purpose, reason):
+        with self.engine.begin() as conn:
+            user = conn.execute(select(users).where(users.c.id == user_id)).one()
+            self._fail_in(conn, user, device, purpose, reason, self.clock())
+
+    def _fail_in(self, conn, user, device, purpose, reason, now):
+        """Add a failed login to the user's streak (read inside the write transaction)."""
+        streak = json.loads(conn.execute(select(users.c.failures).where(users.c.id == user.id)).scalar_one())
+        end = self._lock_end(streak)
+        if end is not None and now >= end:
+            streak = []  # a lock that has run out: counting starts again
+        streak = [t for t in streak if now - t < self.policy.lockout_window] + [now]
+        streak = streak[-self.policy.lockout_failures:]
+        conn.execute(users.update().where(users.c.id == user.id).values(failures=json.dumps(streak)))
+        self._audit_in(conn, user.username, device, purpose, "fail", reason, now)
+
+    def _audit(self, name, device, purpose, outcome, reason):
+        with self.engine.begin() as conn:
+            self._audit_in(conn, name, device, purpose, outcome, reason, self.clock())
+
+    def _audit_in(self, conn, name, device, purpose, outcome, reason, now):
+        conn.execute(audit.insert().values(at=now, username=name[:64], device=device, purpose=purpose,
+                                           outcome=outcome, reason=reason))
