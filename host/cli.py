@@ -69,6 +69,10 @@ def build_parser():
     port_command("lock", "lock the token: no further provisioning (press OK on it)")
     port_command("wipe", "erase the token's key (press OK on it)")
 
+    from host.verifier import cli as verifier_cli
+
+    verifier_cli.add_parsers(sub)
+
     c = sub.add_parser("ocra", help="compute an OCRA response on this computer")
     c.add_argument("--suite", default=DEFAULT_SUITE)
     c.add_argument("--key", type=_hex_key, required=True, metavar="HEX")
@@ -184,6 +188,10 @@ def main(argv=None):
         if args.command == "ocra":
             cmd_ocra(args)
             return 0
+        if args.command in ("db", "user", "token", "auth", "audit"):
+            from host.verifier import cli as verifier_cli
+
+            return verifier_cli.run(args)
         from host.client import TokenClient
 
         with TokenClient(args.port, timeout=args.timeout) as client:

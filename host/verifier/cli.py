@@ -1,0 +1,178 @@
+"""`dsc db|user|token|auth|audit`: the verifier's command line.
+
+JSON on stdout where a program reads it (auth, token list, audit); every
+refusal is one line (JSON for auth, stderr otherwise) and a nonzero exit.
+"""
+
+import json
+import os
+import sys
+
+DEFAULT_DB = "dsc.db"
+DEFAULT_MASTER_KEY = "dsc-master.key"
+
+
+class Refused(Exception):
+    """Exit 1 after printing this JSON error (for commands that answer in JSON)."""
+
+    def __init__(self, payload):
+        super().__init__(payload.get("message", ""))
+        self.payload = payload
+
+
+def add_parsers(sub):
+    def verifier_command(parser):
+        parser.add_argument("--db", default=os.environ.get("DSC_DB", DEFAULT_DB),
+                            help="database path or SQLAlchemy URL (env DSC_DB, default %(default)s)")
+        return parser
+
+    db = sub.add_parser("db", help="the verifier's database")
+    dbs = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=type(db))
+    dbs.required = True
+    verifier_command(dbs.add_parser("init", help="create the database and the master key file"))
+    verifier_command(dbs.add_parser("rotate-master-key", help="re-encrypt every secret under a new master key"))
+
+    user = sub.add_parser("user", help="verifier users")
+    us = user.add_subparsers(dest="user_command", metavar="ACTION", parser_class=type(user))
+    us.required = True
+    c = verifier_command(us.add_parser("add", help="add a user; the password is read from stdin"))
+    c.add_argument("name")
+    c.add_argument("--password-stdin", action="store_true", required=True)
+    for field in ("birth-date", "citizenship", "residence", "id-type", "id-number"):
+        c.add_argument("--" + field, default="")
+
+    token = sub.add_parser("token", help="tokens enrolled at the verifier")
+    ts = token.add_subparsers(dest="token_command", metavar="ACTION", parser_class=type(token))
+    ts.required = True
+    c = verifier_command(ts.add_parser("enroll", help="enroll a provisioned token for a user; the PIN from stdin"))
+    c.add_argument("name")
+    c.add_argument("--serial", required=True)
+    c.add_argument("--key-file", required=True, help="the key file dsc provision --key-out wrote")
+    c.add_argument("--suite", default=None)
+    c.add_argument("--pin-stdin", action="store_true", help="read the PIN the user chose from stdin")
+    c.add_argument("--active", action="store_true", help="active at once (default: on its first challenge, "
+                                                        "or 14 days after shipping)")
+    c = verifier_command(ts.add_parser("list", help="a user's devices, as JSON"))
+    c.add_argument("name")
+
+    auth = sub.add_parser("auth", help="second-factor authentication, for scripts")
+    aus = auth.add_subparsers(dest="auth_command", metavar="ACTION", parser_class=type(auth))
+    aus.required = True
+    c = verifier_command(aus.add_parser("start", help="check the password (stdin), print a challenge as JSON"))
+    c.add_argument("name")
+    c.add_argument("--password-stdin", action="store_true", required=True)
+    c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
+    c.add_argument("--purpose", default="login")
+    c = verifier_command(aus.add_parser("finish", help="judge a response; JSON, exit 0 when it is right"))
+    c.add_argument("challenge_id")
+    c.add_argument("--response", required=True)
+
+    c = verifier_command(sub.add_parser("audit", help="a user's authentication events, as JSON lines"))
+    c.add_argument("name")
+
+
+COMMANDS = ("db", "user", "token", "auth", "audit")
+
+
+def _stdin_line(what):
+    line = sys.stdin.readline()
+    if not line:
+        raise ValueError("expected the %s on stdin" % what)
+    return line.rstrip("\r\n")
+
+
+def _master_key_file():
+    return os.environ.get("DSC_MASTER_KEY_FILE", DEFAULT_MASTER_KEY)
+
+
+def run(args):
+    """Run a verifier command; returns the exit code."""
+    from host.verifier import service
+    from host.verifier.store import StoreError
+    from host.verifier.vault import VaultError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    json_out = args.command == "auth"
+    try:
+        return _run(args, service)
+    except Refused as r:
+        print(json.dumps(r.payload))
+        return 1
+    except service.VerifierError as e:
+        return _error(args, json_out, e.code, str(e))
+    except (VaultError, StoreError, ValueError) as e:
+        return _error(args, json_out, "error", str(e))
+    except SQLAlchemyError as e:
+        return _error(args, json_out, "database", "database error: %s" % str(e.orig if hasattr(e, "orig") else e).splitlines()[0])
+
+
+def _error(args, json_out, code, message):
+    if json_out:
+        print(json.dumps({"ok": False, "error": code, "message": message}))
+    else:
+        sys.stderr.write("dsc %s: %s\n" % (args.command, message))
+    return 1
+
+
+def _open(args, service):
+    return service.Verifier(args.db, _master_key_file())
+
+
+def _run(args, service):
+    if args.command == "db":
+        if args.db_command == "init":
+            found = service.init_db(args.db, _master_key_file())
+            print("database %s ready (schema %d%s); master key in %s" % (
+                args.db, service.store.SCHEMA_VERSION, "" if found == 0 else ", was %d" % found, _master_key_file()))
+        else:
+            v = _open(args, service)
+            v.rotate_master_key()
+            print("master key rotated; new key in %s" % _master_key_file())
+        return 0
+    if args.command == "user":
+        password = _stdin_line("password")
+        v = _open(args, service)
+        name = v.add_user(args.name, password, birth_date=args.birth_date, citizenship=args.citizenship,
+                          residence=args.residence, id_type=args.id_type, id_number=args.id_number)
+        print("user %s added" % name)
+        return 0
+    if args.command == "token":
+        v = _open(args, service)
+        if args.token_command == "list":
+            print(json.dumps(v.devices(args.name)))
+            return 0
+        key = _read_key(args.key_file)
+        pin = _stdin_line("PIN") if args.pin_stdin else None
+        from host import ocra
+
+        v.enroll_token(args.name, args.serial, key, pin, suite=args.suite or ocra.DEFAULT_SUITE, active=args.active)
+        print("token %s enrolled for %s" % (args.serial, service.normal_username(args.name)))
+        return 0
+    if args.command == "auth":
+        v = _open(args, service)
+        if args.auth_command == "start":
+            password = _stdin_line("password")
+            try:
+                print(json.dumps(dict(v.start(args.name, password, device=args.device, purpose=args.purpose), ok=True)))
+            except service.VerifierError as e:
+                raise Refused({"ok": False, "error": e.code, "message": str(e)})
+            return 0
+        result = v.finish(args.challenge_id, args.response)
+        print(json.dumps(result))
+        return 0 if result["ok"] else 1
+    v = _open(args, service)
+    for event in v.audit_log(args.name):
+        print(json.dumps(event))
+    return 0
+
+
+def _read_key(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError as e:
+        raise ValueError("cannot read key file %s: %s" % (path, e.strerror))
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise ValueError("key file %s must hold the key as hex" % path)
