@@ -1,0 +1,278 @@
+"""The verifier's policies, through its library and its command line, with an
+injected clock and a simulated token."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from host.verifier import service
+from host.verifier.vault import VaultError
+from tests.ocra_reference import ocra
+
+SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DAY = 86400.0
+T0 = 1_700_000_000.0
+PASSWORD = "correct horse"
+
+
+class Clock:
+    def __init__(self):
+        self.now = T0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path):
+    db, master = str(tmp_path / "v.db"), str(tmp_path / "master.key")
+    service.init_db(db, master)
+    clock = Clock()
+    v = service.Verifier(db, master, clock=clock)
+    v.add_user("alice", PASSWORD, birth_date="1980-01-01", citizenship="FI", residence="FI",
+               id_type="passport", id_number="X123")
+    key = os.urandom(32)
+    v.enroll_token("alice", "DSC00001", key, "1234", active=True)
+    yield v, clock, key, tmp_path
+    v.close()
+
+
+def answer(v, key, pin="1234", **start):
+    ch = v.start("alice", PASSWORD, **start)
+    return ch, v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin=pin))
+
+
+def fail_once(v):
+    ch = v.start("alice", PASSWORD)
+    assert v.finish(ch["challenge_id"], "00000000" if ch["challenge"] else "1")["ok"] is False
+
+
+def test_a_login_with_the_right_response_succeeds_once(world):
+    v, clock, key, _ = world
+    ch, result = answer(v, key)
+    assert result == {"ok": True, "user": "alice", "device": "DSC00001", "purpose": "login"}
+    assert len(ch["challenge"]) == 6 and ch["challenge"].isdigit()
+    assert ch["expires_at"] == T0 + 120
+    again = v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))
+    assert again == {"ok": False, "reason": "challenge already used"}
+
+
+def test_a_wrong_pin_gives_a_wrong_response_and_consumes_the_challenge(world):
+    v, clock, key, _ = world
+    ch, result = answer(v, key, pin="1235")
+    assert result == {"ok": False, "reason": "wrong response"}
+    assert v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["reason"] == "challenge already used"
+
+
+def test_a_response_with_spaces_is_refused_and_changes_nothing(world):
+    v, clock, key, _ = world
+    ch = v.start("alice", PASSWORD)
+    right = ocra(SUITE, key, ch["challenge"], pin="1234")
+    for typed in (right[:4] + " " + right[4:], " " + right, right + "\n", "12-34-56-78", ""):
+        with pytest.raises(service.VerifierError) as e:
+            v.finish(ch["challenge_id"], typed)
+        assert "without spaces" in str(e.value)
+    assert v.finish(ch["challenge_id"], right)["ok"] is True
+
+
+def test_a_challenge_expires_after_120_seconds(world):
+    v, clock, key, _ = world
+    ch = v.start("alice", PASSWORD)
+    clock.now += 119.9
+    ch2 = v.start("alice", PASSWORD)
+    assert v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"] is True
+    clock.now += 120
+    assert v.finish(ch2["challenge_id"], ocra(SUITE, key, ch2["challenge"], pin="1234")) == {
+        "ok": False, "reason": "challenge expired"}
+
+
+def test_challenges_are_unpredictable_digits():
+    seen = {service.Verifier._challenge_text(None, type("D", (), {"suite": SUITE})()) for _ in range(2000)}
+    assert len(seen) > 1990 and all(len(c) == 6 and c.isdigit() for c in seen)
+
+
+def test_ten_failures_within_a_day_lock_even_the_right_credentials(world):
+    v, clock, key, _ = world
+    for i in range(9):
+        clock.now += 60
+        fail_once(v)
+    _, ok = answer(v, key)
+    assert ok["ok"], "success resets the count"
+    for i in range(10):
+        clock.now += 60
+        fail_once(v)
+    last = clock.now
+    with pytest.raises(service.VerifierError) as right:
+        v.start("alice", PASSWORD)
+    with pytest.raises(service.VerifierError) as wrong:
+        v.start("alice", "not the password")
+    assert right.value.code == wrong.value.code == "locked"
+    assert str(right.value) == str(wrong.value), "the lockout never tells whether the password was right"
+    # each refused attempt is a failure too, so the lock now runs from the last of them
+    clock.now = last + DAY - 1
+    with pytest.raises(service.VerifierError):
+        v.start("alice", PASSWORD)
+    last = clock.now
+    clock.now = last + DAY
+    _, ok = answer(v, key)
+    assert ok["ok"], "24 h after the last failure the lock is over"
+
+
+def test_failures_spread_over_more_than_a_day_do_not_lock(world):
+    v, clock, key, _ = world
+    for i in range(12):
+        fail_once(v)
+        clock.now += DAY / 9 + 1
+    _, ok = answer(v, key)
+    assert ok["ok"]
+
+
+def test_wrong_passwords_count_towards_the_lockout(world):
+    v, clock, key, _ = world
+    for i in range(10):
+        with pytest.raises(service.VerifierError) as e:
+            v.start("alice", "wrong password %d" % i)
+        assert e.value.code == "bad-credentials"
+    with pytest.raises(service.VerifierError) as e:
+        v.start("alice", PASSWORD)
+    assert e.value.code == "locked"
+    events = v.audit_log("alice")
+    assert [ev["reason"] for ev in events] == ["wrong password"] * 10 + ["locked"]
+
+
+def test_a_shipped_token_activates_on_its_first_challenge_or_after_14_days(world):
+    v, clock, key, _ = world
+    other = os.urandom(32)
+    v.enroll_token("alice", "DSC00002", other, "4321")
+    assert [d["status"] for d in v.devices("alice")] == ["active", "shipped"]
+    with pytest.raises(service.VerifierError) as e:
+        v.start("alice", PASSWORD, device="DSC00002")
+    assert e.value.code == "no-device"
+    ch = v.start("alice", PASSWORD, device="DSC00002", purpose="activation")
+    assert v.finish(ch["challenge_id"], ocra(SUITE, other, ch["challenge"], pin="4321"))["ok"]
+    assert [d["status"] for d in v.devices("alice")] == ["active", "active"]
+    v.enroll_token("alice", "DSC00003", os.urandom(32), "1111")
+    clock.now += 14 * DAY
+    assert v.devices("alice")[2]["status"] == "active"
+
+
+def test_the_login_uses_the_named_device_or_the_highest_active_one(world):
+    v, clock, key, _ = world
+    second = os.urandom(32)
+    v.enroll_token("alice", "DSC00009", second, "9999", active=True)
+    assert v.start("alice", PASSWORD)["device"] == "DSC00009"  # same level: the newest
+    ch, result = answer(v, key, device="DSC00001")
+    assert ch["device"] == "DSC00001" and result["ok"]
+
+
+def test_a_pin_change_commits_only_when_the_response_uses_the_new_pin(world):
+    v, clock, key, _ = world
+    ch = v.start("alice", PASSWORD, purpose="pin-change", new_pin="5678")
+    assert v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"] is False
+    _, still_old = answer(v, key, pin="1234")
+    assert still_old["ok"], "a failed PIN change changes nothing"
+    ch = v.start("alice", PASSWORD, purpose="pin-change", new_pin="5678")
+    assert v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="5678"))["ok"] is True
+    assert answer(v, key, pin="1234")[1]["ok"] is False
+    assert answer(v, key, pin="5678")[1]["ok"] is True
+
+
+def test_secrets_are_encrypted_at_rest_and_the_master_key_rotates(world):
+    v, clock, key, tmp = world
+    raw = open(tmp / "v.db", "rb").read() + b"".join(
+        open(p, "rb").read() for p in tmp.iterdir() if p.name.startswith("v.db-"))
+    import hashlib
+    assert key not in raw and key.hex().encode() not in raw
+    assert hashlib.sha1(b"1234").digest() not in raw
+    assert b"correct horse" not in raw
+    old = (tmp / "master.key").read_text()
+    v.rotate_master_key()
+    assert (tmp / "master.key").read_text() != old
+    assert oct((tmp / "master.key").stat().st_mode & 0o777) == "0o600"
+    fresh = service.Verifier(str(tmp / "v.db"), str(tmp / "master.key"), clock=clock)
+    ch = fresh.start("alice", PASSWORD)
+    assert fresh.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
+    (tmp / "old.key").write_text(old)
+    with pytest.raises(service.VerifierError) as e:
+        service.Verifier(str(tmp / "v.db"), str(tmp / "old.key"))
+    assert e.value.code == "wrong-master-key"
+
+
+def test_bad_input_is_refused_without_changes(world):
+    v, clock, key, _ = world
+    with pytest.raises(service.VerifierError):
+        v.add_user("Not Valid!", "password123")
+    with pytest.raises(service.VerifierError) as e:
+        v.add_user("ALICE", "password123")
+    assert e.value.code == "user-exists"
+    with pytest.raises(service.VerifierError):
+        v.enroll_token("alice", "DSC00001", key, "1234")
+    with pytest.raises(service.VerifierError):
+        v.enroll_token("alice", "DSC00005", key, "12a4")
+    with pytest.raises(service.VerifierError):
+        v.finish("not-an-id", "12345678")
+    with pytest.raises(service.VerifierError):
+        v.start("alice", PASSWORD, purpose="coffee")
+    with pytest.raises(service.VerifierError) as e:
+        v.start("nobody", PASSWORD)
+    assert e.value.code == "bad-credentials"
+    assert [d["serial"] for d in v.devices("alice")] == ["DSC00001"]
+
+
+# -- the command line, against the simulated token -----------------------------
+
+DSC = [sys.executable, "-m", "host.cli"]
+
+
+def dsc(tmp, *args, stdin=None):
+    env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
+    return subprocess.run(DSC + [str(a) for a in args], input=stdin, capture_output=True, text=True, env=env,
+                          timeout=60, cwd=str(tmp))
+
+
+def test_the_whole_flow_from_the_command_line_against_the_simulator(tmp_path):
+    sim = subprocess.Popen(DSC + ["sim", "--headless", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path / "flash")],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        url = sim.stdout.readline().strip()
+        assert dsc(tmp_path, "db", "init").returncode == 0
+        assert oct((tmp_path / "cli.key").stat().st_mode & 0o777) == "0o600"
+        assert dsc(tmp_path, "user", "add", "Bob", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+        out = dsc(tmp_path, "provision", url, "--generate", "--key-out", tmp_path / "bob.key", "--serial", "DSC00077")
+        assert out.returncode == 0, out.stderr
+        out = dsc(tmp_path, "token", "enroll", "bob", "--serial", "DSC00077", "--key-file", tmp_path / "bob.key",
+                  "--pin-stdin", "--active", stdin="2468\n")
+        assert out.returncode == 0, out.stderr
+        for pin, expect in (("2468", 0), ("1111", 1)):
+            start = dsc(tmp_path, "auth", "start", "bob", "--password-stdin", stdin=PASSWORD + "\n")
+            assert start.returncode == 0, start.stdout + start.stderr
+            ch = json.loads(start.stdout)
+            response = dsc(tmp_path, "respond", url, "--pin", pin, "--challenge", ch["challenge"]).stdout.strip()
+            finish = dsc(tmp_path, "auth", "finish", ch["challenge_id"], "--response", response)
+            assert finish.returncode == expect and json.loads(finish.stdout)["ok"] is (expect == 0)
+        bad = dsc(tmp_path, "auth", "start", "bob", "--password-stdin", stdin="nope\n")
+        assert bad.returncode == 1 and json.loads(bad.stdout)["error"] == "bad-credentials"
+        events = [json.loads(line) for line in dsc(tmp_path, "audit", "bob").stdout.splitlines()]
+        assert [e["outcome"] for e in events] == ["ok", "fail", "fail"]
+        listed = json.loads(dsc(tmp_path, "token", "list", "bob").stdout)
+        assert listed[0]["serial"] == "DSC00077" and "key" not in json.dumps(listed).lower().replace("kind", "")
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+def test_cli_refusals_are_one_line(tmp_path):
+    assert dsc(tmp_path, "user", "add", "x", "--password-stdin", stdin="password123\n").returncode == 1  # no db yet
+    assert dsc(tmp_path, "db", "init").returncode == 0
+    for args, stdin in ((("user", "add", "Bad Name", "--password-stdin"), "password123\n"),
+                        (("user", "add", "ok", "--password-stdin"), ""),
+                        (("token", "enroll", "nobody", "--serial", "S1", "--key-file", "/nonexistent"), None),
+                        (("token", "list", "nobody"), None),
+                        (("audit", "bad name"), None)):
+        out = dsc(tmp_path, *args, stdin=stdin)
+        assert out.returncode == 1 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, (args, out.stderr)
+    out = dsc(tmp_path, "auth", "finish", "0" * 32, "--response", "1234 5678")
+    assert out.returncode == 1 and "without spaces" in json.loads(out.stdout)["message"]
