@@ -171,6 +171,12 @@ class Verifier:
         if not passwords.check_password(password, user.password_hash):
             self._fail(user.id, name, "", purpose, "wrong password")
             raise VerifierError("bad-credentials", "wrong user name or password")
+        return self.issue(user, device, purpose, new_pin, now)
+
+    def issue(self, user, device=None, purpose="login", new_pin=None, now=None):
+        """Issue a challenge to a user whose first factor is already checked
+        (start() does that; a portal with its own sessions may call this)."""
+        now = self.clock() if now is None else now
         with self.engine.begin() as conn:
             dev = self._pick_device(conn, user.id, device, purpose, now)
             payload = None
@@ -231,7 +237,8 @@ class Verifier:
                 changes["pin"] = self.vault.seal(pin_hash, "device:%d:pin" % dev.id)
             if changes:
                 conn.execute(devices.update().where(devices.c.id == dev.id).values(**changes))
-            conn.execute(users.update().where(users.c.id == user.id).values(failures="[]"))
+            if user.failures != "[]":
+                conn.execute(users.update().where(users.c.id == user.id).values(failures="[]"))
             self._audit_in(conn, user.username, label, ch.purpose, "ok", "", now)
         return {"ok": True, "user": user.username, "device": dev.serial, "purpose": ch.purpose}
 
