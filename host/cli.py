@@ -174,6 +174,12 @@ def cmd_ocra(args):
         raise HostError(str(e))
 
 
+def verifier_commands():
+    from host.verifier import cli as verifier_cli
+
+    return verifier_cli.COMMANDS
+
+
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
                  "lock": cmd_lock, "wipe": cmd_wipe}
 
@@ -188,7 +194,7 @@ def main(argv=None):
         if args.command == "ocra":
             cmd_ocra(args)
             return 0
-        if args.command in ("db", "user", "token", "auth", "audit"):
+        if args.command in verifier_commands():
             from host.verifier import cli as verifier_cli
 
             return verifier_cli.run(args)

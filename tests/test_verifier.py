@@ -276,3 +276,37 @@ def test_cli_refusals_are_one_line(tmp_path):
         assert out.returncode == 1 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, (args, out.stderr)
     out = dsc(tmp_path, "auth", "finish", "0" * 32, "--response", "1234 5678")
     assert out.returncode == 1 and "without spaces" in json.loads(out.stdout)["message"]
+
+
+def interactive(tmp, args, answers, key, pin):
+    """Run an interactive dsc command: answer its prompts, read the challenge it shows,
+    and answer that with the token's response for `pin`."""
+    env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
+    proc = subprocess.Popen(DSC + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=str(tmp))
+    proc.stdin.write("".join(a + "\n" for a in answers))
+    proc.stdin.flush()
+    shown = proc.stdout.readline()
+    challenge = shown.strip().rsplit(" ", 1)[-1]
+    proc.stdin.write(ocra(SUITE, key, challenge, pin=pin) + "\n")
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, shown + out
+
+
+def test_login_and_pin_change_in_the_terminal(tmp_path):
+    assert dsc(tmp_path, "db", "init").returncode == 0
+    assert dsc(tmp_path, "user", "add", "dave", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    key = os.urandom(20)
+    (tmp_path / "d.key").write_text(key.hex())
+    assert dsc(tmp_path, "token", "enroll", "dave", "--serial", "D1", "--key-file", tmp_path / "d.key",
+               "--pin-stdin", "--active", stdin="1234\n").returncode == 0
+    code, out = interactive(tmp_path, ["login", "dave"], [PASSWORD], key, "1234")
+    assert code == 0 and "Logged in as dave" in out and "key your PIN" in out
+    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, "1234")
+    assert code == 1 and "PIN not changed" in out, "answered with the old PIN: nothing changes"
+    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, "8642")
+    assert code == 0 and "PIN changed" in out
+    code, out = interactive(tmp_path, ["login", "dave"], [PASSWORD], key, "8642")
+    assert code == 0
+    mismatch = dsc(tmp_path, "pin", "change", "dave", stdin=PASSWORD + "\n1111\n2222\n")
+    assert mismatch.returncode == 1 and "differ" in mismatch.stderr

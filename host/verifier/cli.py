@@ -70,8 +70,19 @@ def add_parsers(sub):
     c = verifier_command(sub.add_parser("audit", help="a user's authentication events, as JSON lines"))
     c.add_argument("name")
 
+    c = verifier_command(sub.add_parser("login", help="the whole login in the terminal, as the login screen runs it"))
+    c.add_argument("name")
+    c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
 
-COMMANDS = ("db", "user", "token", "auth", "audit")
+    pin = sub.add_parser("pin", help="PIN changes, done by the verifier alone")
+    ps = pin.add_subparsers(dest="pin_command", metavar="ACTION", parser_class=type(pin))
+    ps.required = True
+    c = verifier_command(ps.add_parser("change", help="new PIN twice, then a challenge answered with the new PIN"))
+    c.add_argument("name")
+    c.add_argument("--device", help="the token's serial (default: the highest-level active one)")
+
+
+COMMANDS = ("db", "user", "token", "auth", "audit", "login", "pin")
 
 
 def _stdin_line(what):
@@ -160,10 +171,43 @@ def _run(args, service):
         result = v.finish(args.challenge_id, args.response)
         print(json.dumps(result))
         return 0 if result["ok"] else 1
+    if args.command in ("login", "pin"):
+        return _interactive(args, service)
     v = _open(args, service)
     for event in v.audit_log(args.name):
         print(json.dumps(event))
     return 0
+
+
+def _ask(prompt, secret=False):
+    """Prompt on the terminal (hidden for secrets), or read a line from a pipe."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt) if secret else input(prompt)
+    sys.stderr.write(prompt + "\n")
+    return _stdin_line(prompt.strip(": ").lower())
+
+
+def _interactive(args, service):
+    v = _open(args, service)
+    password = _ask("Password: ", secret=True)
+    if args.command == "pin":
+        new_pin = _ask("New PIN: ", secret=True)
+        if _ask("New PIN again: ", secret=True) != new_pin:
+            raise ValueError("the two new PINs differ; nothing changed")
+        ch = v.start(args.name, password, device=args.device, purpose="pin-change", new_pin=new_pin)
+        print("On token %s: key your NEW PIN, then this challenge: %s" % (ch["device"], ch["challenge"]))
+    else:
+        ch = v.start(args.name, password, device=args.device)
+        print("On token %s: key your PIN, then this challenge: %s" % (ch["device"], ch["challenge"]))
+    sys.stdout.flush()
+    result = v.finish(ch["challenge_id"], _ask("Response: ").strip())
+    if result["ok"]:
+        print("PIN changed" if args.command == "pin" else "Logged in as %s" % result["user"])
+        return 0
+    print(("PIN not changed: %s" if args.command == "pin" else "Login refused: %s") % result.get("message", result["reason"]))
+    return 1
 
 
 def _read_key(path):
