@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from host import ocra
@@ -21,11 +21,45 @@ from host.verifier.store import audit, challenges, devices, users
 from host.verifier.vault import Vault, VaultError, new_key, read_key_file, write_key_file
 
 DAY = 86400.0
+# One read for a verification: the challenge, its user, and the device it is for.
+_FINISH_QUERY = (
+    select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
+           challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
+           challenges.c.consumed, users.c.username, users.c.failures, devices)
+    .join(users, users.c.id == challenges.c.user_id)
+    .join(devices, devices.c.id == challenges.c.device_id)
+    .where(challenges.c.id == bindparam("challenge_id"))
+)
 PURPOSES = ("login", "pin-change", "activation", "share", "withdrawal")
 # Device kinds and their security levels: the default device is the highest active one.
 LEVELS = {"dsc": 40, "temp-passcode": 30, "online-card": 20, "code-card": 10}
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SERIAL = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+TEMPORARY = ("temp-passcode", "online-card")
+
+
+class _User:
+    """The user fields a verification needs."""
+
+    def __init__(self, user_id, username, failures):
+        self.id = user_id
+        self.username = username
+        self.failures = failures
+
+
+def _check_format(kind, response):
+    """Refuse a response typed with spaces or other characters, before it counts."""
+    if kind == "temp-passcode":
+        ok = 0 < len(response) <= 32 and all(c in PASSCODE_CHARS for c in response)
+        if not ok:
+            raise VerifierError("bad-response", "type the passcode's capital letters and digits only, without spaces")
+    elif not response or len(response) > 16 or not all(c in "0123456789" for c in response):
+        raise VerifierError("bad-response", "type the response's digits only, without spaces")
+
+
+PASSCODE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud and typed by people
 
 
 class VerifierError(Exception):
@@ -201,46 +235,62 @@ class Verifier:
 
         Returns {"ok": True, ...} or {"ok": False, "reason": ...}; malformed input
         raises VerifierError and changes nothing."""
-        response = response if isinstance(response, str) else ""
-        if not response or not all(c in "0123456789" for c in response):
-            raise VerifierError("bad-response", "type the response's digits only, without spaces")
-        if not re.match(r"^[0-9a-f]{32}$", challenge_id or ""):
+        if not isinstance(challenge_id, str) or not re.match(r"^[0-9a-f]{32}$", challenge_id):
             raise VerifierError("bad-challenge-id", "no such challenge")
+        response = response if isinstance(response, str) else ""
+        if not response.isalnum() or not response.isascii():
+            raise VerifierError("bad-response", "type the response's digits only, without spaces")
         now = self.clock()
         with self.engine.begin() as conn:
-            ch = conn.execute(select(challenges).where(challenges.c.id == challenge_id)).first()
-            if ch is None:
+            row = conn.execute(_FINISH_QUERY, {"challenge_id": challenge_id}).first()
+            if row is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
-            user = conn.execute(select(users).where(users.c.id == ch.user_id)).one()
-            dev = conn.execute(select(devices).where(devices.c.id == ch.device_id)).one()
-            label = "%s:%s" % (dev.kind, dev.serial)
-            if ch.consumed:
+            _check_format(row.kind, response)  # before anything changes
+            label = "%s:%s" % (row.kind, row.serial)
+            user = _User(row.challenge_user, row.username, row.failures)
+            if row.consumed:
                 return {"ok": False, "reason": "challenge already used"}
-            conn.execute(challenges.update().where(challenges.c.id == ch.id).values(consumed=1))
-            if now >= ch.expires_at:
-                self._audit_in(conn, user.username, label, ch.purpose, "fail", "expired", now)
+            conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(consumed=1))
+            if now >= row.expires_at:
+                self._audit_in(conn, user.username, label, row.purpose, "fail", "expired", now)
                 return {"ok": False, "reason": "challenge expired"}
             if self._locked_until(user.failures, now):
-                self._fail_in(conn, user, label, ch.purpose, "locked", now)
+                self._fail_in(conn, user, label, row.purpose, "locked", now)
                 return {"ok": False, "reason": "locked", "message": self._locked_message_in(conn, user.id)}
-            pin_hash = None
-            if ch.purpose == "pin-change":
-                pin_hash = self.vault.open(ch.payload, "challenge:%s:payload" % ch.id)
-            matched = self._check(dev, ch.challenge, response, now, pin_hash)
+            payload = None
+            if row.payload is not None:
+                payload = self.vault.open(row.payload, "challenge:%s:payload" % challenge_id)
+            matched = self._check(row, row.challenge, response, now, payload if row.purpose == "pin-change" else None)
             if matched is None:
-                self._fail_in(conn, user, label, ch.purpose, "wrong response", now)
+                self._fail_in(conn, user, label, row.purpose, "wrong response", now)
                 return {"ok": False, "reason": "wrong response"}
             changes = dict(matched)
-            if ch.purpose == "activation" or self._status(dev, now) == "active" and dev.status == "shipped":
+            if row.purpose == "activation" or (self._status(row, now) == "active" and row.status == "shipped"):
                 changes.update(status="active", activated_at=now)
-            if pin_hash is not None:
-                changes["pin"] = self.vault.seal(pin_hash, "device:%d:pin" % dev.id)
+            if row.purpose == "pin-change":
+                changes["pin"] = self.vault.seal(payload, "device:%d:pin" % row.id)
             if changes:
-                conn.execute(devices.update().where(devices.c.id == dev.id).values(**changes))
+                conn.execute(devices.update().where(devices.c.id == row.id).values(**changes))
+            if changes.get("status") == "active" and row.kind == "dsc":
+                self._revoke_temporary(conn, row.user_id, now)
+            result = {"ok": True, "user": user.username, "device": row.serial, "purpose": row.purpose}
+            extra = self._after_success(conn, row, user, payload, now)
+            if extra:
+                result.update(extra)
             if user.failures != "[]":
                 conn.execute(users.update().where(users.c.id == user.id).values(failures="[]"))
-            self._audit_in(conn, user.username, label, ch.purpose, "ok", "", now)
-        return {"ok": True, "user": user.username, "device": dev.serial, "purpose": ch.purpose}
+            self._audit_in(conn, user.username, label, row.purpose, "ok", "", now)
+        return result
+
+    def _after_success(self, conn, row, user, payload, now):
+        """What a successful challenge of each purpose does beyond logging in."""
+        return None
+
+    def _revoke_temporary(self, conn, user_id, now):
+        """The permanent token is back: temporary devices end at once."""
+        conn.execute(devices.update().where(devices.c.user_id == user_id)
+                     .where(devices.c.kind.in_(TEMPORARY)).where(devices.c.status == "active")
+                     .values(status="revoked", expires_at=now))
 
     def audit_log(self, name):
         name = normal_username(name)
