@@ -6,7 +6,7 @@ at BEGIN, so racing processes see each other's effects in order: a challenge is
 consumed exactly once, and no failure is lost from a lockout count.
 """
 
-import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -16,8 +16,8 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from host import ocra
-from host.verifier import passwords, store
-from host.verifier.store import audit, challenges, devices, users
+from host.verifier import cards, passwords, store
+from host.verifier.store import audit, challenges, devices, shares, users, withdrawals
 from host.verifier.vault import Vault, VaultError, new_key, read_key_file, write_key_file
 
 DAY = 86400.0
@@ -30,14 +30,37 @@ _FINISH_QUERY = (
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
 )
-PURPOSES = ("login", "pin-change", "activation", "share", "withdrawal")
+PURPOSES = ("login", "pin-change", "activation", "share", "withdrawal", "card")
 # Device kinds and their security levels: the default device is the highest active one.
 LEVELS = {"dsc": 40, "temp-passcode": 30, "online-card": 20, "code-card": 10}
+WITHDRAWAL_LIMITS = {"dsc": None, "code-card": (200000, 600000), "online-card": (200000, 600000),
+                     "temp-passcode": (200000, 600000)}
+IDENTITY = ("birth_date", "citizenship", "residence", "id_type", "id_number")
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SERIAL = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
 TEMPORARY = ("temp-passcode", "online-card")
+
+
+class _Refuse(Exception):
+    """A right response whose purpose cannot be carried out (e.g. a limit reached meanwhile)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+def _business_days_start(now, count):
+    """Midnight (UTC) starting the window of the last `count` business days up to today."""
+    day = now - now % DAY
+    found = 0
+    while True:
+        if time.gmtime(day).tm_wday < 5:
+            found += 1
+            if found == count:
+                return day
+        day -= DAY
 
 
 class _User:
@@ -74,7 +97,9 @@ class Policy:
     """The numbers a deployment may change."""
 
     def __init__(self, challenge_ttl=120, lockout_failures=10, lockout_window=DAY, lockout_duration=DAY,
-                 activation_delay=14 * DAY, counter_window=10, time_window=1):
+                 activation_delay=14 * DAY, counter_window=10, time_window=1, temp_full_access=2 * DAY,
+                 temp_card_only=10 * DAY, online_card_validity=21 * DAY, card_size=cards.SIZE,
+                 withdrawal_limits=None):
         self.challenge_ttl = challenge_ttl
         self.lockout_failures = lockout_failures
         self.lockout_window = lockout_window
@@ -82,6 +107,12 @@ class Policy:
         self.activation_delay = activation_delay
         self.counter_window = counter_window
         self.time_window = time_window
+        self.temp_full_access = temp_full_access
+        self.temp_card_only = temp_card_only
+        self.online_card_validity = online_card_validity
+        self.card_size = card_size
+        # kind -> (per day, per five business days); None: no limit
+        self.withdrawal_limits = withdrawal_limits or dict(WITHDRAWAL_LIMITS)
 
 
 def init_db(db, master_key_file):
@@ -118,10 +149,30 @@ class Verifier:
         self.master_key_file = master_key_file
         self.engine = store.engine_for(db)
         with self.engine.connect() as conn:
-            if store.version(conn) != store.SCHEMA_VERSION:
+            found = store.version(conn)
+            if found == 0:
                 raise VerifierError("no-database", "the database is not initialised (dsc db init)")
-            if not self.vault.unlocks(store.get_meta(conn, "canary")):
-                raise VerifierError("wrong-master-key", "the master key file does not open this database")
+            if found != store.SCHEMA_VERSION:
+                raise VerifierError("old-database", "the database has schema %d; run dsc db init to migrate it" % found)
+            self._open_vault(store.get_meta(conn, "canary"))
+
+    def _open_vault(self, canary):
+        """Use the master key that opens this database, finishing a rotation that
+        was cut short between its commit and the key file's replacement."""
+        import os
+
+        pending = self.master_key_file + ".new"
+        if self.vault.unlocks(canary):
+            if os.path.exists(pending):
+                os.remove(pending)  # a rotation that never committed
+            return
+        if os.path.exists(pending):
+            fresh = Vault(read_key_file(pending))
+            if fresh.unlocks(canary):
+                os.replace(pending, self.master_key_file)
+                self.vault = fresh
+                return
+        raise VerifierError("wrong-master-key", "the master key file does not open this database")
 
     def close(self):
         self.engine.dispose()
@@ -180,12 +231,121 @@ class Verifier:
             rows = conn.execute(select(devices).where(devices.c.user_id == user.id).order_by(devices.c.id)).all()
         now = self.clock()
         return [{"kind": d.kind, "serial": d.serial, "suite": d.suite, "status": self._status(d, now),
-                 "level": LEVELS[d.kind], "shipped_at": d.shipped_at, "activated_at": d.activated_at}
-                for d in rows]
+                 "level": LEVELS[d.kind], "shipped_at": d.shipped_at, "activated_at": d.activated_at,
+                 "expires_at": d.expires_at} for d in rows]
+
+    def issue_temp_passcode(self, name):
+        """For a misplaced token: one passcode, shown only now. Full access for two
+        days, then for ten more only the issue of an online code card."""
+        name = normal_username(name)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            user = self._user(conn, name)
+            mine = conn.execute(select(devices).where(devices.c.user_id == user.id)
+                                .where(devices.c.kind == "temp-passcode")).all()
+            if any(self._status(d, now) == "active" for d in mine):
+                raise VerifierError("passcode-exists", "%s already has a temporary passcode" % name)
+            passcode = "".join(secrets.choice(PASSCODE_CHARS) for _ in range(10))
+            serial = "TP-" + secrets.token_hex(4).upper()
+            self._insert_device(conn, user.id, "temp-passcode", serial, passcode.encode(), now,
+                                expires_at=now + self.policy.temp_full_access + self.policy.temp_card_only)
+            self._audit_in(conn, name, "temp-passcode:" + serial, "issue", "ok", "temporary passcode issued", now)
+        return {"serial": serial, "passcode": passcode, "full_access_until": now + self.policy.temp_full_access,
+                "expires_at": now + self.policy.temp_full_access + self.policy.temp_card_only}
+
+    def issue_printed_card(self, name):
+        """A permanent printed security code card (the lowest level), to be mailed."""
+        name = normal_username(name)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            user = self._user(conn, name)
+            card = self._new_card(conn, user.id, "code-card", now)
+            self._audit_in(conn, name, "code-card:" + card["serial"], "issue", "ok", "printed card issued", now)
+        return card
+
+    def _new_card(self, conn, user_id, kind, now):
+        grid = cards.new_grid(self.policy.card_size)
+        serial = ("OC-" if kind == "online-card" else "CC-") + secrets.token_hex(4).upper()
+        expires = now + self.policy.online_card_validity if kind == "online-card" else None
+        self._insert_device(conn, user_id, kind, serial, cards.encode(grid), now, expires_at=expires)
+        return {"kind": kind, "serial": serial, "grid": grid, "expires_at": expires}
+
+    def _insert_device(self, conn, user_id, kind, serial, secret, now, expires_at=None):
+        result = conn.execute(devices.insert().values(
+            user_id=user_id, kind=kind, serial=serial, suite="", status="active", secret=b"", counter=0,
+            shipped_at=now, activated_at=now, expires_at=expires_at, created_at=now))
+        dev_id = result.inserted_primary_key[0]
+        conn.execute(devices.update().where(devices.c.id == dev_id)
+                     .values(secret=self.vault.seal(secret, "device:%d:secret" % dev_id)))
+        return dev_id
+
+    def set_token_status(self, name, serial, active):
+        """Activate or deactivate a user's DSC token. Activating it ends the user's
+        temporary devices (temporary passcode, online card) at once."""
+        name = normal_username(name)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            user = self._user(conn, name)
+            dev = conn.execute(select(devices).where(devices.c.user_id == user.id).where(devices.c.kind == "dsc")
+                               .where(devices.c.serial == serial)).first()
+            if dev is None:
+                raise VerifierError("no-device", "%s has no dsc token %s" % (name, serial))
+            status = "active" if active else "inactive"
+            conn.execute(devices.update().where(devices.c.id == dev.id).values(
+                status=status, activated_at=now if active else dev.activated_at))
+            if active:
+                self._revoke_temporary(conn, user.id, now)
+            self._audit_in(conn, name, "dsc:" + serial, "status", "ok", status, now)
+        return status
+
+    def replace_token(self, name, serial):
+        """A lost token: deactivate it and issue a temporary passcode; the new
+        token is enrolled as usual and ends the passcode when activated."""
+        self.set_token_status(name, serial, active=False)
+        return self.issue_temp_passcode(name)
+
+    def start_share(self, requester, owner, owner_password, device=None):
+        """`requester` asks to use `owner`'s device: both must have identical identity
+        data and no temporary device, the device must be the owner's highest-level
+        one, and the owner's credentials and a challenge from the device prove it."""
+        requester, owner = normal_username(requester), normal_username(owner)
+        if requester == owner:
+            raise VerifierError("same-user", "a user cannot share a device with themselves")
+        now = self.clock()
+        with self.engine.connect() as conn:
+            req = self._user(conn, requester)
+            own = conn.execute(select(users).where(users.c.username == owner)).first()
+            if own is None:
+                raise VerifierError("bad-credentials", "wrong user name or password")
+            if any(getattr(req, f) != getattr(own, f) or not getattr(req, f) for f in IDENTITY):
+                raise VerifierError("different-identity", "different identification information")
+            for uid in (req.id, own.id):
+                temp = conn.execute(select(devices).where(devices.c.user_id == uid)
+                                    .where(devices.c.kind.in_(TEMPORARY))).all()
+                if any(self._status(d, now) == "active" for d in temp):
+                    raise VerifierError("temporary-device", "a user with a temporary device cannot share devices")
+            active = [d for d in conn.execute(select(devices).where(devices.c.user_id == own.id)).all()
+                      if self._status(d, now) == "active"]
+        if not active:
+            raise VerifierError("no-device", "%s has no active device to share" % owner)
+        best = max(LEVELS[d.kind] for d in active)
+        chosen = [d for d in active if device is None or d.serial == device]
+        if not chosen:
+            raise VerifierError("no-device", "%s has no active device %s" % (owner, device))
+        pick = max(chosen, key=lambda d: (LEVELS[d.kind], d.id))
+        if LEVELS[pick.kind] < best or pick.kind != "dsc":
+            raise VerifierError("less-secure-device", "less secure device")
+        if self._locked_until(own.failures, now):
+            self._fail(own.id, owner, "", "share", "locked")
+            raise VerifierError("locked", self._locked_message(own.id))
+        if not passwords.check_password(owner_password, own.password_hash):
+            self._fail(own.id, owner, "", "share", "wrong password")
+            raise VerifierError("bad-credentials", "wrong user name or password")
+        return self.issue(own, pick.serial, "share", now=now, payload=str(req.id).encode())
 
     # -- challenges -------------------------------------------------------------
 
-    def start(self, name, password, device=None, purpose="login", new_pin=None):
+    def start(self, name, password, device=None, purpose="login", new_pin=None, amount=None):
         """Check the password, then issue a challenge for a device of the user's.
 
         A wrong password, or any attempt while locked out, counts as a failed login."""
@@ -205,15 +365,18 @@ class Verifier:
         if not passwords.check_password(password, user.password_hash):
             self._fail(user.id, name, "", purpose, "wrong password")
             raise VerifierError("bad-credentials", "wrong user name or password")
-        return self.issue(user, device, purpose, new_pin, now)
+        return self.issue(user, device, purpose, new_pin, now, amount)
 
-    def issue(self, user, device=None, purpose="login", new_pin=None, now=None):
+    def issue(self, user, device=None, purpose="login", new_pin=None, now=None, amount=None, payload=None):
         """Issue a challenge to a user whose first factor is already checked
         (start() does that; a portal with its own sessions may call this)."""
         now = self.clock() if now is None else now
+        if purpose == "withdrawal":
+            if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+                raise VerifierError("bad-amount", "a withdrawal needs a positive whole amount")
+            payload = str(amount).encode()
         with self.engine.begin() as conn:
-            dev = self._pick_device(conn, user.id, device, purpose, now)
-            payload = None
+            dev = self._pick_device(conn, user.id, device, purpose, now, amount)
             if purpose == "pin-change":
                 suite = ocra.Suite(dev.suite)
                 if not suite.pin_hash:
@@ -227,8 +390,11 @@ class Verifier:
                 id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
                 payload=self.vault.seal(payload, "challenge:%s:payload" % challenge_id) if payload else None,
                 created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0))
+        prompt = {"dsc": "key your PIN and this challenge into your token",
+                  "temp-passcode": "type your temporary passcode"}.get(
+            dev.kind, "find the two numbered codes on your card and type them together")
         return {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "kind": dev.kind,
-                "purpose": purpose, "expires_at": now + self.policy.challenge_ttl}
+                "purpose": purpose, "expires_at": now + self.policy.challenge_ttl, "prompt": prompt}
 
     def finish(self, challenge_id, response):
         """Judge a response; the challenge is consumed by this first attempt, right or wrong.
@@ -274,7 +440,11 @@ class Verifier:
             if changes.get("status") == "active" and row.kind == "dsc":
                 self._revoke_temporary(conn, row.user_id, now)
             result = {"ok": True, "user": user.username, "device": row.serial, "purpose": row.purpose}
-            extra = self._after_success(conn, row, user, payload, now)
+            try:
+                extra = self._after_success(conn, row, user, payload, now)
+            except _Refuse as refused:
+                self._audit_in(conn, user.username, label, row.purpose, "fail", refused.code, now)
+                return {"ok": False, "reason": refused.code, "message": str(refused)}
             if extra:
                 result.update(extra)
             if user.failures != "[]":
@@ -284,6 +454,19 @@ class Verifier:
 
     def _after_success(self, conn, row, user, payload, now):
         """What a successful challenge of each purpose does beyond logging in."""
+        if row.purpose == "withdrawal":
+            amount = int(payload.decode())
+            if self._withdrawal_room(conn, user.id, row.kind, now) < amount:
+                raise _Refuse("limit", "the amount exceeds this device's withdrawal limits")
+            conn.execute(withdrawals.insert().values(user_id=user.id, device_kind=row.kind, device=row.serial,
+                                                     amount=amount, at=now))
+            return {"amount": amount}
+        if row.purpose == "share":
+            requester = int(payload.decode())
+            conn.execute(shares.insert().values(device_id=row.id, user_id=requester, created_at=now))
+            return {"shared_with": conn.execute(select(users.c.username).where(users.c.id == requester)).scalar_one()}
+        if row.purpose == "card":
+            return {"card": self._new_card(conn, user.id, "online-card", now)}
         return None
 
     def _revoke_temporary(self, conn, user_id, now):
@@ -304,7 +487,7 @@ class Verifier:
 
         The new key is written beside the old file first; the database switches in
         one commit; then the new file replaces the old. Interrupted at any point,
-        the canary tells which key opens the database (see recover_master_key)."""
+        the canary tells which key opens the database (see _open_vault)."""
         import os
 
         new = new_key_bytes or new_key()
@@ -339,32 +522,58 @@ class Verifier:
     def _status(self, dev, now):
         if dev.status == "shipped" and dev.shipped_at is not None and now >= dev.shipped_at + self.policy.activation_delay:
             return "active"
+        if dev.status == "active" and dev.expires_at is not None and now >= dev.expires_at:
+            return "expired"
         return dev.status
 
-    def _pick_device(self, conn, user_id, serial, purpose, now):
-        rows = conn.execute(select(devices).where(devices.c.user_id == user_id)).all()
-        wanted = "shipped" if purpose == "activation" else "active"
-        usable = [d for d in rows if self._status(d, now) == wanted and (serial is None or d.serial == serial)]
+    def _usable(self, dev, purpose, now):
+        """Whether `dev` may answer a challenge for `purpose` now."""
+        status = self._status(dev, now)
+        if purpose == "activation":
+            return dev.kind == "dsc" and status == "shipped"
+        if status != "active":
+            return False
+        if purpose in ("pin-change", "share"):
+            return dev.kind == "dsc"
+        if dev.kind == "temp-passcode" and now >= dev.activated_at + self.policy.temp_full_access:
+            return purpose == "card"  # after two days it only lets the user get an online card
+        return True
+
+    def _pick_device(self, conn, user_id, serial, purpose, now, amount=None):
+        own = conn.execute(select(devices).where(devices.c.user_id == user_id)).all()
+        shared = conn.execute(select(devices).join(shares, shares.c.device_id == devices.c.id)
+                              .where(shares.c.user_id == user_id)).all()
+        usable = [d for d in own + shared if self._usable(d, purpose, now) and (serial is None or d.serial == serial)]
         if not usable:
-            if serial is not None:
-                raise VerifierError("no-device", "no %s device %s for this user" % (wanted, serial))
-            raise VerifierError("no-device", "this user has no %s device" % wanted)
+            what = "device %s" % serial if serial else "device"
+            raise VerifierError("no-device", "no %s that can confirm a %s for this user" % (what, purpose))
+        if purpose == "withdrawal":
+            usable = [d for d in usable if self._withdrawal_room(conn, user_id, d.kind, now) >= amount]
+            if not usable:
+                raise VerifierError("limit", "the amount exceeds the withdrawal limits of your devices")
         return max(usable, key=lambda d: (LEVELS[d.kind], d.id))
 
     def _challenge_text(self, dev):
-        suite = ocra.Suite(dev.suite)
-        n = suite.question_length
+        if dev.kind == "temp-passcode":
+            return ""  # nothing to show: the passcode is the answer
+        if dev.kind in ("code-card", "online-card"):
+            return cards.challenge_text(*cards.new_challenge(self.policy.card_size))
+        n = ocra.Suite(dev.suite).question_length
         return "%0*d" % (n, secrets.randbelow(10 ** n))
 
     def _check(self, dev, question, response, now, pin_hash=None):
         """The device changes a match implies ({} or a new counter), or None."""
+        secret = self.vault.open(dev.secret, "device:%d:secret" % dev.id)
+        if dev.kind == "temp-passcode":
+            return {} if hmac.compare_digest(secret, response.encode()) else None
+        if dev.kind in ("code-card", "online-card"):
+            return {} if cards.check(cards.decode(secret), question, response) else None
         suite = ocra.Suite(dev.suite)
         if len(response) != suite.digits:
             return None
-        key = self.vault.open(dev.secret, "device:%d:secret" % dev.id)
         if suite.pin_hash and pin_hash is None:
             pin_hash = self.vault.open(dev.pin, "device:%d:pin" % dev.id)
-        check = suite.verifier(key, pin_hash=pin_hash) if suite.pin_hash else suite.verifier(key)
+        check = suite.verifier(secret, pin_hash=pin_hash) if suite.pin_hash else suite.verifier(secret)
         if suite.counter:
             for c in range(dev.counter, dev.counter + self.policy.counter_window + 1):
                 if check.verify(question, response, counter=c):
@@ -375,6 +584,22 @@ class Verifier:
             w = self.policy.time_window
             return {} if any(check.verify(question, response, timestamp=t) for t in range(step - w, step + w + 1)) else None
         return {} if check.verify(question, response) else None
+
+    # -- withdrawals ------------------------------------------------------------
+
+    def _withdrawal_room(self, conn, user_id, kind, now):
+        """How much more the user may withdraw now, confirmed by a device of `kind`."""
+        limits = self.policy.withdrawal_limits.get(kind, (0, 0))
+        if limits is None:
+            return float("inf")
+        per_day, per_week = limits
+        day_start = now - now % DAY
+        week_start = _business_days_start(now, 5)
+        rows = conn.execute(select(withdrawals.c.amount, withdrawals.c.at).where(withdrawals.c.user_id == user_id)
+                            .where(withdrawals.c.device_kind == kind).where(withdrawals.c.at >= min(day_start, week_start))).all()
+        today = sum(a for a, at in rows if at >= day_start)
+        week = sum(a for a, at in rows if at >= week_start)
+        return max(0, min(per_day - today, per_week - week))
 
     def _lock_end(self, streak):
         """When the lock made by this streak of failures ends, or None if it makes none:

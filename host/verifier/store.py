@@ -75,9 +75,29 @@ audit = Table(
     Column("reason", String(64), nullable=False, default=""),
 )
 
-SCHEMA_VERSION = 1
+shares = Table(
+    "shares", metadata,
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),  # who may use the device too
+    Column("created_at", Float, nullable=False),
+)
+
+withdrawals = Table(
+    "withdrawals", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("device_kind", String(16), nullable=False),  # the kind of device that confirmed it
+    Column("device", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
+SCHEMA_VERSION = 2
 # Migrations from version N-1 to N, run in order inside one transaction.
-MIGRATIONS = {1: lambda conn: metadata.create_all(conn)}
+MIGRATIONS = {
+    1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
+    2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
+}
 
 
 class StoreError(Exception):

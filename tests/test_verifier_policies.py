@@ -1,0 +1,225 @@
+"""The broker policies around the token: temporary passcodes, security code
+cards, re-activation, replacement of a lost token, device sharing, withdrawal
+limits by device, and master key rotation cut short."""
+
+import os
+
+import pytest
+
+from host.verifier import cards, service
+from tests.ocra_reference import ocra
+
+SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+DAY = 86400.0
+MONDAY = 1_700_438_400.0  # 2023-11-20 00:00 UTC, a Monday
+PASSWORD = "correct horse"
+IDENTITY = dict(birth_date="1980-01-01", citizenship="FI", residence="FI", id_type="passport", id_number="X1")
+
+
+class Clock:
+    def __init__(self):
+        self.now = MONDAY + 9 * 3600
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def world(tmp_path):
+    db, master = str(tmp_path / "v.db"), str(tmp_path / "master.key")
+    service.init_db(db, master)
+    clock = Clock()
+    v = service.Verifier(db, master, clock=clock)
+    v.add_user("alice", PASSWORD, **IDENTITY)
+    key = os.urandom(32)
+    v.enroll_token("alice", "DSC00001", key, "1234", active=True)
+    yield v, clock, key
+    v.close()
+
+
+def respond(v, key, ch, pin="1234", secret=None):
+    if ch["kind"] == "dsc":
+        return ocra(SUITE, key, ch["challenge"], pin=pin)
+    if ch["kind"] == "temp-passcode":
+        return secret
+    return cards.expected(secret, *cards.parse_challenge(ch["challenge"]))
+
+
+def login(v, key, secret=None, name="alice", **start):
+    ch = v.start(name, PASSWORD, **start)
+    return ch, v.finish(ch["challenge_id"], respond(v, key, ch, secret=secret))
+
+
+def test_a_temporary_passcode_gives_full_access_for_two_days_then_only_an_online_card(world):
+    v, clock, key = world
+    v.set_token_status("alice", "DSC00001", active=False)  # the token is misplaced
+    temp = v.issue_temp_passcode("alice")
+    assert len(temp["passcode"]) == 10 and temp["passcode"].isalnum() and temp["passcode"].isupper()
+    with pytest.raises(service.VerifierError) as again:
+        v.issue_temp_passcode("alice")
+    assert again.value.code == "passcode-exists", "issued once"
+    ch, ok = login(v, key, temp["passcode"])
+    assert ch["kind"] == "temp-passcode" and ch["challenge"] == "" and ok["ok"]
+    ch = v.start("alice", PASSWORD)
+    with pytest.raises(service.VerifierError) as spaced:
+        v.finish(ch["challenge_id"], temp["passcode"][:5] + " " + temp["passcode"][5:])
+    assert "without spaces" in str(spaced.value)
+    assert v.finish(ch["challenge_id"], temp["passcode"])["ok"], "unchanging: the same passcode again"
+    clock.now += 2 * DAY
+    with pytest.raises(service.VerifierError) as refused:
+        v.start("alice", PASSWORD)
+    assert refused.value.code == "no-device"
+    ch = v.start("alice", PASSWORD, purpose="card")
+    got = v.finish(ch["challenge_id"], temp["passcode"])
+    assert got["ok"] and got["card"]["kind"] == "online-card" and len(got["card"]["grid"]) == cards.SIZE
+    assert got["card"]["expires_at"] == clock.now + 21 * DAY
+    ch, ok = login(v, key, got["card"]["grid"])
+    assert ch["kind"] == "online-card" and ok["ok"]
+    clock.now += 10 * DAY
+    kinds = {d["kind"]: d["status"] for d in v.devices("alice")}
+    assert kinds["temp-passcode"] == "expired" and kinds["online-card"] == "active"
+    clock.now += 11 * DAY
+    assert {d["kind"]: d["status"] for d in v.devices("alice")}["online-card"] == "expired"
+
+
+def test_a_wrong_card_code_is_a_failed_login(world):
+    v, clock, key = world
+    card = v.issue_printed_card("alice")
+    ch = v.start("alice", PASSWORD, device=card["serial"])
+    i, j = cards.parse_challenge(ch["challenge"])
+    wrong = cards.expected(card["grid"], j, i) if card["grid"][i - 1] != card["grid"][j - 1] else "000000"
+    if wrong == cards.expected(card["grid"], i, j):
+        wrong = "999999" if wrong != "999999" else "000000"
+    assert v.finish(ch["challenge_id"], wrong) == {"ok": False, "reason": "wrong response"}
+    assert v.audit_log("alice")[-1]["reason"] == "wrong response"
+
+
+def test_the_highest_level_device_is_the_default_and_a_printed_card_is_permanent(world):
+    v, clock, key = world
+    card = v.issue_printed_card("alice")
+    assert v.start("alice", PASSWORD)["kind"] == "dsc"
+    v.set_token_status("alice", "DSC00001", active=False)
+    clock.now += 400 * DAY
+    ch, ok = login(v, key, card["grid"])
+    assert ch["kind"] == "code-card" and ok["ok"]
+
+
+def test_reactivating_the_token_revokes_the_temporary_passcode_and_online_card_at_once(world):
+    v, clock, key = world
+    v.set_token_status("alice", "DSC00001", active=False)
+    temp = v.issue_temp_passcode("alice")
+    ch = v.start("alice", PASSWORD, purpose="card")
+    card = v.finish(ch["challenge_id"], temp["passcode"])["card"]
+    v.set_token_status("alice", "DSC00001", active=True)
+    statuses = {d["kind"]: d["status"] for d in v.devices("alice")}
+    assert statuses == {"dsc": "active", "temp-passcode": "revoked", "online-card": "revoked"}
+    with pytest.raises(service.VerifierError):
+        v.start("alice", PASSWORD, device=card["serial"])
+    assert login(v, key)[1]["ok"]
+
+
+def test_replacing_a_lost_token(world):
+    v, clock, key = world
+    temp = v.replace_token("alice", "DSC00001")
+    assert login(v, key, temp["passcode"])[1]["ok"]
+    new_key = os.urandom(32)
+    v.enroll_token("alice", "DSC00002", new_key, "4321")
+    ch = v.start("alice", PASSWORD, purpose="activation")
+    assert v.finish(ch["challenge_id"], ocra(SUITE, new_key, ch["challenge"], pin="4321"))["ok"]
+    statuses = {d["serial"]: d["status"] for d in v.devices("alice")}
+    assert statuses["DSC00001"] == "inactive" and statuses["DSC00002"] == "active"
+    assert statuses[temp["serial"]] == "revoked", "the new token's activation ends the passcode"
+
+
+def test_sharing_a_device_between_users_with_identical_identity(world):
+    v, clock, key = world
+    v.add_user("bob", PASSWORD, **IDENTITY)
+    ch = v.start_share("bob", "alice", PASSWORD)
+    assert ch["purpose"] == "share" and ch["device"] == "DSC00001"
+    done = v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))
+    assert done["ok"] and done["shared_with"] == "bob"
+    ch, ok = login(v, key, name="bob")
+    assert ch["device"] == "DSC00001" and ok["ok"] and ok["user"] == "bob"
+
+
+def test_sharing_is_refused_with_the_issue_messages(world):
+    v, clock, key = world
+    v.add_user("carol", PASSWORD, **dict(IDENTITY, id_number="OTHER"))
+    with pytest.raises(service.VerifierError) as e:
+        v.start_share("carol", "alice", PASSWORD)
+    assert str(e.value) == "different identification information"
+    v.add_user("bob", PASSWORD, **IDENTITY)
+    card = v.issue_printed_card("alice")
+    with pytest.raises(service.VerifierError) as e:
+        v.start_share("bob", "alice", PASSWORD, device=card["serial"])
+    assert str(e.value) == "less secure device"
+    with pytest.raises(service.VerifierError) as e:
+        v.start_share("bob", "alice", "wrong password")
+    assert e.value.code == "bad-credentials"
+    v.issue_temp_passcode("bob")
+    with pytest.raises(service.VerifierError) as e:
+        v.start_share("bob", "alice", PASSWORD)
+    assert e.value.code == "temporary-device"
+
+
+def withdraw(v, key, amount, secret=None):
+    ch = v.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
+    return ch, v.finish(ch["challenge_id"], respond(v, key, ch, secret=secret))
+
+
+def test_withdrawals_are_limited_by_the_confirming_device(world):
+    v, clock, key = world
+    ch, ok = withdraw(v, key, 5_000_000)
+    assert ch["kind"] == "dsc" and ok["ok"] and ok["amount"] == 5_000_000, "the token has no limit"
+    v.set_token_status("alice", "DSC00001", active=False)
+    card = v.issue_printed_card("alice")
+    ch, ok = withdraw(v, key, 150_000, card["grid"])
+    assert ch["kind"] == "code-card" and ok["ok"]
+    with pytest.raises(service.VerifierError) as e:
+        v.start("alice", PASSWORD, purpose="withdrawal", amount=50_001)
+    assert e.value.code == "limit"
+    assert withdraw(v, key, 50_000, card["grid"])[1]["ok"], "exactly 200,000 in a day"
+    for day in (1, 2):  # Tuesday, Wednesday
+        clock.now = MONDAY + day * DAY + 9 * 3600
+        assert withdraw(v, key, 200_000, card["grid"])[1]["ok"]
+    clock.now = MONDAY + 3 * DAY + 9 * 3600  # Thursday: 600,000 over five business days already
+    with pytest.raises(service.VerifierError):
+        v.start("alice", PASSWORD, purpose="withdrawal", amount=1)
+    clock.now = MONDAY + 7 * DAY + 9 * 3600  # next Monday: last Monday is out of the window
+    assert withdraw(v, key, 200_000, card["grid"])[1]["ok"]
+
+
+def test_a_limit_reached_meanwhile_refuses_the_second_confirmation(world):
+    v, clock, key = world
+    v.set_token_status("alice", "DSC00001", active=False)
+    card = v.issue_printed_card("alice")
+    first = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000)
+    second = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000)
+    assert v.finish(first["challenge_id"], respond(v, key, first, secret=card["grid"]))["ok"]
+    late = v.finish(second["challenge_id"], respond(v, key, second, secret=card["grid"]))
+    assert late["ok"] is False and late["reason"] == "limit"
+
+
+def test_bad_withdrawal_amounts_are_refused(world):
+    v, clock, key = world
+    for amount in (0, -5, 1.5, "100", True):
+        with pytest.raises(service.VerifierError) as e:
+            v.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
+        assert e.value.code == "bad-amount"
+
+
+def test_a_rotation_cut_short_after_its_commit_is_finished_on_the_next_start(world, tmp_path, monkeypatch):
+    v, clock, key = world
+
+    def power_cut(src, dst):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(os, "replace", power_cut)
+    with pytest.raises(KeyboardInterrupt):
+        v.rotate_master_key()
+    monkeypatch.undo()
+    assert (tmp_path / "master.key.new").exists()
+    again = service.Verifier(str(tmp_path / "v.db"), str(tmp_path / "master.key"), clock=clock)
+    assert not (tmp_path / "master.key.new").exists()
+    ch = again.start("alice", PASSWORD)
+    assert again.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
