@@ -209,6 +209,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("dsc %s: interrupted\n" % args.command)
         return 130
+    except BrokenPipeError:
+        # the reader went away (dsc ... | head): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

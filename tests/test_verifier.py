@@ -310,3 +310,41 @@ def test_login_and_pin_change_in_the_terminal(tmp_path):
     assert code == 0
     mismatch = dsc(tmp_path, "pin", "change", "dave", stdin=PASSWORD + "\n1111\n2222\n")
     assert mismatch.returncode == 1 and "differ" in mismatch.stderr
+
+
+def test_lost_token_cards_and_withdrawals_from_the_command_line(tmp_path):
+    assert dsc(tmp_path, "db", "init").returncode == 0
+    assert dsc(tmp_path, "user", "add", "erin", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    key = os.urandom(32)
+    (tmp_path / "e.key").write_text(key.hex())
+    assert dsc(tmp_path, "token", "enroll", "erin", "--serial", "E1", "--key-file", tmp_path / "e.key",
+               "--pin-stdin", "--active", stdin="1234\n").returncode == 0
+    replaced = dsc(tmp_path, "token", "replace", "erin", "--serial", "E1")
+    assert replaced.returncode == 0 and "shown only now" in replaced.stdout
+    passcode = replaced.stdout.split()[2]
+    assert passcode.isalnum() and passcode.isupper()
+    # the user signs in with the passcode for an online card, printed to a PDF
+    env_args = ["card", "issue", "erin", "--out", str(tmp_path / "online.pdf")]
+    code, out = interactive_answer(tmp_path, env_args, [PASSWORD], passcode)
+    assert code == 0 and (tmp_path / "online.pdf").read_bytes().startswith(b"%PDF")
+    printed = dsc(tmp_path, "card", "issue", "erin", "--printed", "--out", tmp_path / "card.png")
+    assert printed.returncode == 0 and (tmp_path / "card.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = dsc(tmp_path, "card", "issue", "erin", "--printed", "--out", tmp_path / "card.png")
+    assert again.returncode == 1 and "cannot create" in again.stderr, "never overwrites a card file"
+    kinds = {d["kind"]: d["status"] for d in json.loads(dsc(tmp_path, "token", "list", "erin").stdout)}
+    assert kinds["dsc"] == "inactive" and kinds["online-card"] == "active"
+    assert dsc(tmp_path, "token", "activate", "erin", "--serial", "E1").returncode == 0
+    kinds = {d["kind"]: d["status"] for d in json.loads(dsc(tmp_path, "token", "list", "erin").stdout)}
+    assert kinds["temp-passcode"] == kinds["online-card"] == "revoked"
+    code, out = interactive(tmp_path, ["withdraw", "erin", "--amount", "900000"], [PASSWORD], key, "1234")
+    assert code == 0 and "withdrawal of 900000 confirmed" in out
+    events = [json.loads(line) for line in dsc(tmp_path, "audit", "erin").stdout.splitlines()]
+    assert any(e["purpose"] == "withdrawal" and e["outcome"] == "ok" for e in events)
+
+
+def interactive_answer(tmp, args, answers, response):
+    env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
+    proc = subprocess.Popen(DSC + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=str(tmp))
+    out, err = proc.communicate("".join(a + "\n" for a in answers) + response + "\n", timeout=60)
+    return proc.returncode, out + err

@@ -54,6 +54,34 @@ def add_parsers(sub):
                                                         "or 14 days after shipping)")
     c = verifier_command(ts.add_parser("list", help="a user's devices, as JSON"))
     c.add_argument("name")
+    for action, text in (("activate", "turn a user's token on again (ends temporary devices)"),
+                         ("deactivate", "turn a user's token off (e.g. misplaced)"),
+                         ("replace", "a lost token: deactivate it and issue a temporary passcode")):
+        c = verifier_command(ts.add_parser(action, help=text))
+        c.add_argument("name")
+        c.add_argument("--serial", required=True)
+    c = verifier_command(ts.add_parser("share", help="let NAME use OWNER's token: OWNER's password and a challenge"))
+    c.add_argument("name")
+    c.add_argument("--owner", required=True)
+    c.add_argument("--device", help="the owner's token serial (default: the owner's highest-level device)")
+
+    c = verifier_command(sub.add_parser("temp-passcode", help="temporary passcodes for a misplaced token")
+                         .add_subparsers(dest="temp_command", metavar="ACTION", required=True)
+                         .add_parser("issue", help="issue one; it is shown only now"))
+    c.add_argument("name")
+
+    card = sub.add_parser("card", help="security code cards")
+    cs = card.add_subparsers(dest="card_command", metavar="ACTION", parser_class=type(card))
+    cs.required = True
+    c = verifier_command(cs.add_parser("issue", help="an online card (the user signs in for it) or, with "
+                                                     "--printed, a permanent printed card"))
+    c.add_argument("name")
+    c.add_argument("--printed", action="store_true", help="a permanent printed card, to be mailed")
+    c.add_argument("--out", help="write the card here: .txt, .png or .pdf (default: the text on stdout)")
+
+    c = verifier_command(sub.add_parser("withdraw", help="confirm a withdrawal with a device whose limits allow it"))
+    c.add_argument("name")
+    c.add_argument("--amount", type=int, required=True)
 
     auth = sub.add_parser("auth", help="second-factor authentication, for scripts")
     aus = auth.add_subparsers(dest="auth_command", metavar="ACTION", parser_class=type(auth))
@@ -82,7 +110,7 @@ def add_parsers(sub):
     c.add_argument("--device", help="the token's serial (default: the highest-level active one)")
 
 
-COMMANDS = ("db", "user", "token", "auth", "audit", "login", "pin")
+COMMANDS = ("db", "user", "token", "auth", "audit", "login", "pin", "temp-passcode", "card", "withdraw")
 
 
 def _stdin_line(what):
@@ -152,6 +180,17 @@ def _run(args, service):
         if args.token_command == "list":
             print(json.dumps(v.devices(args.name)))
             return 0
+        if args.token_command in ("activate", "deactivate"):
+            print("token %s is %s" % (args.serial, v.set_token_status(args.name, args.serial,
+                                                                      args.token_command == "activate")))
+            return 0
+        if args.token_command == "replace":
+            _show_passcode(v.replace_token(args.name, args.serial))
+            return 0
+        if args.token_command == "share":
+            password = _ask("%s's password: " % args.owner, secret=True)
+            ch = v.start_share(args.name, args.owner, password, device=args.device)
+            return _answer(v, ch, "%s may now use token %s" % (args.name, ch["device"]))
         key = _read_key(args.key_file)
         pin = _stdin_line("PIN") if args.pin_stdin else None
         from host import ocra
@@ -173,6 +212,25 @@ def _run(args, service):
         return 0 if result["ok"] else 1
     if args.command in ("login", "pin"):
         return _interactive(args, service)
+    if args.command == "temp-passcode":
+        _show_passcode(_open(args, service).issue_temp_passcode(args.name))
+        return 0
+    if args.command == "card":
+        v = _open(args, service)
+        if args.printed:
+            card = v.issue_printed_card(args.name)
+        else:
+            ch = v.start(args.name, _ask("Password: ", secret=True), purpose="card")
+            result = _answer(v, ch, None, keep=True)
+            if not result.get("ok"):
+                return 1
+            card = result["card"]
+        _write_card(card, args.out)
+        return 0
+    if args.command == "withdraw":
+        v = _open(args, service)
+        ch = v.start(args.name, _ask("Password: ", secret=True), purpose="withdrawal", amount=args.amount)
+        return _answer(v, ch, "withdrawal of %d confirmed" % args.amount)
     v = _open(args, service)
     for event in v.audit_log(args.name):
         print(json.dumps(event))
@@ -187,6 +245,56 @@ def _ask(prompt, secret=False):
         return getpass.getpass(prompt) if secret else input(prompt)
     sys.stderr.write(prompt + "\n")
     return _stdin_line(prompt.strip(": ").lower())
+
+
+def _show_passcode(temp):
+    import time
+
+    print("temporary passcode %s (device %s), shown only now" % (temp["passcode"], temp["serial"]))
+    print("full access until %s UTC; online card only until %s UTC" % (
+        time.strftime("%Y-%m-%d %H:%M", time.gmtime(temp["full_access_until"])),
+        time.strftime("%Y-%m-%d %H:%M", time.gmtime(temp["expires_at"]))))
+
+
+def _answer(v, ch, success, keep=False):
+    """Show a challenge, read the response, judge it; 0/1, or the result with keep=True."""
+    shown = (": " + ch["challenge"]) if ch["challenge"] else ""
+    print("On %s %s: %s%s" % (ch["kind"], ch["device"], ch["prompt"], shown))
+    sys.stdout.flush()
+    result = v.finish(ch["challenge_id"], _ask("Response: ").strip())
+    if keep:
+        if not result["ok"]:
+            print("refused: %s" % result.get("message", result["reason"]))
+        return result
+    if result["ok"]:
+        print(success)
+        return 0
+    print("refused: %s" % result.get("message", result["reason"]))
+    return 1
+
+
+def _write_card(card, out):
+    from host.verifier import cards
+
+    title = "OPENDSC ONLINE CARD" if card["kind"] == "online-card" else "OPENDSC SECURITY CARD"
+    args = (card["grid"], card["serial"], title, card["expires_at"])
+    if not out:
+        print(cards.render_text(*args))
+        return
+    if out.endswith(".png"):
+        data = cards.render_png(*args)
+    elif out.endswith(".pdf"):
+        data = cards.render_pdf(*args)
+    else:
+        data = cards.render_text(*args).encode()
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        raise ValueError("cannot create %s: %s (the card is issued: print it with a new --out)" % (
+            out, e.strerror or e))
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    print("card %s written to %s" % (card["serial"], out))
 
 
 def _interactive(args, service):
