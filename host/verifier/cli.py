@@ -305,16 +305,18 @@ def _interactive(args, service):
         if _ask("New PIN again: ", secret=True) != new_pin:
             raise ValueError("the two new PINs differ; nothing changed")
         ch = v.start(args.name, password, device=args.device, purpose="pin-change", new_pin=new_pin)
-        print("On token %s: key your NEW PIN, then this challenge: %s" % (ch["device"], ch["challenge"]))
-    else:
-        ch = v.start(args.name, password, device=args.device)
-        print("On token %s: key your PIN, then this challenge: %s" % (ch["device"], ch["challenge"]))
-    sys.stdout.flush()
-    result = v.finish(ch["challenge_id"], _ask("Response: ").strip())
+        ch["prompt"] = "key your NEW PIN and this challenge into your token"
+        result = _answer(v, ch, None, keep=True)
+        if result["ok"]:
+            print("PIN changed")
+            return 0
+        print("PIN not changed")
+        return 1
+    ch = v.start(args.name, password, device=args.device)
+    result = _answer(v, ch, None, keep=True)
     if result["ok"]:
-        print("PIN changed" if args.command == "pin" else "Logged in as %s" % result["user"])
+        print("Logged in as %s" % result["user"])
         return 0
-    print(("PIN not changed: %s" if args.command == "pin" else "Login refused: %s") % result.get("message", result["reason"]))
     return 1
 
 
