@@ -348,3 +348,47 @@ def interactive_answer(tmp, args, answers, response):
                             text=True, env=env, cwd=str(tmp))
     out, err = proc.communicate("".join(a + "\n" for a in answers) + response + "\n", timeout=60)
     return proc.returncode, out + err
+
+
+def drive(tmp, args, answers, token_url, pin):
+    """Run an interactive dsc command; answer its prompts, then key the challenge it
+    shows into the simulated token with `pin` and type the token's response."""
+    env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
+    proc = subprocess.Popen(DSC + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=str(tmp))
+    proc.stdin.write("".join(a + "\n" for a in answers))
+    proc.stdin.flush()
+    shown = proc.stdout.readline()
+    challenge = shown.strip().rsplit(" ", 1)[-1]
+    response = dsc(tmp, "respond", token_url, "--pin", pin, "--challenge", challenge).stdout.strip()
+    out, _ = proc.communicate(response + "\n", timeout=60)
+    return proc.returncode, shown + out
+
+
+def test_activation_pin_change_and_withdrawal_against_the_simulated_token(tmp_path):
+    sim = subprocess.Popen(DSC + ["sim", "--headless", "--runtime", "micropython", "--link", "socket://127.0.0.1:0",
+                                  "--state", str(tmp_path / "flash")], stdout=subprocess.PIPE, text=True)
+    try:
+        url = sim.stdout.readline().strip()
+        assert dsc(tmp_path, "db", "init").returncode == 0
+        assert dsc(tmp_path, "user", "add", "fay", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+        assert dsc(tmp_path, "provision", url, "--generate", "--key-out", tmp_path / "f.key").returncode == 0
+        serial = dsc(tmp_path, "info", url).stdout.split("serial: ")[1].split()[0]
+        assert dsc(tmp_path, "token", "enroll", "fay", "--serial", serial, "--key-file", tmp_path / "f.key",
+                   "--pin-stdin", stdin="1357\n").returncode == 0
+        # shipped: the first challenge activates it
+        start = json.loads(dsc(tmp_path, "auth", "start", "fay", "--password-stdin", "--purpose", "activation",
+                               stdin=PASSWORD + "\n").stdout)
+        response = dsc(tmp_path, "respond", url, "--pin", "1357", "--challenge", start["challenge"]).stdout.strip()
+        assert json.loads(dsc(tmp_path, "auth", "finish", start["challenge_id"], "--response", response).stdout)["ok"]
+        assert json.loads(dsc(tmp_path, "token", "list", "fay").stdout)[0]["status"] == "active"
+        # the PIN changes at the verifier only: the token just computes with what is keyed
+        code, out = drive(tmp_path, ["pin", "change", "fay"], [PASSWORD, "8642", "8642"], url, "8642")
+        assert code == 0 and "PIN changed" in out
+        code, out = drive(tmp_path, ["login", "fay"], [PASSWORD], url, "1357")
+        assert code == 1, "the old PIN no longer works"
+        code, out = drive(tmp_path, ["withdraw", "fay", "--amount", "1000000"], [PASSWORD], url, "8642")
+        assert code == 0 and "confirmed" in out, "a token confirms without a limit"
+    finally:
+        sim.terminate()
+        sim.wait()
