@@ -63,6 +63,9 @@ def build_parser():
     c.add_argument("--pinlen", type=int, help="PIN length, 4-8 (default 4)")
     c.add_argument("--idle-timeout", type=int, dest="idle", help="seconds before the token turns off (default 60)")
     c.add_argument("--counter", type=int, help="starting counter for C suites")
+    c.add_argument("--pskc-out", metavar="FILE", help="also write the key to a PSKC seed file (RFC 6030) for "
+                                                      "enrolment elsewhere; encrypted with --pskc-password-file")
+    c.add_argument("--pskc-password-file", metavar="FILE", help="the PSKC file's passphrase")
     c = port_command("respond", "key a PIN and challenge through the debug link; print the response")
     c.add_argument("--pin", type=_digits, default="", help="the PIN to key")
     c.add_argument("--challenge", type=_digits, required=True, help="the challenge to key")
@@ -94,6 +97,19 @@ def _read_key_file(path):
         raise HostError("key file %s: %s" % (path, e))
 
 
+def _read_passphrase(path):
+    if not path:
+        raise HostError("--pskc-out needs --pskc-password-file FILE")
+    try:
+        with open(path) as f:
+            text = f.read().rstrip("\r\n")
+    except OSError as e:
+        raise HostError("cannot read passphrase file %s: %s" % (path, e.strerror))
+    if len(text) < 8:
+        raise HostError("the PSKC passphrase must have at least 8 characters")
+    return text
+
+
 def _create_secret_file(path):
     """Open a new file readable by its owner only; refuse to overwrite one."""
     try:
@@ -121,6 +137,11 @@ def cmd_provision(args, client):
                         ("timeout", args.idle), ("counter", args.counter)):
         if value is not None:
             fields[name] = value
+    pskc_password = None
+    if args.pskc_out:
+        pskc_password = _read_passphrase(args.pskc_password_file)
+        if os.path.exists(args.pskc_out):
+            raise HostError("%s already exists; not overwriting a seed file" % args.pskc_out)
     out = None
     if args.generate:
         if not args.key_out:
@@ -145,6 +166,16 @@ def cmd_provision(args, client):
         raise
     if out is not None:
         out.close()
+    if args.pskc_out:
+        from host import pskc_io
+
+        token = {"serial": reply.get("serial"), "key": key, "suite": args.suite, "label": args.label,
+                 "counter": args.counter}
+        try:
+            pskc_io.write_pskc(args.pskc_out, [token], password=pskc_password)
+        except pskc_io.PskcError as e:
+            raise HostError("the token is provisioned but the seed file was not written: %s" % e)
+        sys.stderr.write("seed file %s written\n" % args.pskc_out)
     print(reply["kcv"])
     sys.stderr.write("provisioned token %s\n" % reply.get("serial", "?"))
 

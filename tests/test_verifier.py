@@ -392,3 +392,32 @@ def test_activation_pin_change_and_withdrawal_against_the_simulated_token(tmp_pa
     finally:
         sim.terminate()
         sim.wait()
+
+
+def test_provisioning_and_enrolment_apart_through_a_pskc_seed_file(tmp_path):
+    """The bench provisions and writes a seed file; the bank imports it and enrolls."""
+    sim = subprocess.Popen(DSC + ["sim", "--headless", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path / "flash")],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        url = sim.stdout.readline().strip()
+        (tmp_path / "pass").write_text("a long seed passphrase\n")
+        out = dsc(tmp_path, "provision", url, "--generate", "--key-out", tmp_path / "k", "--serial", "DSC00300",
+                  "--pskc-out", tmp_path / "seed.pskc", "--pskc-password-file", tmp_path / "pass")
+        assert out.returncode == 0, out.stderr
+        key_hex = (tmp_path / "k").read_text().strip()
+        assert key_hex not in (tmp_path / "seed.pskc").read_text().lower()
+        assert dsc(tmp_path, "db", "init").returncode == 0
+        assert dsc(tmp_path, "user", "add", "gus", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+        (tmp_path / "wrong").write_text("not the passphrase\n")
+        bad = dsc(tmp_path, "token", "import", tmp_path / "seed.pskc", "--user", "gus", "--pskc-password-file",
+                  tmp_path / "wrong", "--pin-stdin", stdin="2580\n")
+        assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and key_hex not in bad.stderr
+        good = dsc(tmp_path, "token", "import", tmp_path / "seed.pskc", "--user", "gus", "--pskc-password-file",
+                   tmp_path / "pass", "--pin-stdin", "--active", stdin="2580\n")
+        assert good.returncode == 0, good.stderr
+        start = json.loads(dsc(tmp_path, "auth", "start", "gus", "--password-stdin", stdin=PASSWORD + "\n").stdout)
+        response = dsc(tmp_path, "respond", url, "--pin", "2580", "--challenge", start["challenge"]).stdout.strip()
+        assert json.loads(dsc(tmp_path, "auth", "finish", start["challenge_id"], "--response", response).stdout)["ok"]
+    finally:
+        sim.terminate()
+        sim.wait()

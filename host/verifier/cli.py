@@ -52,6 +52,14 @@ def add_parsers(sub):
     c.add_argument("--pin-stdin", action="store_true", help="read the PIN the user chose from stdin")
     c.add_argument("--active", action="store_true", help="active at once (default: on its first challenge, "
                                                         "or 14 days after shipping)")
+    c = verifier_command(ts.add_parser("import", help="enroll a token from a PSKC seed file (RFC 6030, MAC checked); "
+                                                      "the PIN from stdin"))
+    c.add_argument("file", metavar="FILE.pskc")
+    c.add_argument("--user", required=True, help="the user the token is for")
+    c.add_argument("--pskc-password-file", required=True, metavar="FILE", help="the seed file's passphrase")
+    c.add_argument("--serial", help="which token, when the file holds several")
+    c.add_argument("--pin-stdin", action="store_true", help="read the PIN the user chose from stdin")
+    c.add_argument("--active", action="store_true")
     c = verifier_command(ts.add_parser("list", help="a user's devices, as JSON"))
     c.add_argument("name")
     for action, text in (("activate", "turn a user's token on again (ends temporary devices)"),
@@ -180,6 +188,8 @@ def _run(args, service):
         if args.token_command == "list":
             print(json.dumps(v.devices(args.name)))
             return 0
+        if args.token_command == "import":
+            return _import(args, v, service)
         if args.token_command in ("activate", "deactivate"):
             print("token %s is %s" % (args.serial, v.set_token_status(args.name, args.serial,
                                                                       args.token_command == "activate")))
@@ -245,6 +255,30 @@ def _ask(prompt, secret=False):
         return getpass.getpass(prompt) if secret else input(prompt)
     sys.stderr.write(prompt + "\n")
     return _stdin_line(prompt.strip(": ").lower())
+
+
+def _import(args, v, service):
+    from host import pskc_io
+
+    try:
+        with open(args.pskc_password_file) as f:
+            password = f.read().rstrip("\r\n")
+    except OSError as e:
+        raise ValueError("cannot read passphrase file %s: %s" % (args.pskc_password_file, e.strerror))
+    try:
+        tokens = pskc_io.read_pskc(args.file, password=password)
+    except pskc_io.PskcError as e:
+        raise ValueError(str(e))
+    chosen = [t for t in tokens if args.serial is None or t["serial"] == args.serial]
+    if len(chosen) != 1:
+        raise ValueError("the file holds %d tokens%s: name one with --serial" % (
+            len(tokens), "" if args.serial is None else " and none is %s" % args.serial))
+    token = chosen[0]
+    pin = _stdin_line("PIN") if args.pin_stdin else None
+    v.enroll_token(args.user, token["serial"], token["key"], pin, suite=token["suite"], active=args.active,
+                   counter=token["counter"] or 0)
+    print("token %s enrolled for %s from %s" % (token["serial"], service.normal_username(args.user), args.file))
+    return 0
 
 
 def _show_passcode(temp):
