@@ -1,0 +1,87 @@
+"""Worker processes for tests/test_verifier_races.py.
+
+Run as a script (`python tests/verifier_workers.py MODE ARGS.json`) so that every
+worker is a separate process with its own Verifier, engine and SQLite connection
+on the shared database file.
+
+race:  open a Verifier, create the `ready` file, wait for the `go` file, then make
+       one attempt (finish() on a challenge, or start() with a password) and write
+       the outcome, with the monotonic times around the call, to `out` as JSON.
+crash: open a Verifier, create the `ready` file, then make the attempts of `plan`
+       in order; after each attempt returns, append "<index> <outcome>" to `log`
+       and fsync it, so the parent knows which attempts completed for sure.
+"""
+
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from host.verifier import service  # noqa: E402
+
+
+def _verifier(args):
+    return service.Verifier(args["db"], args["key_file"], policy=service.Policy(**args.get("policy", {})))
+
+
+def _touch(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+
+
+def attempt(v, op):
+    """One attempt; returns a short outcome string."""
+    if op["kind"] == "password":
+        try:
+            v.start(op["user"], op["password"])
+        except service.VerifierError as e:
+            return "error:" + e.code
+        return "issued"
+    try:
+        result = v.finish(op["challenge_id"], op["response"])
+    except service.VerifierError as e:
+        return "error:" + e.code
+    return "ok" if result["ok"] else result["reason"]
+
+
+def race(args):
+    v = _verifier(args)
+    _touch(args["ready"])
+    deadline = time.monotonic() + 120
+    while not os.path.exists(args["go"]):
+        if time.monotonic() > deadline:
+            raise SystemExit("no go signal")
+        time.sleep(0.0002)
+    t0 = time.monotonic()
+    outcome = attempt(v, args["op"])
+    t1 = time.monotonic()
+    tmp = args["out"] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"outcome": outcome, "t0": t0, "t1": t1, "pid": os.getpid()}, f)
+    os.replace(tmp, args["out"])
+    v.close()
+
+
+def crash(args):
+    v = _verifier(args)
+    log = os.open(args["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    _touch(args["ready"])
+    for i, op in enumerate(args["plan"]):
+        outcome = attempt(v, op)
+        os.write(log, ("%d %s\n" % (i, outcome)).encode())
+        os.fsync(log)
+    os.write(log, b"done\n")
+    os.fsync(log)
+    os.close(log)
+    v.close()
+
+
+if __name__ == "__main__":
+    mode, path = sys.argv[1], sys.argv[2]
+    with open(path) as f:
+        arguments = json.load(f)
+    {"race": race, "crash": crash}[mode](arguments)
