@@ -223,3 +223,44 @@ def test_a_rotation_cut_short_after_its_commit_is_finished_on_the_next_start(wor
     assert not (tmp_path / "master.key.new").exists()
     ch = again.start("alice", PASSWORD)
     assert again.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
+
+
+def test_the_audit_log_is_append_only_in_the_database(world, tmp_path):
+    import sqlite3
+
+    v, clock, key = world
+    login(v, key)
+    db = sqlite3.connect(str(tmp_path / "v.db"))
+    for statement in ("UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(statement)
+    db.close()
+    assert len(v.audit_log("alice")) == 1
+
+
+def test_an_older_database_is_migrated_by_db_init(tmp_path):
+    from host.verifier import store
+    from sqlalchemy import text
+
+    db, master = str(tmp_path / "old.db"), str(tmp_path / "m.key")
+    engine = store.engine_for(db)
+    with engine.begin() as conn:  # a version 1 database, as the first release made it
+        store.MIGRATIONS[1](conn)
+        store.set_meta(conn, "schema_version", b"1")
+    engine.dispose()
+    from host.verifier.vault import write_key_file, new_key
+
+    write_key_file(master, new_key())
+    with pytest.raises(service.VerifierError) as e:
+        service.Verifier(db, master)
+    assert e.value.code == "old-database"
+    assert service.init_db(db, master) == 1
+    v = service.Verifier(db, master)
+    v.add_user("zed", PASSWORD)
+    v.close()
+    engine = store.engine_for(db)
+    with engine.connect() as conn:
+        assert store.version(conn) == store.SCHEMA_VERSION
+        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+    engine.dispose()
+    assert {"shares", "withdrawals", "audit_no_update", "audit_no_delete"} <= names

@@ -92,11 +92,22 @@ withdrawals = Table(
     Column("at", Float, nullable=False),
 )
 
-SCHEMA_VERSION = 2
+def _append_only_audit(conn):
+    """The database itself refuses to change or delete an audit event."""
+    if conn.dialect.name != "sqlite":
+        return  # other backends: grant the verifier INSERT and SELECT only on audit
+    for action in ("UPDATE", "DELETE"):
+        conn.exec_driver_sql(
+            "CREATE TRIGGER IF NOT EXISTS audit_no_%s BEFORE %s ON audit "
+            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END" % (action.lower(), action))
+
+
+SCHEMA_VERSION = 3
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
     2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
+    3: _append_only_audit,
 }
 
 
