@@ -421,3 +421,22 @@ def test_provisioning_and_enrolment_apart_through_a_pskc_seed_file(tmp_path):
     finally:
         sim.terminate()
         sim.wait()
+
+
+def test_sharing_a_token_from_the_command_line(tmp_path):
+    assert dsc(tmp_path, "db", "init").returncode == 0
+    ident = ["--birth-date", "1975-05-05", "--citizenship", "DE", "--residence", "DE", "--id-type", "id-card",
+             "--id-number", "ID77"]
+    for name in ("hana", "ivan"):
+        assert dsc(tmp_path, "user", "add", name, "--password-stdin", *ident, stdin=PASSWORD + "\n").returncode == 0
+    assert dsc(tmp_path, "user", "add", "jo", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    key = os.urandom(32)
+    (tmp_path / "h.key").write_text(key.hex())
+    assert dsc(tmp_path, "token", "enroll", "hana", "--serial", "H1", "--key-file", tmp_path / "h.key",
+               "--pin-stdin", "--active", stdin="1234\n").returncode == 0
+    code, out = interactive(tmp_path, ["token", "share", "ivan", "--owner", "hana"], [PASSWORD], key, "1234")
+    assert code == 0 and "ivan may now use token H1" in out
+    code, out = interactive(tmp_path, ["login", "ivan"], [PASSWORD], key, "1234")
+    assert code == 0 and "Logged in as ivan" in out
+    refused = dsc(tmp_path, "token", "share", "jo", "--owner", "hana", stdin=PASSWORD + "\n")
+    assert refused.returncode == 1 and "different identification information" in refused.stderr
