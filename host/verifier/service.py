@@ -21,6 +21,10 @@ from host.verifier.store import audit, challenges, devices, shares, users, withd
 from host.verifier.vault import Vault, VaultError, new_key, read_key_file, write_key_file
 
 DAY = 86400.0
+# The devices a user may use: their own and those shared with them.
+_DEVICES_QUERY = select(devices).where(
+    (devices.c.user_id == bindparam("user_id"))
+    | devices.c.id.in_(select(shares.c.device_id).where(shares.c.user_id == bindparam("user_id"))))
 # One read for a verification: the challenge, its user, and the device it is for.
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
@@ -145,6 +149,7 @@ class Verifier:
     def __init__(self, db, master_key_file, clock=time.time, policy=None):
         self.clock = clock
         self.policy = policy or Policy()
+        self._suites = {}
         self.vault = Vault(read_key_file(master_key_file))
         self.master_key_file = master_key_file
         self.engine = store.engine_for(db)
@@ -519,6 +524,13 @@ class Verifier:
             raise VerifierError("no-user", "no user %s" % name)
         return user
 
+    def _suite(self, text):
+        """Parse each suite once (a verifier sees few distinct suites)."""
+        suite = self._suites.get(text)
+        if suite is None:
+            suite = self._suites[text] = ocra.Suite(text)
+        return suite
+
     def _status(self, dev, now):
         if dev.status == "shipped" and dev.shipped_at is not None and now >= dev.shipped_at + self.policy.activation_delay:
             return "active"
@@ -540,10 +552,8 @@ class Verifier:
         return True
 
     def _pick_device(self, conn, user_id, serial, purpose, now, amount=None):
-        own = conn.execute(select(devices).where(devices.c.user_id == user_id)).all()
-        shared = conn.execute(select(devices).join(shares, shares.c.device_id == devices.c.id)
-                              .where(shares.c.user_id == user_id)).all()
-        usable = [d for d in own + shared if self._usable(d, purpose, now) and (serial is None or d.serial == serial)]
+        mine = conn.execute(_DEVICES_QUERY, {"user_id": user_id}).all()  # own and shared with the user
+        usable = [d for d in mine if self._usable(d, purpose, now) and (serial is None or d.serial == serial)]
         if not usable:
             what = "device %s" % serial if serial else "device"
             raise VerifierError("no-device", "no %s that can confirm a %s for this user" % (what, purpose))
@@ -558,7 +568,7 @@ class Verifier:
             return ""  # nothing to show: the passcode is the answer
         if dev.kind in ("code-card", "online-card"):
             return cards.challenge_text(*cards.new_challenge(self.policy.card_size))
-        n = ocra.Suite(dev.suite).question_length
+        n = self._suite(dev.suite).question_length
         return "%0*d" % (n, secrets.randbelow(10 ** n))
 
     def _check(self, dev, question, response, now, pin_hash=None):
@@ -568,7 +578,7 @@ class Verifier:
             return {} if hmac.compare_digest(secret, response.encode()) else None
         if dev.kind in ("code-card", "online-card"):
             return {} if cards.check(cards.decode(secret), question, response) else None
-        suite = ocra.Suite(dev.suite)
+        suite = self._suite(dev.suite)
         if len(response) != suite.digits:
             return None
         if suite.pin_hash and pin_hash is None:
