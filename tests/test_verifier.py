@@ -89,8 +89,10 @@ def test_a_challenge_expires_after_120_seconds(world):
         "ok": False, "reason": "challenge expired"}
 
 
-def test_challenges_are_unpredictable_digits():
-    seen = {service.Verifier._challenge_text(None, type("D", (), {"suite": SUITE, "kind": "dsc"})()) for _ in range(2000)}
+def test_challenges_are_unpredictable_digits(world):
+    v = world[0]
+    token = type("Device", (), {"suite": SUITE, "kind": "dsc"})()
+    seen = {v._challenge_text(token) for _ in range(2000)}
     assert len(seen) > 1990 and all(len(c) == 6 and c.isdigit() for c in seen)
 
 
