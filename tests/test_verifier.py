@@ -442,3 +442,27 @@ def test_sharing_a_token_from_the_command_line(tmp_path):
     assert code == 0 and "Logged in as ivan" in out
     refused = dsc(tmp_path, "token", "share", "jo", "--owner", "hana", stdin=PASSWORD + "\n")
     assert refused.returncode == 1 and "different identification information" in refused.stderr
+
+
+def test_the_withdrawal_table_and_other_numbers_come_from_a_policy_file(tmp_path):
+    assert dsc(tmp_path, "db", "init").returncode == 0
+    assert dsc(tmp_path, "user", "add", "kim", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
+    card = dsc(tmp_path, "card", "issue", "kim", "--printed")
+    assert card.returncode == 0
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"withdrawal_limits": {"code-card": [1000, 3000]}, "challenge_ttl": 30}))
+    env = dict(os.environ, DSC_DB=str(tmp_path / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp_path / "cli.key"),
+               DSC_POLICY_FILE=str(policy))
+    out = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal"],
+                         input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert out.returncode == 1  # a withdrawal needs an amount; auth start takes none
+    out = subprocess.run(DSC + ["withdraw", "kim", "--amount", "1001"], input=PASSWORD + "\n",
+                         capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert out.returncode == 1 and "exceeds the withdrawal limits" in out.stderr
+    start = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin"], input=PASSWORD + "\n",
+                           capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    ch = json.loads(start.stdout)
+    assert ch["expires_at"] - json.loads(dsc(tmp_path, "token", "list", "kim").stdout)[0]["shipped_at"] < 60
+    policy.write_text('{"lockout_failures": "ten"}')
+    bad = subprocess.run(DSC + ["token", "list", "kim"], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert bad.returncode == 1 and "lockout_failures" in bad.stderr and bad.stderr.count("\n") == 1

@@ -162,7 +162,10 @@ def _error(args, json_out, code, message):
 
 
 def _open(args, service):
-    return service.Verifier(args.db, _master_key_file())
+    """The verifier, with the policy file in DSC_POLICY_FILE if there is one."""
+    path = os.environ.get("DSC_POLICY_FILE")
+    policy = service.load_policy(path) if path else None
+    return service.Verifier(args.db, _master_key_file(), policy=policy)
 
 
 def _run(args, service):

@@ -119,6 +119,37 @@ class Policy:
         self.withdrawal_limits = withdrawal_limits or dict(WITHDRAWAL_LIMITS)
 
 
+def load_policy(path):
+    """A Policy from a JSON file: any Policy field, times in seconds, and
+    "withdrawal_limits": {"kind": [per_day, per_five_business_days] or null}."""
+    try:
+        with open(path) as f:
+            fields = json.load(f)
+    except OSError as e:
+        raise VerifierError("bad-policy", "cannot read policy file %s: %s" % (path, e.strerror))
+    except ValueError as e:
+        raise VerifierError("bad-policy", "policy file %s is not JSON: %s" % (path, e))
+    known = Policy().__dict__
+    if not isinstance(fields, dict) or set(fields) - set(known):
+        raise VerifierError("bad-policy", "policy file %s: unknown fields %s" % (
+            path, ", ".join(sorted(set(fields) - set(known))) if isinstance(fields, dict) else "(not an object)"))
+    limits = fields.get("withdrawal_limits")
+    if limits is not None:
+        if not isinstance(limits, dict) or set(limits) - set(LEVELS):
+            raise VerifierError("bad-policy", "withdrawal_limits names device kinds: " + ", ".join(LEVELS))
+        checked = dict(WITHDRAWAL_LIMITS)
+        for kind, pair in limits.items():
+            if pair is not None and not (isinstance(pair, list) and len(pair) == 2
+                                         and all(isinstance(n, int) and n >= 0 for n in pair)):
+                raise VerifierError("bad-policy", "withdrawal limit for %s must be [per_day, per_five_days] or null" % kind)
+            checked[kind] = tuple(pair) if pair is not None else None
+        fields["withdrawal_limits"] = checked
+    for name, value in fields.items():
+        if name != "withdrawal_limits" and (not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0):
+            raise VerifierError("bad-policy", "policy field %s must be a number >= 0" % name)
+    return Policy(**fields)
+
+
 def init_db(db, master_key_file):
     """Create the schema and, if absent, the master key file (mode 0600)."""
     import os
