@@ -112,13 +112,14 @@ def _read_passphrase(path):
 
 def _create_secret_file(path):
     """Open a new file readable by its owner only; refuse to overwrite one."""
+    from host.files import create_private
+
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        return create_private(path)
     except FileExistsError:
         raise HostError("%s already exists; not overwriting a key file" % path)
     except OSError as e:
         raise HostError("cannot create %s: %s" % (path, e.strerror))
-    return os.fdopen(fd, "w")
 
 
 def _ask_for_ok():

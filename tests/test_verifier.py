@@ -280,9 +280,9 @@ def test_cli_refusals_are_one_line(tmp_path):
     assert out.returncode == 1 and "without spaces" in json.loads(out.stdout)["message"]
 
 
-def interactive(tmp, args, answers, key, pin):
+def interactive(tmp, args, answers, key, pin, respond=None):
     """Run an interactive dsc command: answer its prompts, read the challenge it shows,
-    and answer that with the token's response for `pin`."""
+    and type the response: `respond(challenge)`, or the reference OCRA for key and pin."""
     env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
     proc = subprocess.Popen(DSC + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env, cwd=str(tmp))
@@ -290,8 +290,8 @@ def interactive(tmp, args, answers, key, pin):
     proc.stdin.flush()
     shown = proc.stdout.readline()
     challenge = shown.strip().rsplit(" ", 1)[-1]
-    proc.stdin.write(ocra(SUITE, key, challenge, pin=pin) + "\n")
-    out, _ = proc.communicate(timeout=60)
+    response = respond(challenge) if respond else ocra(SUITE, key, challenge, pin=pin)
+    out, _ = proc.communicate(response + "\n", timeout=60)
     return proc.returncode, shown + out
 
 
@@ -353,18 +353,9 @@ def interactive_answer(tmp, args, answers, response):
 
 
 def drive(tmp, args, answers, token_url, pin):
-    """Run an interactive dsc command; answer its prompts, then key the challenge it
-    shows into the simulated token with `pin` and type the token's response."""
-    env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
-    proc = subprocess.Popen(DSC + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=str(tmp))
-    proc.stdin.write("".join(a + "\n" for a in answers))
-    proc.stdin.flush()
-    shown = proc.stdout.readline()
-    challenge = shown.strip().rsplit(" ", 1)[-1]
-    response = dsc(tmp, "respond", token_url, "--pin", pin, "--challenge", challenge).stdout.strip()
-    out, _ = proc.communicate(response + "\n", timeout=60)
-    return proc.returncode, shown + out
+    """An interactive dsc command answered by keying its challenge into the simulated token."""
+    return interactive(tmp, args, answers, None, pin, respond=lambda challenge: dsc(
+        tmp, "respond", token_url, "--pin", pin, "--challenge", challenge).stdout.strip())
 
 
 def test_activation_pin_change_and_withdrawal_against_the_simulated_token(tmp_path):

@@ -324,12 +324,14 @@ def _write_card(card, out):
         data = cards.render_pdf(*args)
     else:
         data = cards.render_text(*args).encode()
+    from host.files import create_private
+
     try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        f = create_private(out, binary=True)
     except OSError as e:
         raise ValueError("cannot create %s: %s (the card is issued: print it with a new --out)" % (
             out, e.strerror or e))
-    with os.fdopen(fd, "wb") as f:
+    with f:
         f.write(data)
     print("card %s written to %s" % (card["serial"], out))
 

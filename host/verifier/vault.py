@@ -9,6 +9,8 @@ import os
 import secrets
 
 from cryptography.exceptions import InvalidTag
+
+from host.files import create_private
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT = b"\x01"  # version byte of a sealed value
@@ -39,12 +41,12 @@ def read_key_file(path):
 def write_key_file(path, key):
     """Write a new key file readable by its owner only; never overwrite one."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        f = create_private(path)
     except FileExistsError:
         raise VaultError("%s already exists" % path)
     except OSError as e:
         raise VaultError("cannot create master key file %s: %s" % (path, e.strerror))
-    with os.fdopen(fd, "w") as f:
+    with f:
         f.write(key.hex() + "\n")
         f.flush()
         os.fsync(f.fileno())
