@@ -19,6 +19,7 @@ run: setup
 	$(VENV)/bin/dsc sim $(SIM_ARGS)
 
 test: setup
+	$(PY) -m ruff check firmware host simulator scripts bench tests hardware
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup

@@ -4,7 +4,6 @@ port, and paper estimates for a 125 MHz RP2040 on two AAA cells.
     python bench/bench_firmware.py        (or bench/run.py for every bench)
 """
 
-import os
 import subprocess
 import sys
 import tempfile

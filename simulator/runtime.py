@@ -6,7 +6,6 @@ for display changes and serial output, so the link and the UI cannot tell them a
 """
 
 import binascii
-import os
 import shutil
 import subprocess
 import sys

@@ -1,6 +1,5 @@
 """Token storage: a save cut short at any point leaves the old or the new state."""
 
-import os
 
 import pytest
 

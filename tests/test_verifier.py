@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from host.verifier import service
-from host.verifier.vault import VaultError
 from tests.ocra_reference import ocra
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"

@@ -1,8 +1,6 @@
 """Hardware in the loop: the same tests against the simulator on both runtimes,
 or against a real board given with `--port URL`."""
 
-import os
-import shutil
 import subprocess
 import sys
 import time
