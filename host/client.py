@@ -159,8 +159,12 @@ class TokenClient:
         elif pin:
             raise HostError("this token's suite takes no PIN")
         self.press(*challenge, "OK")
+        if self.ui_state() == "message" and self.display()[0] == "BATT LOW":
+            self.press("OK")  # the battery warning comes first; any key shows the response
         self._expect("response", "the challenge")
         line1, line2, _ = self.display()
+        if not (line1 + line2).isdigit():
+            raise HostError("token showed %s %s instead of a response" % (line1, line2))
         return line1 + line2
 
     def _expect(self, state, what):
