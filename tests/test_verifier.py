@@ -445,7 +445,10 @@ def test_the_withdrawal_table_and_other_numbers_come_from_a_policy_file(tmp_path
                DSC_POLICY_FILE=str(policy))
     out = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal"],
                          input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=str(tmp_path))
-    assert out.returncode == 1  # a withdrawal needs an amount; auth start takes none
+    assert out.returncode == 1 and json.loads(out.stdout)["error"] == "bad-amount"
+    out = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal", "--amount", "999"],
+                         input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    assert out.returncode == 0 and json.loads(out.stdout)["kind"] == "code-card"
     out = subprocess.run(DSC + ["withdraw", "kim", "--amount", "1001"], input=PASSWORD + "\n",
                          capture_output=True, text=True, env=env, cwd=str(tmp_path))
     assert out.returncode == 1 and "exceeds the withdrawal limits" in out.stderr

@@ -99,6 +99,7 @@ def add_parsers(sub):
     c.add_argument("--password-stdin", action="store_true", required=True)
     c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
     c.add_argument("--purpose", default="login")
+    c.add_argument("--amount", type=int, help="the amount, for --purpose withdrawal")
     c = verifier_command(aus.add_parser("finish", help="judge a response; JSON, exit 0 when it is right"))
     c.add_argument("challenge_id")
     c.add_argument("--response", required=True)
@@ -216,7 +217,8 @@ def _run(args, service):
         if args.auth_command == "start":
             password = _stdin_line("password")
             try:
-                print(json.dumps(dict(v.start(args.name, password, device=args.device, purpose=args.purpose), ok=True)))
+                print(json.dumps(dict(v.start(args.name, password, device=args.device, purpose=args.purpose,
+                                              amount=args.amount), ok=True)))
             except service.VerifierError as e:
                 raise Refused({"ok": False, "error": e.code, "message": str(e)})
             return 0
