@@ -52,3 +52,9 @@ def test_sleeps_while_off_and_wakes_on_the_power_button(tmp_path):
     assert slept["feeds"] >= len(slept["sleeps"])
     assert steps["usb-powered"]["sleeps"] == [], "no light sleep on USB power: it would drop the USB link"
     assert steps["woken"]["lines"] == ["PIN>", ""], "a press during sleep turns the token on, once"
+
+
+def test_an_hd44780_lcd_is_used_when_no_oled_answers(tmp_path):
+    steps = scenario("lcd", tmp_path)
+    assert steps["lcd"]["display"] == "HD44780"
+    assert steps["lcd"]["lines"] == ["PIN>", ""] and steps["lcd"]["writes"] > 0

@@ -149,10 +149,17 @@ def _is_pico_w():
 
 
 def _open_display():
-    """The OLED, or None when none answers (the token still works over USB)."""
+    """The SSD1306 OLED, else an HD44780 LCD, else None (the token still works over USB)."""
     i2c = machine.I2C(pins.I2C_ID, sda=machine.Pin(pins.I2C_SDA), scl=machine.Pin(pins.I2C_SCL), freq=pins.I2C_FREQ)
-    if pins.DISPLAY_ADDR not in i2c.scan():
-        return None
-    from boards.ssd1306 import SSD1306
+    found = i2c.scan()
+    if pins.DISPLAY_ADDR in found:
+        from boards.ssd1306 import SSD1306
 
-    return SSD1306(i2c, pins.DISPLAY_ADDR, pins.DISPLAY_WIDTH, pins.DISPLAY_HEIGHT)
+        return SSD1306(i2c, pins.DISPLAY_ADDR, pins.DISPLAY_WIDTH, pins.DISPLAY_HEIGHT)
+    if pins.LCD_ADDR in found:
+        from boards.hd44780 import HD44780
+
+        slow = machine.I2C(pins.I2C_ID, sda=machine.Pin(pins.I2C_SDA), scl=machine.Pin(pins.I2C_SCL),
+                           freq=pins.LCD_I2C_FREQ)
+        return HD44780(slow, pins.LCD_ADDR)
+    return None

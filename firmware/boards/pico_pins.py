@@ -32,6 +32,10 @@ I2C_FREQ = 400000
 DISPLAY_ADDR = 0x3C
 DISPLAY_WIDTH = 128
 DISPLAY_HEIGHT = 32  # 32 or 64, as the module bought
+# Or a 16x2 HD44780 LCD on a PCF8574 I2C backpack, found at this address instead
+# (the backpack is rated for 100 kHz, so the bus slows down for it).
+LCD_ADDR = 0x27
+LCD_I2C_FREQ = 100000
 
 # VSYS through the Pico's on-board 3:1 divider on GP29 (ADC3).
 VSYS_ADC = 29

@@ -65,7 +65,7 @@ class I2C:
         pass
 
     def scan(self):
-        return [0x3C]
+        return World.i2c_devices
 
     def writeto(self, addr, buf):
         World.writes.append(bytes(buf))
@@ -113,6 +113,7 @@ machine.WDT = WDT
 machine.lightsleep = lightsleep
 machine.unique_id = lambda: b"\x01\x02\x03\x04\x05\x06\x07\x08"
 World.wake_on_sleep = False
+World.i2c_devices = [0x27] if sys.argv[3] == "lcd" else [0x3C]  # the display module fitted
 sys.modules["machine"] = machine
 
 from boards.pico import Board  # noqa: E402
@@ -180,6 +181,10 @@ elif scenario == "battery":
     report(step="warned", mv=board.battery_mv())
     run(1700)
     report(step="after-warning")
+elif scenario == "lcd":
+    provision()
+    hold_power()
+    report(step="lcd", display=type(board.display).__name__, writes=len(World.writes))
 elif scenario == "sleep":
     provision()
     World.vbus = 0
