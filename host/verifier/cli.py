@@ -26,24 +26,25 @@ def add_parsers(sub):
                             help="database path or SQLAlchemy URL (env DSC_DB, default %(default)s)")
         return parser
 
-    db = sub.add_parser("db", help="the verifier's database")
-    dbs = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=type(db))
-    dbs.required = True
+    def actions(name, help_text, dest):
+        """A command with actions under it (dsc NAME ACTION ...)."""
+        group = sub.add_parser(name, help=help_text)
+        inner = group.add_subparsers(dest=dest, metavar="ACTION", parser_class=type(group))
+        inner.required = True
+        return inner
+
+    dbs = actions("db", "the verifier's database", "db_command")
     verifier_command(dbs.add_parser("init", help="create the database and the master key file"))
     verifier_command(dbs.add_parser("rotate-master-key", help="re-encrypt every secret under a new master key"))
 
-    user = sub.add_parser("user", help="verifier users")
-    us = user.add_subparsers(dest="user_command", metavar="ACTION", parser_class=type(user))
-    us.required = True
+    us = actions("user", "verifier users", "user_command")
     c = verifier_command(us.add_parser("add", help="add a user; the password is read from stdin"))
     c.add_argument("name")
     c.add_argument("--password-stdin", action="store_true", required=True)
     for field in ("birth-date", "citizenship", "residence", "id-type", "id-number"):
         c.add_argument("--" + field, default="")
 
-    token = sub.add_parser("token", help="tokens enrolled at the verifier")
-    ts = token.add_subparsers(dest="token_command", metavar="ACTION", parser_class=type(token))
-    ts.required = True
+    ts = actions("token", "tokens enrolled at the verifier", "token_command")
     c = verifier_command(ts.add_parser("enroll", help="enroll a provisioned token for a user; the PIN from stdin"))
     c.add_argument("name")
     c.add_argument("--serial", required=True)
@@ -73,14 +74,11 @@ def add_parsers(sub):
     c.add_argument("--owner", required=True)
     c.add_argument("--device", help="the owner's token serial (default: the owner's highest-level device)")
 
-    c = verifier_command(sub.add_parser("temp-passcode", help="temporary passcodes for a misplaced token")
-                         .add_subparsers(dest="temp_command", metavar="ACTION", required=True)
+    c = verifier_command(actions("temp-passcode", "temporary passcodes for a misplaced token", "temp_command")
                          .add_parser("issue", help="issue one; it is shown only now"))
     c.add_argument("name")
 
-    card = sub.add_parser("card", help="security code cards")
-    cs = card.add_subparsers(dest="card_command", metavar="ACTION", parser_class=type(card))
-    cs.required = True
+    cs = actions("card", "security code cards", "card_command")
     c = verifier_command(cs.add_parser("issue", help="an online card (the user signs in for it) or, with "
                                                      "--printed, a permanent printed card"))
     c.add_argument("name")
@@ -91,9 +89,7 @@ def add_parsers(sub):
     c.add_argument("name")
     c.add_argument("--amount", type=int, required=True)
 
-    auth = sub.add_parser("auth", help="second-factor authentication, for scripts")
-    aus = auth.add_subparsers(dest="auth_command", metavar="ACTION", parser_class=type(auth))
-    aus.required = True
+    aus = actions("auth", "second-factor authentication, for scripts", "auth_command")
     c = verifier_command(aus.add_parser("start", help="check the password (stdin), print a challenge as JSON"))
     c.add_argument("name")
     c.add_argument("--password-stdin", action="store_true", required=True)
@@ -111,9 +107,7 @@ def add_parsers(sub):
     c.add_argument("name")
     c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
 
-    pin = sub.add_parser("pin", help="PIN changes, done by the verifier alone")
-    ps = pin.add_subparsers(dest="pin_command", metavar="ACTION", parser_class=type(pin))
-    ps.required = True
+    ps = actions("pin", "PIN changes, done by the verifier alone", "pin_command")
     c = verifier_command(ps.add_parser("change", help="new PIN twice, then a challenge answered with the new PIN"))
     c.add_argument("name")
     c.add_argument("--device", help="the token's serial (default: the highest-level active one)")
