@@ -7,7 +7,6 @@ import sys
 from host.transport import HostError
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
-HEX = set("0123456789abcdefABCDEF")
 
 
 class Parser(argparse.ArgumentParser):
@@ -19,13 +18,12 @@ class Parser(argparse.ArgumentParser):
 
 
 def _hex_key(text):
-    text = text.strip()
-    if not text or len(text) % 2 or not set(text) <= HEX:
-        raise argparse.ArgumentTypeError("key must be an even number of hex digits")
-    key = bytes.fromhex(text)
-    if not 16 <= len(key) <= 64:
-        raise argparse.ArgumentTypeError("key must be 16 to 64 bytes")
-    return key
+    from host.files import parse_hex_key
+
+    try:
+        return parse_hex_key(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
 
 
 def _digits(text):
@@ -88,26 +86,23 @@ def build_parser():
 
 
 def _read_key_file(path):
+    from host.files import read_key_file
+
     try:
-        with open(path) as f:
-            return _hex_key(f.read())
-    except OSError as e:
-        raise HostError("cannot read key file %s: %s" % (path, e.strerror))
-    except argparse.ArgumentTypeError as e:
-        raise HostError("key file %s: %s" % (path, e))
+        return read_key_file(path)
+    except ValueError as e:
+        raise HostError(str(e))
 
 
 def _read_passphrase(path):
+    from host.files import read_passphrase
+
     if not path:
         raise HostError("--pskc-out needs --pskc-password-file FILE")
     try:
-        with open(path) as f:
-            text = f.read().rstrip("\r\n")
-    except OSError as e:
-        raise HostError("cannot read passphrase file %s: %s" % (path, e.strerror))
-    if len(text) < 8:
-        raise HostError("the PSKC passphrase must have at least 8 characters")
-    return text
+        return read_passphrase(path)
+    except ValueError as e:
+        raise HostError(str(e))
 
 
 def _create_secret_file(path):

@@ -8,3 +8,39 @@ def create_private(path, binary=False):
     already (a key or card file is never overwritten), OSError otherwise."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     return os.fdopen(fd, "wb" if binary else "w")
+
+
+def parse_hex_key(text):
+    """A token key written as hex: 16 to 64 bytes; ValueError (never echoing it) otherwise."""
+    text = text.strip()
+    if not text or len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        raise ValueError("key must be an even number of hex digits")
+    key = bytes.fromhex(text)
+    if not 16 <= len(key) <= 64:
+        raise ValueError("key must be 16 to 64 bytes")
+    return key
+
+
+def read_key_file(path):
+    """The key in a key file (as dsc provision --key-out writes it); ValueError, one line."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as e:
+        raise ValueError("cannot read key file %s: %s" % (path, e.strerror))
+    try:
+        return parse_hex_key(text)
+    except ValueError as e:
+        raise ValueError("key file %s: %s" % (path, e))
+
+
+def read_passphrase(path):
+    """A seed file's passphrase from a file: at least 8 characters; ValueError, one line."""
+    try:
+        with open(path) as f:
+            text = f.read().rstrip("\r\n")
+    except OSError as e:
+        raise ValueError("cannot read passphrase file %s: %s" % (path, e.strerror))
+    if len(text) < 8:
+        raise ValueError("the PSKC passphrase must have at least 8 characters")
+    return text

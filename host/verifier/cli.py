@@ -199,7 +199,9 @@ def _run(args, service):
             password = _ask("%s's password: " % args.owner, secret=True)
             ch = v.start_share(args.name, args.owner, password, device=args.device)
             return _answer(v, ch, "%s may now use token %s" % (args.name, ch["device"]))
-        key = _read_key(args.key_file)
+        from host.files import read_key_file
+
+        key = read_key_file(args.key_file)
         pin = _stdin_line("PIN") if args.pin_stdin else None
         from host import ocra
 
@@ -259,11 +261,9 @@ def _ask(prompt, secret=False):
 def _import(args, v, service):
     from host import pskc_io
 
-    try:
-        with open(args.pskc_password_file) as f:
-            password = f.read().rstrip("\r\n")
-    except OSError as e:
-        raise ValueError("cannot read passphrase file %s: %s" % (args.pskc_password_file, e.strerror))
+    from host.files import read_passphrase
+
+    password = read_passphrase(args.pskc_password_file)
     try:
         tokens = pskc_io.read_pskc(args.file, password=password)
     except pskc_io.PskcError as e:
@@ -354,14 +354,3 @@ def _interactive(args, service):
         return 0
     return 1
 
-
-def _read_key(path):
-    try:
-        with open(path) as f:
-            text = f.read().strip()
-    except OSError as e:
-        raise ValueError("cannot read key file %s: %s" % (path, e.strerror))
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise ValueError("key file %s must hold the key as hex" % path)
