@@ -127,6 +127,10 @@ def _validity(valid_until):
         return "Valid until: " + valid_until.strftime("%Y-%m-%d %H:%M") + (" " + zone if zone else "")
     if hasattr(valid_until, "isoformat"):  # a date
         return "Valid until: " + valid_until.isoformat()
+    if isinstance(valid_until, (int, float)):  # an epoch time, as the verifier stores it
+        from host.verifier.timefmt import readable
+
+        return "Valid until: " + readable(valid_until)
     return "Valid until: %s" % valid_until
 
 

@@ -9,6 +9,7 @@ import os
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint, create_engine, event, select)
+from sqlalchemy import inspect as sa_inspect
 
 metadata = MetaData()
 
@@ -28,8 +29,6 @@ users = Table(
     Column("residence", String(64), nullable=False, default=""),
     Column("id_type", String(32), nullable=False, default=""),
     Column("id_number", String(64), nullable=False, default=""),
-    # the current streak of failed logins (times, JSON list), for the lockout
-    Column("failures", Text, nullable=False, default="[]"),
     Column("created_at", Float, nullable=False),
 )
 
@@ -37,10 +36,10 @@ devices = Table(
     "devices", metadata,
     Column("id", Integer, primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
-    Column("kind", String(16), nullable=False),  # dsc, code-card, online-card, temp-passcode
+    Column("kind", String(16), nullable=False),  # a name in kinds.KINDS
     Column("serial", String(64), nullable=False),
     Column("suite", String(64), nullable=False, default=""),
-    Column("status", String(16), nullable=False),  # shipped, active, inactive
+    Column("status", String(16), nullable=False),  # shipped, active, inactive, revoked
     Column("secret", LargeBinary, nullable=False),  # sealed: token key, card grid or passcode
     Column("pin", LargeBinary),  # sealed PIN hash for suites with a PIN
     Column("counter", BigInteger, nullable=False, default=0),
@@ -92,6 +91,32 @@ withdrawals = Table(
     Column("at", Float, nullable=False),
 )
 
+# The lockout is kept per user name, whether or not such a user exists, so that
+# "locked" never tells an attacker which names are real.
+lockouts = Table(
+    "lockouts", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("reset_id", Integer, nullable=False, default=0),  # failures up to this id do not count
+)
+
+failures = Table(
+    "failures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+)
+
+# Master keys by id; the keys themselves live in the key ring file, never here.
+# state: active (seals new values; exactly one), retiring (still opens values
+# not yet re-sealed), retired (nothing sealed with it remains).
+master_keys = Table(
+    "master_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("state", String(16), nullable=False),
+    Column("canary", LargeBinary, nullable=False),  # sealed with this key: proves a key ring entry is it
+    Column("created_at", Float, nullable=False),
+)
+
 def _append_only_audit(conn):
     """The database itself refuses to change or delete an audit event."""
     if conn.dialect.name != "sqlite":
@@ -102,12 +127,33 @@ def _append_only_audit(conn):
             "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END" % (action.lower(), action))
 
 
-SCHEMA_VERSION = 3
+def _keys_lockouts_and_kinds(conn):
+    """Schema 4: master keys by id, the lockout per name with one row per failure,
+    and the hardware token's kind called "token"."""
+    import json
+
+    metadata.create_all(conn, tables=[lockouts, failures, master_keys])
+    canary = get_meta(conn, "canary")
+    if canary is not None:  # sealed before key ids existed: that was key 1
+        conn.execute(master_keys.insert().values(id=1, state="active", canary=canary, created_at=0.0))
+        set_meta(conn, "current_key", b"1")
+    conn.execute(devices.update().where(devices.c.kind == "dsc").values(kind="token"))
+    conn.execute(withdrawals.update().where(withdrawals.c.device_kind == "dsc").values(device_kind="token"))
+    columns = [c["name"] for c in sa_inspect(conn).get_columns("users")]
+    if "failures" in columns:
+        for name, streak in conn.exec_driver_sql("SELECT username, failures FROM users").all():
+            for at in json.loads(streak or "[]"):
+                conn.execute(failures.insert().values(name=name, at=float(at)))
+        conn.exec_driver_sql("ALTER TABLE users DROP COLUMN failures")
+
+
+SCHEMA_VERSION = 4
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
     2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
     3: _append_only_audit,
+    4: _keys_lockouts_and_kinds,
 }
 
 
@@ -115,10 +161,37 @@ class StoreError(Exception):
     """A storage problem, said in one line."""
 
 
-def engine_for(db):
-    """An engine for a path (SQLite) or a SQLAlchemy URL."""
-    url = db if "://" in db else "sqlite:///" + os.path.abspath(db)
+def url_for(db):
+    """The SQLAlchemy URL for a path (SQLite) or URL; postgresql:// means psycopg 3."""
+    if "://" not in db:
+        return "sqlite:///" + os.path.abspath(db)
+    if db.startswith("postgresql://") or db.startswith("postgres://"):
+        return "postgresql+psycopg://" + db.split("://", 1)[1]
+    return db
+
+
+def create_sqlite_file(path):
+    """A new, empty database file readable by its owner only (SQLite gives its
+    -wal and -shm files the same mode). False if it exists already."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        return False
+    except OSError as e:
+        raise StoreError("cannot create database %s: %s" % (path, e.strerror))
+    return True
+
+
+def engine_for(db, create=False):
+    """An engine for a path (SQLite) or a SQLAlchemy URL. A SQLite file must
+    exist unless `create`: a mistyped --db never makes an empty database."""
+    url = url_for(db)
     if url.startswith("sqlite"):
+        path = url[len("sqlite:///"):]
+        if not create and not os.path.isfile(path):
+            raise StoreError("no database at %s (dsc db init creates it; check --db or DSC_DB)" % db)
+        if create:
+            create_sqlite_file(path)
         engine = create_engine(url, connect_args={"isolation_level": None, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -129,12 +202,27 @@ def engine_for(db):
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
-            # Take the write lock at BEGIN: racing verifiers queue instead of both
-            # reading a challenge as unconsumed.
+            # Take the write lock at BEGIN: SQLite's stand-in for the row locks
+            # (SELECT ... FOR UPDATE) that the policies take on other backends.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ImportError as e:
+        raise StoreError("the database driver for %s is not installed (%s): pip install psycopg" % (
+            url.split("://")[0], e.name or e))
+    except Exception as e:  # a malformed URL
+        raise StoreError("cannot use database URL: %s" % str(e).splitlines()[0])
+
+
+def insert_missing(conn, table, **values):
+    """INSERT a row unless its primary key exists already, atomically on every backend."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
 def version(conn):

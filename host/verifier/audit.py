@@ -1,0 +1,34 @@
+"""The audit log: one row per event, append-only (a database trigger on SQLite,
+INSERT/SELECT grants on other backends)."""
+
+from sqlalchemy import select
+
+from host.verifier.store import audit
+from host.verifier.timefmt import iso
+
+MAX_PAGE = 1000
+
+
+def record(conn, now, name, device, purpose, outcome, reason=""):
+    conn.execute(audit.insert().values(at=now, username=name[:64], device=device[:80], purpose=purpose[:16],
+                                       outcome=outcome, reason=reason[:64]))
+
+
+class AuditLog:
+    def audit_log(self, name=None, outcome=None, since=None, until=None, after_id=0, limit=MAX_PAGE):
+        """Events oldest first, filtered, a page at a time (pass the last id as after_id)."""
+        from host.verifier import inputs
+
+        query = select(audit).where(audit.c.id > after_id).order_by(audit.c.id).limit(max(1, min(limit, MAX_PAGE)))
+        if name is not None:
+            query = query.where(audit.c.username == inputs.username(name))
+        if outcome is not None:
+            query = query.where(audit.c.outcome == outcome)
+        if since is not None:
+            query = query.where(audit.c.at >= since)
+        if until is not None:
+            query = query.where(audit.c.at < until)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [{"id": r.id, "at": iso(r.at), "user": r.username, "device": r.device, "purpose": r.purpose,
+                 "outcome": r.outcome, "reason": r.reason} for r in rows]

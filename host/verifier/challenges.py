@@ -1,0 +1,234 @@
+"""Challenges: the password step, issuing a challenge for a device, and judging
+the response.
+
+Every state change is one transaction: the lockout row is locked while a
+password attempt is counted, a challenge is consumed by one conditional UPDATE
+(consumed = 0 -> 1) whichever process gets there first, and a right response's
+effects (activation, PIN change, withdrawal, share, card) commit with it or
+not at all.
+"""
+
+import re
+import secrets
+
+from sqlalchemy import bindparam, select
+
+from host.verifier import audit as audit_log, inputs, passwords, withdrawals
+from host.verifier.devices import USABLE_QUERY, status
+from host.verifier.errors import VerifierError
+from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
+                                 kind)
+from host.verifier.store import challenges, devices, shares, users
+from host.verifier.timefmt import iso
+
+CHALLENGE_ID = re.compile(r"[0-9a-f]{32}")
+# One read for a verification: the challenge, its user, and the device it is for.
+_FINISH_QUERY = (
+    select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
+           challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
+           challenges.c.consumed, users.c.username, devices)
+    .join(users, users.c.id == challenges.c.user_id)
+    .join(devices, devices.c.id == challenges.c.device_id)
+    .where(challenges.c.id == bindparam("challenge_id"))
+)
+BAD_CREDENTIALS = "wrong user name or password"
+
+
+class _Refuse(Exception):
+    """A right response whose purpose cannot be carried out (e.g. a limit reached meanwhile)."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class Challenges:
+    # ---- the first factor ------------------------------------------------------------
+
+    def check_password(self, name, password, purpose=LOGIN):
+        """The user row when `password` is theirs; VerifierError otherwise.
+
+        The lock check, the count and the password check are one step: the attempt
+        is counted as a failure, with the name's lockout row locked, before the
+        slow password hash runs, and taken back only when the password was right.
+        So however many guesses race, at most lockout_failures get a truthful answer.
+        Unknown names are counted and answered exactly like wrong passwords."""
+        name = inputs.username(name)
+        password = password if isinstance(password, str) else ""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            locked = self.lockout.locked_until(conn, name, now)
+            attempt = self.lockout.fail(conn, name, now)
+            if locked:
+                audit_log.record(conn, now, name, "", purpose, "fail", "locked")
+        if locked:
+            raise VerifierError("locked", self.lockout.message(max(locked, now + self.policy.lockout_duration)))
+        with self.engine.connect() as conn:
+            user = conn.execute(select(users).where(users.c.username == name)).first()
+        if user is None:
+            right = passwords.check_nobody(password)
+        else:
+            right = passwords.check_password(password, user.password_hash)
+        with self.engine.begin() as conn:
+            if right:
+                self.lockout.forgive(conn, attempt)
+            else:
+                audit_log.record(conn, now, name, "", purpose, "fail", "wrong password" if user else "unknown user")
+        if not right:
+            raise VerifierError("bad-credentials", BAD_CREDENTIALS)
+        return user
+
+    def start(self, name, password, device=None, purpose=LOGIN, new_pin=None, amount=None):
+        """Check the password, then issue a challenge for a device of the user's.
+        What a purpose needs (a new PIN, an amount) is checked before anything counts."""
+        needs = self._purpose_input(purpose, new_pin, amount)
+        user = self.check_password(name, password, purpose)
+        return self._issue(user, device, purpose, self.clock(), **needs)
+
+    def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None):
+        """A challenge for a user whose first factor a portal has already checked."""
+        needs = self._purpose_input(purpose, new_pin, amount)
+        with self.engine.connect() as conn:
+            from host.verifier.users import find
+
+            user = find(conn, inputs.username(name))
+        return self._issue(user, device, purpose, self.clock(), **needs)
+
+    def _purpose_input(self, purpose, new_pin, amount):
+        if purpose not in PURPOSES:
+            raise VerifierError("bad-purpose", "purpose must be one of " + ", ".join(PURPOSES))
+        if purpose == SHARE:
+            raise VerifierError("bad-purpose", "a share starts from the owner's side (dsc token share)")
+        if purpose == WITHDRAWAL:
+            return {"amount": inputs.amount(amount)}
+        if amount is not None:
+            raise VerifierError("bad-amount", "only a withdrawal takes an amount")
+        if purpose == PIN_CHANGE:
+            return {"new_pin": inputs.pin(new_pin, "the new PIN")}
+        if new_pin is not None:
+            raise VerifierError("bad-pin", "only a PIN change takes a new PIN")
+        return {}
+
+    def _issue(self, user, device, purpose, now, new_pin=None, amount=None, payload=None):
+        if device is not None:
+            device = inputs.serial(device)
+        with self.engine.begin() as conn:
+            dev = self._pick_device(conn, user.id, device, purpose, now, amount)
+            k = kind(dev.kind)
+            if purpose == WITHDRAWAL:
+                payload = str(amount).encode()
+            elif purpose == PIN_CHANGE:
+                suite = self.suite(dev.suite)
+                if not suite.pin_hash:
+                    raise VerifierError("no-pin", "this token's suite takes no PIN")
+                payload = suite.pin_digest(new_pin)
+            challenge_id = secrets.token_hex(16)
+            text = k.challenge(dev, self)
+            conn.execute(challenges.insert().values(
+                id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
+                payload=self.keys.seal(conn, payload, "challenge:%s:payload" % challenge_id) if payload else None,
+                created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0))
+        expires = now + self.policy.challenge_ttl
+        return {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "serial": dev.serial,
+                "kind": dev.kind, "purpose": purpose, "expires_at": iso(expires), "expires_in": self.policy.challenge_ttl,
+                "prompt": k.prompt, "amount": amount}
+
+    def _pick_device(self, conn, user_id, serial, purpose, now, amount=None):
+        mine = conn.execute(USABLE_QUERY, {"user_id": user_id}).all()  # own and shared with the user
+        usable = [d for d in mine if self._may_confirm(d, purpose, now) and (serial is None or d.serial == serial)]
+        if not usable:
+            what = "device %s" % serial if serial else "device"
+            raise VerifierError("no-device", "no %s that can confirm a %s for this user" % (what, purpose))
+        if purpose == WITHDRAWAL:
+            usable = [d for d in usable if withdrawals.allows(conn, self.policy, user_id, d.kind, amount, now)]
+            if not usable:
+                raise VerifierError("limit", "the amount exceeds the withdrawal limits of your devices")
+        return max(usable, key=lambda d: (kind(d.kind).level, d.id))
+
+    def _may_confirm(self, dev, purpose, now):
+        k = kind(dev.kind)
+        now_status = status(dev, now, self.policy)
+        if purpose == ACTIVATION:
+            return ACTIVATION in k.purposes and now_status == "shipped"
+        return now_status == "active" and k.may_confirm(purpose, dev, now, self.policy)
+
+    # ---- the second factor -----------------------------------------------------------
+
+    def finish(self, challenge_id, response):
+        """Judge a response; the challenge is consumed by this first attempt, right or wrong.
+
+        Returns {"ok": True, ...} or {"ok": False, "reason": ...}, having consumed
+        and audited the challenge; malformed input raises VerifierError and
+        changes nothing."""
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
+            raise VerifierError("bad-challenge-id", "no such challenge")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(_FINISH_QUERY.with_for_update(), {"challenge_id": challenge_id}).first()
+            if row is None:
+                raise VerifierError("bad-challenge-id", "no such challenge")
+            k = kind(row.kind)
+            response = k.normalize(response)  # before anything changes
+            taken = conn.execute(challenges.update().where(challenges.c.id == challenge_id)
+                                 .where(challenges.c.consumed == 0).values(consumed=1)).rowcount
+            if taken != 1:
+                return {"ok": False, "reason": "challenge already used"}
+            name, label = row.username, k.describe(row)
+            if now >= row.expires_at:
+                audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
+                return {"ok": False, "reason": "challenge expired"}
+            locked = self.lockout.locked_until(conn, name, now)
+            if locked:
+                self.lockout.fail(conn, name, now)
+                audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
+                return {"ok": False, "reason": "locked",
+                        "message": self.lockout.message(now + self.policy.lockout_duration)}
+            payload = self.keys.open(row.payload, "challenge:%s:payload" % challenge_id) if row.payload else None
+            secret = self.keys.open(row.secret, "device:%d:secret" % row.id)
+            matched = k.check(row, secret, row.challenge, response, now, self,
+                              pin_hash=payload if row.purpose == PIN_CHANGE else None)
+            if matched is None:
+                self.lockout.fail(conn, name, now)
+                audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response")
+                return {"ok": False, "reason": "wrong response"}
+            try:
+                extra = self._carry_out(conn, row, payload, now)
+            except _Refuse as refused:
+                audit_log.record(conn, now, name, label, row.purpose, "fail", refused.code)
+                return {"ok": False, "reason": refused.code, "message": str(refused)}
+            changes = dict(matched)
+            if row.purpose == ACTIVATION or (row.status == "shipped" and status(row, now, self.policy) == "active"):
+                changes.update(status="active", activated_at=now)
+            if row.purpose == PIN_CHANGE:
+                changes["pin"] = self.keys.seal(conn, payload, "device:%d:pin" % row.id)
+            if changes:
+                conn.execute(devices.update().where(devices.c.id == row.id).values(**changes))
+            if changes.get("status") == "active" and row.kind == TOKEN:
+                self._revoke_temporary(conn, row.user_id, now)
+            self.lockout.reset(conn, name, now)
+            audit_log.record(conn, now, name, label, row.purpose, "ok", "")
+        result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
+        result.update(extra or {})
+        return result
+
+    def _carry_out(self, conn, row, payload, now):
+        """What a right response for each purpose does beyond logging in."""
+        if row.purpose == WITHDRAWAL:
+            amount = inputs.amount(payload.decode())
+            if not withdrawals.allows(conn, self.policy, row.user_id, row.kind, amount, now, locked=True):
+                raise _Refuse("limit", "the amount exceeds this device's withdrawal limits")
+            withdrawals.record(conn, row.user_id, row, amount, now)
+            return {"amount": amount}
+        if row.purpose == SHARE:
+            requester = int(payload.decode())
+            who = conn.execute(select(users.c.username).where(users.c.id == requester)).scalar()
+            if who is None:
+                raise _Refuse("no-user", "the user who asked to share no longer exists")
+            if conn.execute(select(shares.c.user_id).where(shares.c.device_id == row.id)
+                            .where(shares.c.user_id == requester)).first() is None:
+                conn.execute(shares.insert().values(device_id=row.id, user_id=requester, created_at=now))
+            return {"shared_with": who}
+        if row.purpose == CARD:
+            card = self._new_card(conn, row.challenge_user, "online-card", now)
+            return {"card": card}
+        return None

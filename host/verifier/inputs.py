@@ -1,0 +1,83 @@
+"""What the verifier accepts from outside, each rule once: user names, PINs,
+amounts, identity data, serials. A refusal is a VerifierError, one line that
+never echoes a secret."""
+
+import re
+
+from dsc.config import PINLEN_MAX, PINLEN_MIN
+
+from host.verifier.errors import VerifierError
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+SERIAL = re.compile(r"[A-Za-z0-9-]{1,64}")
+# Whole currency units. The upper bound keeps every sum of a week's withdrawals
+# far inside a 64-bit column and a float's exact range.
+MAX_AMOUNT = 999_999_999_999
+IDENTITY = ("birth_date", "citizenship", "residence", "id_type", "id_number")
+_BIRTH_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Printable text without control characters or markup-significant characters.
+_IDENTITY_TEXT = re.compile(r"[^\x00-\x1f\x7f<>\"'`\\]{1,64}")
+
+
+def ascii_digits(text):
+    """True for a non-empty string of the ASCII digits 0-9 only (str.isdigit also takes ١٢٣)."""
+    return isinstance(text, str) and text != "" and all("0" <= c <= "9" for c in text)
+
+
+def username(name):
+    name = (name or "").strip().lower() if isinstance(name, str) else ""
+    if not USERNAME.fullmatch(name):
+        raise VerifierError("bad-username", "a user name is 1-64 of a-z 0-9 . _ - (starting with a letter or digit)")
+    return name
+
+
+def serial(text):
+    if not isinstance(text, str) or not SERIAL.fullmatch(text):
+        raise VerifierError("bad-serial", "a serial is 1-64 of A-Z a-z 0-9 -")
+    return text
+
+
+def pin(text, what="the PIN"):
+    if not ascii_digits(text) or not PINLEN_MIN <= len(text) <= PINLEN_MAX:
+        raise VerifierError("bad-pin", "%s must be %d to %d digits 0-9" % (what, PINLEN_MIN, PINLEN_MAX))
+    return text
+
+
+def amount(value):
+    """A withdrawal amount: a whole number 1..MAX_AMOUNT (an int, or a string of ASCII digits)."""
+    if isinstance(value, str) and ascii_digits(value) and len(value) <= 15:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_AMOUNT:
+        raise VerifierError("bad-amount", "an amount is a whole number from 1 to %d" % MAX_AMOUNT)
+    return value
+
+
+def identity(fields):
+    """Identity data as stored: birth date as YYYY-MM-DD, the rest printable text of 1-64
+    characters; empty means unknown. Returns the cleaned fields."""
+    out = {}
+    for name in IDENTITY:
+        value = fields.get(name) or ""
+        if not isinstance(value, str):
+            raise VerifierError("bad-identity", "%s must be text" % name.replace("_", " "))
+        value = " ".join(value.split())  # one space between words, none at the ends
+        if value and name == "birth_date":
+            import datetime
+
+            try:
+                ok = bool(_BIRTH_DATE.fullmatch(value)) and datetime.date.fromisoformat(value) <= datetime.date.today()
+            except ValueError:
+                ok = False
+            if not ok:
+                raise VerifierError("bad-identity", "birth date must be a past date written YYYY-MM-DD")
+        elif value and not _IDENTITY_TEXT.fullmatch(value):
+            raise VerifierError("bad-identity", "%s must be 1-64 printable characters without < > \" ' ` \\"
+                                % name.replace("_", " "))
+        out[name] = value
+    return out
+
+
+def password(text):
+    if not isinstance(text, str) or not 8 <= len(text) <= 1024:
+        raise VerifierError("weak-password", "a password has 8 to 1024 characters")
+    return text

@@ -1,0 +1,83 @@
+"""The lockout: N failed logins within a window lock a user name until a set
+time after the last one; attempts while locked count too.
+
+It is kept per name, whether or not such a user exists, so "locked" tells an
+attacker nothing. Every step runs inside the caller's write transaction with
+the name's row locked (FOR UPDATE; SQLite's write lock does the same), so
+racing processes can neither lose a failure nor get more than N truthful
+answers: a password check first records its attempt as a failure and takes it
+back only when the password was right (see Verifier.start).
+"""
+
+from sqlalchemy import delete, func, select
+
+from host.verifier import store
+from host.verifier.store import failures, lockouts
+from host.verifier.timefmt import readable
+
+
+class Lockout:
+    def __init__(self, policy):
+        self.policy = policy
+
+    def _streak(self, conn, name):
+        """Lock the name's row and return the times of its counting failures, oldest first."""
+        store.insert_missing(conn, lockouts, name=name, reset_id=0)
+        reset_id = conn.execute(select(lockouts.c.reset_id).where(lockouts.c.name == name).with_for_update()).scalar_one()
+        n = self.policy.lockout_failures
+        recent = conn.execute(select(failures.c.at).where(failures.c.name == name).where(failures.c.id > reset_id)
+                              .order_by(failures.c.id.desc()).limit(n)).scalars().all()
+        return recent[::-1]
+
+    def _lock_end(self, streak):
+        n = self.policy.lockout_failures
+        if len(streak) >= n and streak[-1] - streak[-n] < self.policy.lockout_window:
+            return streak[-1] + self.policy.lockout_duration
+        return None
+
+    def locked_until(self, conn, name, now):
+        """When the name's lock ends, or None; restarts the count after a lock has run out."""
+        end = self._lock_end(self._streak(conn, name))
+        if end is None:
+            return None
+        if now >= end:
+            self.reset(conn, name, now)  # a lock that has run out: counting starts again
+            return None
+        return end
+
+    def fail(self, conn, name, now):
+        """Count a failure (locks the row; call after locked_until in the same
+        transaction). Returns its id, so a right password can take it back."""
+        self.prune(conn, name, now)
+        return conn.execute(failures.insert().values(name=name, at=now)).inserted_primary_key[0]
+
+    def forgive(self, conn, failure_id):
+        """Take back a failure that a check recorded before knowing the outcome."""
+        conn.execute(delete(failures).where(failures.c.id == failure_id))
+
+    def reset(self, conn, name, now):
+        """A success (or a lock that has run out): earlier failures stop counting."""
+        last = select(func.coalesce(func.max(failures.c.id), 0)).where(failures.c.name == name).scalar_subquery()
+        store.insert_missing(conn, lockouts, name=name, reset_id=0)
+        conn.execute(lockouts.update().where(lockouts.c.name == name).values(reset_id=last))
+
+    def unlock(self, conn, name, now):
+        self.reset(conn, name, now)
+
+    def prune(self, conn, name, now):
+        """Forget failures too old to matter for any lock."""
+        horizon = now - self.policy.lockout_window - self.policy.lockout_duration
+        conn.execute(delete(failures).where(failures.c.name == name).where(failures.c.at < horizon))
+
+    def message(self, until):
+        return "account locked after %d failed logins within %s, until %s (even with correct credentials)" % (
+            self.policy.lockout_failures, _span(self.policy.lockout_window), readable(until))
+
+
+def _span(seconds):
+    if seconds % 86400 == 0:
+        days = int(seconds // 86400)
+        return "24 hours" if days == 1 else "%d days" % days
+    if seconds % 3600 == 0:
+        return "%d hours" % (seconds // 3600)
+    return "%d seconds" % seconds

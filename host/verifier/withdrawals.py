@@ -1,0 +1,52 @@
+"""Withdrawal limits by the kind of device that confirms: per calendar day and
+per five business days (UTC), re-checked inside the confirming transaction."""
+
+import time
+
+from sqlalchemy import select
+
+from host.verifier.store import users, withdrawals
+
+DAY = 86400.0
+
+
+def business_days_start(now, count):
+    """Midnight (UTC) starting the window of the last `count` business days up to today."""
+    day = now - now % DAY
+    found = 0
+    while True:
+        if time.gmtime(day).tm_wday < 5:
+            found += 1
+            if found == count:
+                return day
+        day -= DAY
+
+
+def room(conn, policy, user_id, kind_name, now, locked=False):
+    """How much more the user may withdraw now, confirmed by a device of `kind_name`
+    (None: no limit). With locked=True the user's row is locked first, so racing
+    confirmations are judged one after the other."""
+    limits = policy.withdrawal_limits.get(kind_name, (0, 0))
+    if limits is None:
+        return None
+    if locked:
+        conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update()).first()
+    per_day, per_week = limits
+    day_start = now - now % DAY
+    week_start = business_days_start(now, 5)
+    rows = conn.execute(select(withdrawals.c.amount, withdrawals.c.at).where(withdrawals.c.user_id == user_id)
+                        .where(withdrawals.c.device_kind == kind_name)
+                        .where(withdrawals.c.at >= min(day_start, week_start))).all()
+    today = sum(a for a, at in rows if at >= day_start)
+    week = sum(a for a, at in rows if at >= week_start)
+    return max(0, min(per_day - today, per_week - week))
+
+
+def allows(conn, policy, user_id, kind_name, amount, now, locked=False):
+    left = room(conn, policy, user_id, kind_name, now, locked)
+    return left is None or amount <= left
+
+
+def record(conn, user_id, device, amount, now):
+    conn.execute(withdrawals.insert().values(user_id=user_id, device_kind=device.kind, device=device.serial,
+                                             amount=amount, at=now))
