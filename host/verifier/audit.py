@@ -10,8 +10,8 @@ MAX_PAGE = 1000
 
 
 def record(conn, now, name, device, purpose, outcome, reason=""):
-    conn.execute(audit.insert().values(at=now, username=name[:64], device=device[:80], purpose=purpose[:16],
-                                       outcome=outcome, reason=reason[:64]))
+    conn.execute(audit.insert(), {"at": now, "username": name[:64], "device": device[:80], "purpose": purpose[:16],
+                                  "outcome": outcome, "reason": reason[:64]})
 
 
 class AuditLog:

@@ -31,6 +31,11 @@ _FINISH_QUERY = (
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
 )
+# The one step that decides which attempt gets a challenge: whoever flips consumed first.
+_CONSUME = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
+            .values(consumed=1))
+_FINISH_LOCKED = _FINISH_QUERY.with_for_update()
+_USER = select(users).where(users.c.username == bindparam("name"))
 BAD_CREDENTIALS = "wrong user name or password"
 
 
@@ -64,7 +69,7 @@ class Challenges:
         if locked:
             raise VerifierError("locked", self.lockout.message(max(locked, now + self.policy.lockout_duration)))
         with self.engine.connect() as conn:
-            user = conn.execute(select(users).where(users.c.username == name)).first()
+            user = conn.execute(_USER, {"name": name}).first()
         if user is None:
             right = passwords.check_nobody(password)
         else:
@@ -88,10 +93,11 @@ class Challenges:
     def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None):
         """A challenge for a user whose first factor a portal has already checked."""
         needs = self._purpose_input(purpose, new_pin, amount)
+        name = inputs.username(name)
         with self.engine.connect() as conn:
-            from host.verifier.users import find
-
-            user = find(conn, inputs.username(name))
+            user = conn.execute(_USER, {"name": name}).first()
+        if user is None:
+            raise VerifierError("no-user", "no user %s" % name)
         return self._issue(user, device, purpose, self.clock(), **needs)
 
     def _purpose_input(self, purpose, new_pin, amount):
@@ -124,7 +130,7 @@ class Challenges:
                 payload = suite.pin_digest(new_pin)
             challenge_id = secrets.token_hex(16)
             text = k.challenge(dev, self)
-            conn.execute(challenges.insert().values(
+            conn.execute(challenges.insert(), dict(
                 id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
                 payload=self.keys.seal(conn, payload, "challenge:%s:payload" % challenge_id) if payload else None,
                 created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0))
@@ -164,20 +170,19 @@ class Challenges:
             raise VerifierError("bad-challenge-id", "no such challenge")
         now = self.clock()
         with self.engine.begin() as conn:
-            row = conn.execute(_FINISH_QUERY.with_for_update(), {"challenge_id": challenge_id}).first()
+            row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
             if row is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
             k = kind(row.kind)
             response = k.normalize(response)  # before anything changes
-            taken = conn.execute(challenges.update().where(challenges.c.id == challenge_id)
-                                 .where(challenges.c.consumed == 0).values(consumed=1)).rowcount
+            taken = conn.execute(_CONSUME, {"challenge_id": challenge_id}).rowcount
             if taken != 1:
                 return {"ok": False, "reason": "challenge already used"}
             name, label = row.username, k.describe(row)
             if now >= row.expires_at:
                 audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
                 return {"ok": False, "reason": "challenge expired"}
-            locked = self.lockout.locked_until(conn, name, now)
+            locked, counting = self.lockout.check(conn, name, now)
             if locked:
                 self.lockout.fail(conn, name, now)
                 audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
@@ -205,7 +210,8 @@ class Challenges:
                 conn.execute(devices.update().where(devices.c.id == row.id).values(**changes))
             if changes.get("status") == "active" and row.kind == TOKEN:
                 self._revoke_temporary(conn, row.user_id, now)
-            self.lockout.reset(conn, name, now)
+            if counting:
+                self.lockout.reset(conn, name, now)
             audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})

@@ -9,24 +9,31 @@ answers: a password check first records its attempt as a failure and takes it
 back only when the password was right (see Verifier.start).
 """
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from host.verifier import store
 from host.verifier.store import failures, lockouts
 from host.verifier.timefmt import readable
 
 
+# Built once: a login runs these on every attempt.
+_RESET_ID = select(lockouts.c.reset_id).where(lockouts.c.name == bindparam("name")).with_for_update()
+
+
 class Lockout:
     def __init__(self, policy):
         self.policy = policy
+        self._recent = (select(failures.c.at).where(failures.c.name == bindparam("name"))
+                        .where(failures.c.id > bindparam("reset_id"))
+                        .order_by(failures.c.id.desc()).limit(policy.lockout_failures))
 
     def _streak(self, conn, name):
         """Lock the name's row and return the times of its counting failures, oldest first."""
-        store.insert_missing(conn, lockouts, name=name, reset_id=0)
-        reset_id = conn.execute(select(lockouts.c.reset_id).where(lockouts.c.name == name).with_for_update()).scalar_one()
-        n = self.policy.lockout_failures
-        recent = conn.execute(select(failures.c.at).where(failures.c.name == name).where(failures.c.id > reset_id)
-                              .order_by(failures.c.id.desc()).limit(n)).scalars().all()
+        reset_id = conn.execute(_RESET_ID, {"name": name}).scalar()
+        if reset_id is None:
+            store.insert_missing(conn, lockouts, name=name, reset_id=0)
+            reset_id = conn.execute(_RESET_ID, {"name": name}).scalar_one()
+        recent = conn.execute(self._recent, {"name": name, "reset_id": reset_id}).scalars().all()
         return recent[::-1]
 
     def _lock_end(self, streak):
@@ -35,21 +42,24 @@ class Lockout:
             return streak[-1] + self.policy.lockout_duration
         return None
 
-    def locked_until(self, conn, name, now):
-        """When the name's lock ends, or None; restarts the count after a lock has run out."""
-        end = self._lock_end(self._streak(conn, name))
-        if end is None:
-            return None
-        if now >= end:
+    def check(self, conn, name, now):
+        """(when the name's lock ends or None, whether failures are counting); locks
+        the name's row, and restarts the count after a lock has run out."""
+        streak = self._streak(conn, name)
+        end = self._lock_end(streak)
+        if end is not None and now >= end:
             self.reset(conn, name, now)  # a lock that has run out: counting starts again
-            return None
-        return end
+            return None, False
+        return end, bool(streak)
+
+    def locked_until(self, conn, name, now):
+        return self.check(conn, name, now)[0]
 
     def fail(self, conn, name, now):
         """Count a failure (locks the row; call after locked_until in the same
         transaction). Returns its id, so a right password can take it back."""
         self.prune(conn, name, now)
-        return conn.execute(failures.insert().values(name=name, at=now)).inserted_primary_key[0]
+        return conn.execute(failures.insert(), {"name": name, "at": now}).inserted_primary_key[0]
 
     def forgive(self, conn, failure_id):
         """Take back a failure that a check recorded before knowing the outcome."""
@@ -58,7 +68,6 @@ class Lockout:
     def reset(self, conn, name, now):
         """A success (or a lock that has run out): earlier failures stop counting."""
         last = select(func.coalesce(func.max(failures.c.id), 0)).where(failures.c.name == name).scalar_subquery()
-        store.insert_missing(conn, lockouts, name=name, reset_id=0)
         conn.execute(lockouts.update().where(lockouts.c.name == name).values(reset_id=last))
 
     def unlock(self, conn, name, now):
