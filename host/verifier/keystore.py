@@ -209,9 +209,13 @@ class Keystore:
         with self._rotation_lock():
             self.finish_rotation(engine)
             keys = read_keyring(self.path)
-            with engine.connect() as conn:
+            with engine.begin() as conn:
+                # Ids are never reused, not even one a killed rotation wrote but never
+                # adopted: another process may still hold that key under that id.
                 known = [row.id for row in conn.execute(select(master_keys.c.id))]
-            new_id = max(list(keys) + known + [0]) + 1
+                last = int(store.get_meta(conn, "last_key_id") or b"0")
+                new_id = max(list(keys) + known + [last]) + 1
+                store.set_meta(conn, "last_key_id", str(new_id).encode())
             keys[new_id] = new_key()
             write_keyring(self.path, keys)                                   # 1
             self._keys = keys
