@@ -9,9 +9,13 @@ import json
 import os
 import sys
 
+# Light modules only: the parser is built for every dsc command, server extra or not.
+from host.verifier.inputs import MAX_AMOUNT
+from host.verifier.kinds.base import PURPOSES as ALL_PURPOSES, SHARE
+
 DEFAULT_DB = "dsc.db"
 DEFAULT_MASTER_KEY = "dsc-master.key"
-PURPOSES = ("login", "activation", "pin-change", "withdrawal", "card")  # a share starts with `dsc token share`
+PURPOSES = tuple(p for p in ALL_PURPOSES if p != SHARE)  # a share starts with `dsc token share`
 CARD_FORMATS = (".txt", ".png", ".pdf")
 RESPONSE_TRIES = 3  # a typo at the Response: prompt may be typed again, twice
 
@@ -107,7 +111,7 @@ def add_parsers(sub):
     c.add_argument("--out", help="write the card to this new file: .txt, .png or .pdf (default: the text on stdout)")
 
     c = named(verifier_command(sub.add_parser("withdraw", help="confirm a withdrawal with a device whose limits allow it")))
-    c.add_argument("--amount", required=True, help="whole currency units, 1 to 999999999999")
+    c.add_argument("--amount", required=True, help="whole currency units, 1 to %d" % MAX_AMOUNT)
 
     aus = actions("auth", "second-factor authentication, for scripts", "auth_command")
     c = named(verifier_command(aus.add_parser("start", help="check the password (stdin), print a challenge as JSON")))
