@@ -61,7 +61,6 @@ Move the file over an authenticated channel or check its digest out of band.
 
 import io
 import os
-import re
 import xml.parsers.expat
 
 import pskc
@@ -69,15 +68,15 @@ from pskc.algorithms import normalise_algorithm
 from pskc.exceptions import PSKCError as _LibError
 from pskc.key import EncryptedValue
 
+from dsc.config import KEY_MAX, KEY_MIN  # the token's key-length rule
 from host import ocra
+from host.verifier.inputs import SERIAL  # serials the verifier accepts
 
 OCRA_ALGORITHM = "urn:ietf:params:xml:ns:keyprov:pskc#OCRA-1"
 MANUFACTURER = "OpenDSC"
 PBKDF2_ITERATIONS = 1300000      # OWASP's figure for PBKDF2-HMAC-SHA1
 MAX_PBKDF2_ITERATIONS = 10000000  # a read refuses more (a few seconds of work)
 MAX_FILE_BYTES = 16 << 20
-KEY_MIN, KEY_MAX = 16, 64
-SERIAL = re.compile(r"^[A-Za-z0-9-]{1,64}$")  # as the verifier (host.verifier.service.SERIAL)
 LABEL_MAX = 128
 COUNTER_MAX = (1 << 64) - 1
 
@@ -188,7 +187,7 @@ def _entry(token, where):
     if unknown:
         raise PskcError("%s: unknown field(s) %s" % (where, ", ".join(sorted(map(str, unknown)))))
     serial = token.get("serial")
-    if not isinstance(serial, str) or not SERIAL.match(serial):
+    if not isinstance(serial, str) or not SERIAL.fullmatch(serial):
         raise PskcError("%s: a serial is 1-64 of A-Z a-z 0-9 -" % where)
     where = "token %s" % serial
     return {"serial": serial, "key": _key(token.get("key"), where), "suite": _suite(token.get("suite"), where),
@@ -346,7 +345,7 @@ def _decode(container):
         try:
             suite = _suite_of(k, where)
             serial = k.serial
-            if not isinstance(serial, str) or not SERIAL.match(serial):
+            if not isinstance(serial, str) or not SERIAL.fullmatch(serial):
                 raise PskcError("%s: missing or bad serial %s (1-64 of A-Z a-z 0-9 -)" % (where, _show(serial)))
             where = "token %s" % serial
             secret = _protected(k, "secret", cipher, where)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from host.verifier import passwords, service
+from host.verifier.kinds import PURPOSES
 from tests.ocra_reference import ocra
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
@@ -38,8 +39,8 @@ def snapshot(v):
     with v.engine.connect() as conn:
         from sqlalchemy import select
 
-        from host.verifier.store import challenges, devices, users
-        return (json.dumps([list(r) for r in conn.execute(select(users.c.failures))]),
+        from host.verifier.store import challenges, devices, failures
+        return (json.dumps([list(r) for r in conn.execute(select(failures.c.name, failures.c.at))]),
                 json.dumps([list(r) for r in conn.execute(select(devices.c.status, devices.c.counter))]),
                 sorted(r[0] for r in conn.execute(select(challenges.c.id).where(challenges.c.consumed == 1))))
 
@@ -80,7 +81,7 @@ def test_unknown_challenge_ids_are_refused(world, challenge_id, response):
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(max_size=80), purpose=st.one_of(st.sampled_from(service.PURPOSES), st.text(max_size=12)),
+@given(name=st.text(max_size=80), purpose=st.one_of(st.sampled_from(PURPOSES), st.text(max_size=12)),
        device=st.one_of(st.none(), st.text(max_size=20)), amount=st.one_of(st.none(), st.integers(-5, 10 ** 7)))
 def test_any_start_request_is_answered_or_refused(world, name, purpose, device, amount):
     v, key = world

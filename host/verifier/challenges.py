@@ -168,6 +168,8 @@ class Challenges:
         changes nothing."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             raise VerifierError("bad-challenge-id", "no such challenge")
+        if not isinstance(response, str) or not 0 < len(response) <= 32 or not response.isascii() or not response.isalnum():
+            raise VerifierError("bad-response", "type the response's digits only, without spaces")
         now = self.clock()
         with self.engine.begin() as conn:
             row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
@@ -220,7 +222,7 @@ class Challenges:
     def _carry_out(self, conn, row, payload, now):
         """What a right response for each purpose does beyond logging in."""
         if row.purpose == WITHDRAWAL:
-            amount = inputs.amount(payload.decode())
+            amount = inputs.amount_text(payload.decode())
             if not withdrawals.allows(conn, self.policy, row.user_id, row.kind, amount, now, locked=True):
                 raise _Refuse("limit", "the amount exceeds this device's withdrawal limits")
             withdrawals.record(conn, row.user_id, row, amount, now)

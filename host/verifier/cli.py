@@ -10,6 +10,7 @@ import os
 import sys
 
 # Light modules only: the parser is built for every dsc command, server extra or not.
+from host.verifier import inputs
 from host.verifier.inputs import MAX_AMOUNT
 from host.verifier.kinds.base import PURPOSES as ALL_PURPOSES, SHARE
 
@@ -231,9 +232,7 @@ def _run(args, service):
     if args.command == "card":
         return _card(args, service)
     if args.command == "withdraw":
-        from host.verifier import inputs
-
-        amount = inputs.amount(args.amount)
+        amount = inputs.amount_text(args.amount)
         v = _open(args, service)
         ch = v.start(args.name, _ask("Password: ", secret=True), purpose="withdrawal", amount=amount)
         return _answer(v, ch, "withdrawal of %s confirmed" % _money(amount))
@@ -292,7 +291,8 @@ def _auth(args, service):
         password = _stdin_line("password")
         new_pin = _stdin_line("new PIN") if args.new_pin_stdin else None
         try:
-            ch = v.start(args.name, password, device=args.device, purpose=args.purpose, amount=args.amount,
+            amount = None if args.amount is None else inputs.amount_text(args.amount)
+            ch = v.start(args.name, password, device=args.device, purpose=args.purpose, amount=amount,
                          new_pin=new_pin)
         except service.VerifierError as e:
             raise Refused({"ok": False, "error": e.code, "message": str(e)})

@@ -43,10 +43,15 @@ def pin(text, what="the PIN"):
     return text
 
 
+def amount_text(text):
+    """An amount as a person types it: ASCII digits only (not ١٢٣), then amount()."""
+    if not ascii_digits(text) or len(text) > 15:
+        raise VerifierError("bad-amount", "an amount is a whole number from 1 to %d, in digits 0-9" % MAX_AMOUNT)
+    return amount(int(text))
+
+
 def amount(value):
-    """A withdrawal amount: a whole number 1..MAX_AMOUNT (an int, or a string of ASCII digits)."""
-    if isinstance(value, str) and ascii_digits(value) and len(value) <= 15:
-        value = int(value)
+    """A withdrawal amount: an int from 1 to MAX_AMOUNT."""
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_AMOUNT:
         raise VerifierError("bad-amount", "an amount is a whole number from 1 to %d" % MAX_AMOUNT)
     return value
