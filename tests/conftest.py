@@ -1,15 +1,10 @@
-"""Shared test setup: the firmware (MicroPython code that also runs on CPython) is
-imported straight from the repository's firmware/ directory."""
+"""Shared test setup. The repository and its firmware/ directory are on sys.path
+through pytest's `pythonpath` setting (pyproject.toml), so tests import the firmware
+core (`dsc`, `boards`), the host tools (`host`, `simulator`) and the shared helpers
+(`tests.ocra_reference`, `tests.png`) from the checkout.
 
-import os
-import sys
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FIRMWARE = os.path.join(REPO, "firmware")
-if FIRMWARE not in sys.path:
-    sys.path.insert(0, FIRMWARE)
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+tests/ mirrors the code: tests/firmware/, tests/simulator/, tests/host/,
+tests/verifier/, tests/hardware/, and tests/hil/ (against a real board)."""
 
 
 def pytest_addoption(parser):

@@ -12,7 +12,7 @@
   agree with the attempts the worker had durably logged, plus at most the one in
   flight.
 
-The workers are tests/verifier_workers.py, run as separate Python processes.
+The workers are tests/verifier/workers.py, run as separate Python processes.
 User passwords are hashed with cheap scrypt parameters (the library stores the
 parameters in the hash and every process checks with the stored ones), so that
 start() costs about a millisecond instead of ~50 ms.
@@ -34,11 +34,10 @@ import time
 import pytest
 
 from host.verifier import passwords, service
-from ocra_reference import ocra
+from tests.ocra_reference import ocra
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
-HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(HERE, "verifier_workers.py")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 PIN = "1234"
 USER, PASSWORD = "alice", "password123"
@@ -145,8 +144,8 @@ def spawn(world, mode, args):
     with open(path, "w") as f:
         json.dump(args, f)
     err = open(path + ".stderr", "w")
-    proc = subprocess.Popen([sys.executable, WORKER, mode, path], stdout=subprocess.DEVNULL, stderr=err,
-                            cwd=os.path.dirname(HERE))
+    proc = subprocess.Popen([sys.executable, "-m", "tests.verifier.workers", mode, path], stdout=subprocess.DEVNULL,
+                            stderr=err, cwd=REPO)
     err.close()
     proc.stderr_path = path + ".stderr"
     return proc

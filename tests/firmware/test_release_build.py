@@ -13,7 +13,7 @@ import pytest
 from simulator.runtime import MicroPythonRuntime
 from tests.ocra_reference import ocra
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = [sys.executable, str(ROOT / "scripts" / "build_firmware.py")]
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.ocra_reference import ocra
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 RFC_KEY = bytes.fromhex("3132333435363738393031323334353637383930313233343536373839303132")
 RESPONSE = ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", RFC_KEY, "123456", pin="1234")
@@ -20,7 +20,7 @@ RESPONSE = ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", RFC_KEY, "123456", pin="1234"
 def scenario(name, tmp_path):
     if not MICROPYTHON.exists():
         pytest.skip("no micropython next to this Python: run make setup")
-    out = subprocess.run([str(MICROPYTHON), str(ROOT / "tests" / "micropython" / "pico_board.py"),
+    out = subprocess.run([str(MICROPYTHON), str(ROOT / "tests" / "firmware" / "micropython" / "pico_board.py"),
                           str(ROOT / "firmware"), str(tmp_path / "state"), name],
                          capture_output=True, text=True, timeout=60, stdin=subprocess.PIPE)
     assert out.returncode == 0, out.stderr

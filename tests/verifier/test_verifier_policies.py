@@ -8,33 +8,15 @@ import pytest
 
 from host.verifier import cards, service
 from tests.ocra_reference import ocra
+from tests.verifier.conftest import DAY, IDENTITY, PASSWORD, SUITE
 
-SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
-DAY = 86400.0
 MONDAY = 1_700_438_400.0  # 2023-11-20 00:00 UTC, a Monday
-PASSWORD = "correct horse"
-IDENTITY = dict(birth_date="1980-01-01", citizenship="FI", residence="FI", id_type="passport", id_number="X1")
-
-
-class Clock:
-    def __init__(self):
-        self.now = MONDAY + 9 * 3600
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
-def world(tmp_path):
-    db, master = str(tmp_path / "v.db"), str(tmp_path / "master.key")
-    service.init_db(db, master)
-    clock = Clock()
-    v = service.Verifier(db, master, clock=clock)
-    v.add_user("alice", PASSWORD, **IDENTITY)
-    key = os.urandom(32)
-    v.enroll_token("alice", "DSC00001", key, "1234", active=True)
-    yield v, clock, key
-    v.close()
+def start_time():
+    """`world` (tests/verifier/conftest.py) starts at 09:00 on a Monday here."""
+    return MONDAY + 9 * 3600
 
 
 def respond(v, key, ch, pin="1234", secret=None):
@@ -51,7 +33,7 @@ def login(v, key, secret=None, name="alice", **start):
 
 
 def test_a_temporary_passcode_gives_full_access_for_two_days_then_only_an_online_card(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     v.set_token_status("alice", "DSC00001", active=False)  # the token is misplaced
     temp = v.issue_temp_passcode("alice")
     assert len(temp["passcode"]) == 10 and temp["passcode"].isalnum() and temp["passcode"].isupper()
@@ -83,7 +65,7 @@ def test_a_temporary_passcode_gives_full_access_for_two_days_then_only_an_online
 
 
 def test_a_wrong_card_code_is_a_failed_login(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     card = v.issue_printed_card("alice")
     ch = v.start("alice", PASSWORD, device=card["serial"])
     i, j = cards.parse_challenge(ch["challenge"])
@@ -95,7 +77,7 @@ def test_a_wrong_card_code_is_a_failed_login(world):
 
 
 def test_the_highest_level_device_is_the_default_and_a_printed_card_is_permanent(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     card = v.issue_printed_card("alice")
     assert v.start("alice", PASSWORD)["kind"] == "token"
     v.set_token_status("alice", "DSC00001", active=False)
@@ -105,7 +87,7 @@ def test_the_highest_level_device_is_the_default_and_a_printed_card_is_permanent
 
 
 def test_reactivating_the_token_revokes_the_temporary_passcode_and_online_card_at_once(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     v.set_token_status("alice", "DSC00001", active=False)
     temp = v.issue_temp_passcode("alice")
     ch = v.start("alice", PASSWORD, purpose="card")
@@ -119,7 +101,7 @@ def test_reactivating_the_token_revokes_the_temporary_passcode_and_online_card_a
 
 
 def test_replacing_a_lost_token(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     temp = v.replace_token("alice", "DSC00001")
     assert login(v, key, temp["passcode"])[1]["ok"]
     new_key = os.urandom(32)
@@ -132,7 +114,7 @@ def test_replacing_a_lost_token(world):
 
 
 def test_sharing_a_device_between_users_with_identical_identity(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     v.add_user("bob", PASSWORD, **IDENTITY)
     ch = v.start_share("bob", "alice", PASSWORD)
     assert ch["purpose"] == "share" and ch["device"] == "DSC00001"
@@ -143,7 +125,7 @@ def test_sharing_a_device_between_users_with_identical_identity(world):
 
 
 def test_sharing_is_refused_with_the_issue_messages(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     v.add_user("carol", PASSWORD, **dict(IDENTITY, id_number="OTHER"))
     with pytest.raises(service.VerifierError) as e:
         v.start_share("carol", "alice", PASSWORD)
@@ -168,7 +150,7 @@ def withdraw(v, key, amount, secret=None):
 
 
 def test_withdrawals_are_limited_by_the_confirming_device(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     ch, ok = withdraw(v, key, 5_000_000)
     assert ch["kind"] == "token" and ok["ok"] and ok["amount"] == 5_000_000, "the token has no limit"
     v.set_token_status("alice", "DSC00001", active=False)
@@ -190,7 +172,7 @@ def test_withdrawals_are_limited_by_the_confirming_device(world):
 
 
 def test_a_limit_reached_meanwhile_refuses_the_second_confirmation(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     v.set_token_status("alice", "DSC00001", active=False)
     card = v.issue_printed_card("alice")
     first = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000)
@@ -201,7 +183,7 @@ def test_a_limit_reached_meanwhile_refuses_the_second_confirmation(world):
 
 
 def test_bad_withdrawal_amounts_are_refused(world):
-    v, clock, key = world
+    v, clock, key, _ = world
     for amount in (0, -5, 1.5, "100", True, 10 ** 12, 10 ** 30, None):
         with pytest.raises(service.VerifierError) as e:
             v.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
@@ -209,7 +191,7 @@ def test_bad_withdrawal_amounts_are_refused(world):
 
 
 def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, tmp_path, monkeypatch):
-    v, clock, key = world
+    v, clock, key, _ = world
 
     def power_cut(src, dst):
         raise KeyboardInterrupt("power cut")
@@ -230,7 +212,7 @@ def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, 
 def test_the_audit_log_is_append_only_in_the_database(world, tmp_path):
     import sqlite3
 
-    v, clock, key = world
+    v, clock, key, _ = world
     login(v, key)
     db = sqlite3.connect(str(tmp_path / "v.db"))
     for statement in ("UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"):

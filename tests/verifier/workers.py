@@ -1,6 +1,6 @@
-"""Worker processes for tests/test_verifier_races.py.
+"""Worker processes for tests/verifier/test_verifier_races.py.
 
-Run as a script (`python tests/verifier_workers.py MODE ARGS.json`) so that every
+Run as a module from the repository (`python -m tests.verifier.workers MODE ARGS.json`) so that every
 worker is a separate process with its own Verifier, engine and SQLite connection
 on the shared database file.
 
@@ -17,11 +17,7 @@ import os
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from host.verifier import service  # noqa: E402
+from host.verifier import service
 
 
 def _verifier(args):

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIRMWARE = os.path.join(REPO, "firmware")
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
 KEY_HEX = "3132333435363738393031323334353637383930313233343536373839303132"

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+FIRMWARE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "firmware")
 CPYTHON_ONLY_BOARDS = {"sim.py"}  # the simulator's board runs on CPython by design
 MODULES = sorted(
     os.path.relpath(os.path.join(d, f), FIRMWARE)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from boards.sim import SimBoard
 from dsc.token import Token
-from ocra_reference import ocra
+from tests.ocra_reference import ocra
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
 SCALE = 20 if FUZZ else 1

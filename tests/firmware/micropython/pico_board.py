@@ -2,7 +2,7 @@
 # a keypad matrix, the power button, VBUS and VSYS, an SSD1306 on I2C, the
 # watchdog and light sleep. Runs one scenario and prints JSON lines.
 #
-#   micropython tests/micropython/pico_board.py FIRMWARE_DIR STATE_DIR SCENARIO
+#   micropython tests/firmware/micropython/pico_board.py FIRMWARE_DIR STATE_DIR SCENARIO
 import sys
 import json
 import time

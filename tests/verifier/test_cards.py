@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 
 from host.verifier import cards
 
-GOLDEN_PNG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "cards", "card-50.png")
+GOLDEN_PNG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "golden", "cards", "card-50.png")
 EXAMPLE_GRID = ["%03d" % (7 * n + 100) for n in range(cards.SIZE)]  # distinct codes, for check() cases
 
 

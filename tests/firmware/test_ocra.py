@@ -17,18 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
-if REPO not in sys.path:  # host/ is imported from the checkout, as the firmware is (conftest.py)
-    sys.path.insert(0, REPO)
 
 from dsc import crypto, sha
 from dsc import ocra as fw
 from host import ocra as host
-from ocra_reference import ocra as reference
+from tests.ocra_reference import ocra as reference
 
 FIRMWARE = os.path.join(REPO, "firmware")
-MP_SCRIPT = os.path.join(TESTS, "micropython", "run_vectors.py")
+MP_SCRIPT = os.path.join(HERE, "micropython", "run_vectors.py")
 VECTORS_FILE = os.path.join(TESTS, "vectors", "rfc6287.json")
 with open(VECTORS_FILE) as f:
     VECTORS = json.load(f)["vectors"]

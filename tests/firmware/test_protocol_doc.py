@@ -5,7 +5,7 @@ import os
 from boards.sim import SimBoard
 from dsc.token import Token
 
-DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "protocol.md")
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "protocol.md")
 UNIQUE_ID = bytes.fromhex("e6614103e7612345")  # gives the blank serial shown in the example
 
 

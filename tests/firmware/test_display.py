@@ -5,7 +5,7 @@ The SSD1306 driver talks to a fake I2C bus; the bytes it sends are fed to a
 small model of the controller (command decoder plus display RAM in horizontal
 addressing mode), and the picture the panel would show is compared with golden
 PNGs in tests/golden/display/ (pixels, not file bytes). To regenerate them
-after an intended change: DSC_UPDATE_GOLDEN=1 pytest tests/test_display.py
+after an intended change: DSC_UPDATE_GOLDEN=1 pytest tests/firmware/test_display.py
 (then look at them before committing).
 """
 
@@ -17,20 +17,16 @@ import sys
 
 import pytest
 
-TESTS = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
 REPO = os.path.dirname(TESTS)
 FIRMWARE = os.path.join(REPO, "firmware")
-MP_SCRIPT = os.path.join(TESTS, "micropython", "display_render.py")
+MP_SCRIPT = os.path.join(HERE, "micropython", "display_render.py")
 GOLDEN_DIR = os.path.join(TESTS, "golden", "display")
 PNG_SCALE = 4
 
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
-import png  # noqa: E402  (tests/png.py)
-
-assert os.path.dirname(os.path.abspath(png.__file__)) == TESTS, "another `png` module shadows tests/png.py"
-
-from boards.hd44780 import HD44780  # noqa: E402
+from boards.hd44780 import HD44780
+from tests import png
 
 SIZES = [(128, 32), (128, 64)]
 SCREENS = [  # name, line 1, line 2: the token's screens (docs/firmware.md)

@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from boards.sim import SimBoard
 from dsc.token import Token
-from ocra_reference import ocra, parse_suite
+from tests.ocra_reference import ocra, parse_suite
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
 SCALE = 20 if FUZZ else 1
@@ -28,7 +28,7 @@ NOPIN_SUITE = "OCRA-1:HOTP-SHA1-6:QN08"
 COUNTER_SUITE = "OCRA-1:HOTP-SHA256-8:C-QN06-PSHA1"
 KEY = bytes.fromhex("3132333435363738393031323334353637383930313233343536373839303132")
 DIGITS = [str(d) for d in range(10)]
-VECTORS = os.path.join(os.path.dirname(__file__), "vectors", "rfc6287.json")
+VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors", "rfc6287.json")
 
 
 # -- helpers -----------------------------------------------------------------

@@ -10,33 +10,9 @@ import pytest
 
 from host.verifier import service
 from tests.ocra_reference import ocra
+from tests.verifier.conftest import DAY, PASSWORD, SUITE
 
-SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
-DAY = 86400.0
-T0 = 1_700_000_000.0
-PASSWORD = "correct horse"
-
-
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
-
-
-@pytest.fixture
-def world(tmp_path):
-    db, master = str(tmp_path / "v.db"), str(tmp_path / "master.key")
-    service.init_db(db, master)
-    clock = Clock()
-    v = service.Verifier(db, master, clock=clock)
-    v.add_user("alice", PASSWORD, birth_date="1980-01-01", citizenship="FI", residence="FI",
-               id_type="passport", id_number="X123")
-    key = os.urandom(32)
-    v.enroll_token("alice", "DSC00001", key, "1234", active=True)
-    yield v, clock, key, tmp_path
-    v.close()
+# `world` (alice, her token and the clock, starting at T0) is in tests/verifier/conftest.py.
 
 
 def answer(v, key, pin="1234", **start):
