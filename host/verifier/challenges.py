@@ -63,11 +63,11 @@ class Challenges:
         now = self.clock()
         with self.engine.begin() as conn:
             locked = self.lockout.locked_until(conn, name, now)
-            attempt = self.lockout.fail(conn, name, now)
+            attempt = self.lockout.fail(conn, name, now, "locked" if locked else "pending")
             if locked:
                 audit_log.record(conn, now, name, "", purpose, "fail", "locked")
         if locked:
-            raise VerifierError("locked", self.lockout.message(max(locked, now + self.policy.lockout_duration)))
+            raise VerifierError("locked", self.lockout.message(now + self.policy.lockout_duration))
         with self.engine.connect() as conn:
             user = conn.execute(_USER, {"name": name}).first()
         if user is None:
@@ -78,7 +78,9 @@ class Challenges:
             if right:
                 self.lockout.forgive(conn, attempt)
             else:
-                audit_log.record(conn, now, name, "", purpose, "fail", "wrong password" if user else "unknown user")
+                reason = "wrong password" if user else "unknown user"
+                self.lockout.confirm(conn, attempt, name, now, reason)
+                audit_log.record(conn, now, name, "", purpose, "fail", reason)
         if not right:
             raise VerifierError("bad-credentials", BAD_CREDENTIALS)
         return user
@@ -186,7 +188,7 @@ class Challenges:
                 return {"ok": False, "reason": "challenge expired"}
             locked, counting = self.lockout.check(conn, name, now)
             if locked:
-                self.lockout.fail(conn, name, now)
+                self.lockout.fail(conn, name, now, "locked")
                 audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
                 return {"ok": False, "reason": "locked",
                         "message": self.lockout.message(now + self.policy.lockout_duration)}
@@ -195,7 +197,7 @@ class Challenges:
             matched = k.check(row, secret, row.challenge, response, now, self,
                               pin_hash=payload if row.purpose == PIN_CHANGE else None)
             if matched is None:
-                self.lockout.fail(conn, name, now)
+                self.lockout.fail(conn, name, now, "wrong response")
                 audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response")
                 return {"ok": False, "reason": "wrong response"}
             try:

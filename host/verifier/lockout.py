@@ -55,15 +55,21 @@ class Lockout:
     def locked_until(self, conn, name, now):
         return self.check(conn, name, now)[0]
 
-    def fail(self, conn, name, now):
-        """Count a failure (locks the row; call after locked_until in the same
-        transaction). Returns its id, so a right password can take it back."""
+    def fail(self, conn, name, now, reason):
+        """Count a failure (call after check() in the same transaction, which locks
+        the row). Returns its id, so a pending one can be taken back or confirmed."""
         self.prune(conn, name, now)
-        return conn.execute(failures.insert(), {"name": name, "at": now}).inserted_primary_key[0]
+        return conn.execute(failures.insert(), {"name": name, "at": now, "reason": reason}).inserted_primary_key[0]
 
     def forgive(self, conn, failure_id):
-        """Take back a failure that a check recorded before knowing the outcome."""
+        """Take back a pending failure: the password was right."""
         conn.execute(delete(failures).where(failures.c.id == failure_id))
+
+    def confirm(self, conn, failure_id, name, now, reason):
+        """A pending failure proved real: it becomes a failure counted from now, in
+        order with the audit event written in the same transaction."""
+        self.forgive(conn, failure_id)
+        self.fail(conn, name, now, reason)
 
     def reset(self, conn, name, now):
         """A success (or a lock that has run out): earlier failures stop counting."""

@@ -104,6 +104,9 @@ failures = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(64), nullable=False, index=True),
     Column("at", Float, nullable=False),
+    # as audited ("wrong password", "wrong response", "locked"), or "pending": a
+    # password check still running, counted until it proves right (fail-closed)
+    Column("reason", String(32), nullable=False, default=""),
 )
 
 # Master keys by id; the keys themselves live in the key ring file, never here.
