@@ -8,6 +8,12 @@ from dsc.token import Token
 
 RELEASE = not __debug__  # mpy-cross -O1 builds are release builds
 
+if __debug__:  # attach the debug link from the top (a release build compiles none of this)
+    try:
+        import dsc.debuglink  # noqa: F401  (adds its commands to the protocol's table)
+    except ImportError:
+        pass  # a bundle without the debug link
+
 
 def make_board():
     if sys.platform == "rp2":

@@ -2,6 +2,8 @@
 
 import os
 
+from dsc import config as token_rules
+
 
 def create_private(path, binary=False):
     """Open a new file with mode 0600 for writing; FileExistsError if there is one
@@ -11,14 +13,9 @@ def create_private(path, binary=False):
 
 
 def parse_hex_key(text):
-    """A token key written as hex: 16 to 64 bytes; ValueError (never echoing it) otherwise."""
-    text = text.strip()
-    if not text or len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
-        raise ValueError("key must be an even number of hex digits")
-    key = bytes.fromhex(text)
-    if not 16 <= len(key) <= 64:
-        raise ValueError("key must be 16 to 64 bytes")
-    return key
+    """A token key written as hex (surrounding white space allowed): the token's
+    own rule (dsc.config.key_from_hex); ValueError (never echoing it) otherwise."""
+    return token_rules.key_from_hex(text.strip())
 
 
 def read_key_file(path):

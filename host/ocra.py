@@ -1,26 +1,27 @@
-"""The verifier's own OATH OCRA (RFC 6287) for CPython, built on stdlib hmac.
+"""The verifier's fast OATH OCRA (RFC 6287) for CPython, built on stdlib hmac.
 
     suite = Suite(DEFAULT_SUITE)                     # parse once
     suite.response(key, "123456", pin="1234")        # -> "8 digits"
     check = suite.verifier(key, pin="1234")          # per key/PIN, precomputed
     check.verify("123456", response)                 # -> bool, constant-time
 
-It accepts the same suites and inputs as the firmware's dsc.ocra and computes
-the same responses: numeric questions go decimal -> hex -> right-padded with
-zeros to 128 bytes (an odd hex length gains a trailing '0'); session
-information is hex, left-padded with zeros to the declared length; the
-timestamp is the count of time steps since the epoch.
+Suites are parsed by the firmware's dsc.ocra (one parser); this module adds only
+what must be faster on a server. It computes the same responses as the token:
+numeric questions go decimal -> hex -> right-padded with zeros to 128 bytes (an
+odd hex length gains a trailing '0'); session information is hex, left-padded
+with zeros to the declared length; the timestamp is the count of time steps
+since the epoch.
 """
 
 import hashlib
 import hmac
 import struct
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+from dsc import ocra as _core
 
-_HASHES = {"SHA1": "sha1", "SHA256": "sha256", "SHA512": "sha512"}
+DEFAULT_SUITE = _core.DEFAULT_SUITE
+
 _DIGEST_SIZE = {"sha1": 20, "sha256": 32, "sha512": 64}
-_STEPS = {"S": (59, 1), "M": (59, 60), "H": (48, 3600)}  # unit: (max count, seconds)
 _DIGITS = "0123456789"
 _HEX = "0123456789abcdefABCDEF"
 _Q_BYTES = 128
@@ -30,86 +31,28 @@ _U64 = 1 << 64
 _U32 = struct.Struct(">I")
 
 
-def _number(text, low, high, what):
-    """1-3 ASCII digits in [low, high], as the firmware reads suite numbers."""
-    if not text or len(text) > 3 or text.strip(_DIGITS):
-        raise ValueError("bad %s in suite: %r" % (what, text))
-    n = int(text)
-    if not low <= n <= high:
-        raise ValueError("%s %d out of range %d-%d in suite" % (what, n, low, high))
-    return n
-
-
 def _u64(value, what):
     if not isinstance(value, int) or not 0 <= value < _U64:
         raise ValueError("suite needs %s from 0 to 2**64-1" % what)
     return value.to_bytes(8, "big")
 
 
-class Suite:
+class Suite(_core.Suite):
     """A parsed suite 'OCRA-1:HOTP-SHA<n>-<digits>:[C-]Q<fmt><len>[-P..][-Snnn][-T..]'.
 
-    Attributes as the firmware's: text, hash_name, digits, counter (bool),
-    question_format ('N', 'A', 'H'), question_length, pin_hash (hash name or
-    None), session_length (bytes, 0 if none), time_step (seconds, 0 if none).
+    Parsed by the firmware's own parser (dsc.ocra.Suite), so host and token accept
+    exactly the same suites. Attributes as the firmware's: text, hash_name,
+    digits, counter (bool), question_format ('N', 'A', 'H'), question_length,
+    pin_hash (hash name or None), session_length (bytes, 0 if none), time_step
+    (seconds, 0 if none). What this class adds is speed: stdlib hmac and a
+    per-key Verifier.
     """
 
     def __init__(self, text):
-        if not isinstance(text, str):
-            raise ValueError("suite must be a string, not %s" % type(text).__name__)
-        parts = text.split(":")
-        if len(parts) != 3 or parts[0] != "OCRA-1":
-            raise ValueError("suite must look like OCRA-1:HOTP-SHA1-6:QN08, got %r" % text)
-        func = parts[1].split("-")
-        if len(func) != 3 or func[0] != "HOTP" or func[1] not in _HASHES:
-            raise ValueError("crypto function must be HOTP-SHA1, HOTP-SHA256 or HOTP-SHA512, got %r" % parts[1])
-        self.text = text
-        self.hash_name = _HASHES[func[1]]
-        self.digits = _number(func[2], 4, 10, "digits")
-        self.counter = False
-        self.pin_hash = None
-        self.session_length = 0
-        self.time_step = 0
-        self._parse_inputs(parts[2].split("-"))
-        self._prefix = text.encode() + b"\x00"
+        super().__init__(text)
         self._modulus = 10 ** self.digits
         self._format = "%0" + str(self.digits) + "d"
         self._question = {"N": _numeric, "A": _ascii, "H": _hexadecimal}[self.question_format]
-
-    def _parse_inputs(self, items):
-        item = items[0]
-        i = 0
-        if item == "C":
-            self.counter = True
-            i = 1
-        q = items[i] if i < len(items) else ""
-        if len(q) != 4 or q[0] != "Q" or q[1] not in ("N", "A", "H"):
-            raise ValueError("suite needs a question QN, QA or QH with 2 digits, got %r" % q)
-        self.question_format = q[1]
-        self.question_length = _number(q[2:], 4, 64, "question length")
-        i += 1
-        if i < len(items) and items[i][:1] == "P":
-            if items[i][1:] not in _HASHES:
-                raise ValueError("PIN hash must be PSHA1, PSHA256 or PSHA512, got %r" % items[i])
-            self.pin_hash = _HASHES[items[i][1:]]
-            i += 1
-        if i < len(items) and items[i][:1] == "S":
-            if len(items[i]) != 4:
-                raise ValueError("session length must have 3 digits, as S064, got %r" % items[i])
-            self.session_length = _number(items[i][1:], 1, 512, "session length")
-            i += 1
-        if i < len(items) and items[i][:1] == "T" and len(items[i]) >= 3:
-            unit = items[i][-1]
-            if unit not in _STEPS:
-                raise ValueError("time step unit must be S, M or H, got %r" % items[i])
-            high, scale = _STEPS[unit]
-            self.time_step = _number(items[i][1:-1], 1, high, "time step") * scale
-            i += 1
-        if i != len(items):
-            raise ValueError("unexpected %r in suite data input %r" % (items[i], "-".join(items)))
-
-    def __repr__(self):
-        return "Suite(%r)" % self.text
 
     def question_bytes(self, question):
         """The 128-byte Q field for a question in this suite's format."""
@@ -138,9 +81,6 @@ class Suite:
         """True when `response` matches, compared in constant time."""
         return Verifier(self, key, pin, pin_hash).verify(question, response, counter, session, timestamp)
 
-    def timestamp(self, epoch_seconds):
-        """Time steps since the epoch for this suite's T input (None without T)."""
-        return int(epoch_seconds) // self.time_step if self.time_step else None
 
 
 class Verifier:

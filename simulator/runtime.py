@@ -63,6 +63,7 @@ class CPythonRuntime(Runtime):
         fw = str(firmware_dir())
         if fw not in sys.path:
             sys.path.insert(0, fw)
+        import dsc.debuglink  # noqa: F401  (the simulator always has the debug link)
         from boards.sim import SimBoard
         from dsc.token import Token
 

@@ -4,7 +4,12 @@ core (`dsc`, `boards`), the host tools (`host`, `simulator`) and the shared help
 (`tests.ocra_reference`, `tests.png`) from the checkout.
 
 tests/ mirrors the code: tests/firmware/, tests/simulator/, tests/host/,
-tests/verifier/, tests/hardware/, and tests/hil/ (against a real board)."""
+tests/verifier/, tests/hardware/, and tests/hil/ (against a real board).
+
+The tests are the top of the firmware here, so they attach the debug link as
+app.py and the simulator do (the core never imports it)."""
+
+import dsc.debuglink  # noqa: F401
 
 
 def pytest_addoption(parser):

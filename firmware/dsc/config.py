@@ -10,6 +10,8 @@ LOCKED = "locked"
 STATES = (BLANK, PROVISIONED, LOCKED)
 
 SERIAL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
+DIGITS = "0123456789"  # ASCII only: "١٢٣٤" is not a PIN
+_HEX = "0123456789abcdefABCDEF"
 KEY_MIN, KEY_MAX = 16, 64
 PINLEN_MIN, PINLEN_MAX = 4, 8
 TIMEOUT_MIN, TIMEOUT_MAX = 10, 600
@@ -21,6 +23,23 @@ def check_serial(serial):
     if not 1 <= len(serial) <= 8 or any(c not in SERIAL_CHARS for c in serial):
         raise ValueError("serial must be 1-8 characters A-Z 0-9 -")
     return serial
+
+
+def key_from_hex(text):
+    """A token key written as hex, 16 to 64 bytes; the ValueError never echoes it."""
+    if not text or len(text) % 2 or any(c not in _HEX for c in text):
+        raise ValueError("key must be an even number of hex digits")
+    if not KEY_MIN * 2 <= len(text) <= KEY_MAX * 2:
+        raise ValueError("key must be " + str(KEY_MIN) + " to " + str(KEY_MAX) + " bytes")
+    return binascii.unhexlify(text)
+
+
+def check_pin(pin):
+    """A PIN the token's keypad can enter: PINLEN_MIN to PINLEN_MAX ASCII digits.
+    The ValueError never echoes it."""
+    if not PINLEN_MIN <= len(pin) <= PINLEN_MAX or any(c not in DIGITS for c in pin):
+        raise ValueError("a PIN is " + str(PINLEN_MIN) + " to " + str(PINLEN_MAX) + " digits 0-9")
+    return pin
 
 
 def check_label(label):
@@ -40,7 +59,7 @@ def check_token_suite(text):
 
 
 def bounded_int(text, low, high, what):
-    if not text or len(text) > 20 or any(c not in "0123456789" for c in text):
+    if not text or len(text) > 20 or any(c not in DIGITS for c in text):
         raise ValueError(what + " must be a number")
     n = int(text)
     if n < low or n > high:

@@ -1,35 +1,39 @@
 """Debug link: press keys and read the screen over the serial link.
 
-Only in debug builds and the simulator. A release bundle leaves this module out,
-so malware on the host can never press OK or read a response.
+Only in debug builds and the simulator. Importing this module adds its commands
+to the protocol's command table; the top of the firmware (app.py, the simulator)
+imports it when it is there. A release bundle leaves this file out, so malware on
+the host can never press OK or read a response.
 """
 
+from dsc import protocol
 from dsc import ui as _ui
-from dsc.protocol import RequestError, _allow
+from dsc.protocol import RequestError, allow
 
 WAIT_DEFAULT_MS = 1000
 WAIT_MAX_MS = 30000
 MAX_PRESSES = 64
 
 
-def handle(link, command, args):
-    if command == "press":
-        _allow(command, args, ("keys",))
-        keys = args.get("keys", "").split(",")
-        if len(keys) > MAX_PRESSES or any(k not in _ui.KEYS for k in keys):
-            raise RequestError(command, "bad-argument", "keys=K,K,... with K in 0-9, OK, C, PWR")
-        for k in keys:
-            link.token.key(k)
-        link.ok(command, (("count", len(keys)),))
-    elif command == "display":
-        _allow(command, args, ())
-        link.ok(command, _screen(link))
-    elif command == "state":
-        _allow(command, args, ())
-        ui = link.token.ui
-        link.ok(command, (("ui", ui.state), ("entered", ui.entered)))
-    else:
-        _wait(link, command, args)
+def _press(link, command, args):
+    allow(command, args, ("keys",))
+    keys = args.get("keys", "").split(",")
+    if len(keys) > MAX_PRESSES or any(k not in _ui.KEYS for k in keys):
+        raise RequestError(command, "bad-argument", "keys=K,K,... with K in 0-9, OK, C, PWR")
+    for k in keys:
+        link.token.key(k)
+    link.ok(command, (("count", len(keys)),))
+
+
+def _display(link, command, args):
+    allow(command, args, ())
+    link.ok(command, _screen(link))
+
+
+def _state(link, command, args):
+    allow(command, args, ())
+    ui = link.token.ui
+    link.ok(command, (("ui", ui.state), ("entered", ui.entered)))
 
 
 def _number(command, args, name, default, high):
@@ -40,7 +44,7 @@ def _number(command, args, name, default, high):
 
 
 def _wait(link, command, args):
-    _allow(command, args, ("gen", "ms"))
+    allow(command, args, ("gen", "ms"))
     if "gen" not in args:
         raise RequestError(command, "bad-argument", "gen=N is required (from `display`)")
     gen = _number(command, args, "gen", "", 999999999)
@@ -52,6 +56,7 @@ def _wait(link, command, args):
 
 
 def poll_wait(link, now):
+    """Answer a pending `wait` once the screen changed or its time is up."""
     gen, deadline = link.waiter
     changed = link.token.ui.gen != gen
     if changed or now - deadline >= 0:
@@ -62,3 +67,6 @@ def poll_wait(link, now):
 def _screen(link):
     ui = link.token.ui
     return (("line1", ui.lines[0]), ("line2", ui.lines[1]), ("gen", ui.gen))
+
+
+protocol.add_commands({"press": _press, "display": _display, "state": _state, "wait": _wait}, poll_wait)

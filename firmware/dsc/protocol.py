@@ -5,51 +5,42 @@ well-formed, accepted request.
 """
 
 from dsc import config as cfg
-from dsc import version
+from dsc import ocra, version
+from dsc.quoting import quote, unquote
 
 MAX_LINE = 256
+# Debug-link commands: a link without the debug link answers them `no-debug`.
 DEBUG_COMMANDS = ("press", "display", "state", "wait")
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
-_HEX = "0123456789abcdefABCDEF"
+
+# The command table, name -> handler(link, command, args). The protocol fills in
+# its own commands below; the debug link adds its commands when it is built in
+# (dsc/debuglink.py, imported from the top: app.py or the simulator). This module
+# never imports it, so a release bundle simply lacks the file.
+COMMANDS = {}  # type: dict
+# Called by Link.tick while `link.waiter` is set: poll(link, now) answers a
+# request that replies later (the debug link's `wait`).
+_pollers = []  # type: list
+
+
+def add_commands(table, poll=None):
+    """Add `table` (name -> handler) to the command table; `poll` as above."""
+    for name in table:
+        COMMANDS[name] = table[name]
+    if poll is not None and poll not in _pollers:
+        _pollers.append(poll)
+
+
+def debug_attached():
+    """True when the debug link's commands are in the table."""
+    for name in DEBUG_COMMANDS:
+        if name not in COMMANDS:
+            return False
+    return True
 
 
 class RequestError(Exception):
     """A request that gets an ERR reply: (command, code, message)."""
-
-
-def quote(value):
-    """Percent-encode the bytes a protocol value cannot carry as they are."""
-    out = []
-    for ch in value:
-        o = ord(ch)
-        if ch in "% =" or o < 0x21 or o > 0x7E:
-            for b in ch.encode():
-                out.append("%%%02X" % b)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def unquote(value):
-    """Decode %XX escapes: ValueError for a malformed escape, UnicodeError when
-    the bytes are not UTF-8 text."""
-    if "%" not in value:
-        return value
-    raw = bytearray()
-    i = 0
-    n = len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "%":
-            pair = value[i + 1:i + 3]
-            if len(pair) != 2 or pair[0] not in _HEX or pair[1] not in _HEX:
-                raise ValueError("bad %XX escape")
-            raw.append(int(pair, 16))
-            i += 3
-        else:
-            raw.append(ord(ch))
-            i += 1
-    return bytes(raw).decode()
 
 
 def _is_name(word):
@@ -92,11 +83,11 @@ class Link:
         self.token = token
         self.debug = False
         if __debug__:  # release builds (mpy-cross -O1) compile none of the debug link
-            self.debug = bool(debug) and debuglink is not None
-        self._buf = b""
-        self._discarding = False
+            self.debug = bool(debug) and debug_attached()
+        self._buf = b""  # the line received so far: at most MAX_LINE bytes
+        self._discarding = False  # the line grew past MAX_LINE: drop it up to its end
         self.pending = None  # command awaiting a physical OK press
-        self.waiter = None  # debug `wait`: (gen, deadline)
+        self.waiter = None  # a request that replies later (debug `wait`): (gen, deadline)
 
     def send(self, text):
         self.token.board.serial_write(text.encode() + b"\n")
@@ -108,58 +99,69 @@ class Link:
         self.send("ERR " + command + " " + code + " " + message)
 
     def reset(self):
-        """Drop a half-received line, as a USB re-plug would."""
+        """Drop a half-received line: a new client connected (a USB re-plug)."""
         self._buf = b""
         self._discarding = False
 
     def receive(self, data):
-        buf = self._buf + bytes(data)
-        while True:
-            cut = _line_end(buf)
+        """Answer every complete line in `data`; keep at most MAX_LINE bytes of
+        the unfinished one, however much arrives without a terminator."""
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        start = 0
+        n = len(data)
+        while start < n:
+            cut = _line_end(data, start)
             if cut < 0:
-                if len(buf) > MAX_LINE:
-                    self._discarding = True
-                    buf = b""
-                break
-            line = buf[:cut]
-            buf = buf[cut + 1:]
-            if self._discarding or len(line) > MAX_LINE:
-                self._discarding = False
-                self.error("-", "too-long", "line exceeds " + str(MAX_LINE) + " bytes")
-            elif line.strip(b" "):  # only spaces make a blank line; a TAB is a bad byte
-                self._handle(line)
-        self._buf = buf
+                self._add(data, start, n)
+                return
+            self._add(data, start, cut)
+            start = cut + 1
+            self._end_line()
+
+    def _add(self, data, start, end):
+        if self._discarding or start == end:
+            return
+        if len(self._buf) + end - start > MAX_LINE:
+            self._discarding = True
+            self._buf = b""
+        else:
+            self._buf += data[start:end]
+
+    def _end_line(self):
+        line = self._buf
+        self._buf = b""
+        if self._discarding:
+            self._discarding = False
+            self.error("-", "too-long", "line exceeds " + str(MAX_LINE) + " bytes")
+        elif line.strip(b" "):  # only spaces make a blank line; a TAB is a bad byte
+            self._handle(line)
 
     def tick(self, now):
-        if __debug__:
-            if self.waiter is not None:
-                debuglink.poll_wait(self, now)
+        if self.waiter is not None:
+            for poll in _pollers:
+                poll(self, now)
 
     def _handle(self, line):
         try:
             command, args = parse(line)
-            handler = _COMMANDS.get(command)
-            if handler is not None:
-                handler(self, command, args)
-            elif command in DEBUG_COMMANDS:
-                if __debug__:
-                    if self.debug:
-                        debuglink.handle(self, command, args)
-                        return
+            if command in DEBUG_COMMANDS and not self.debug:
                 raise RequestError(command, "no-debug", "the debug link is not in release builds")
-            else:
+            handler = COMMANDS.get(command)
+            if handler is None:
                 raise RequestError(command, "unknown-command", "no such command")
+            handler(self, command, args)
         except RequestError as e:
             self.error(e.args[0], e.args[1], e.args[2])
 
     # -- commands -----------------------------------------------------------
 
     def _ping(self, command, args):
-        _allow(command, args, ())
+        allow(command, args, ())
         self.ok(command, (("proto", version.PROTOCOL),))
 
     def _info(self, command, args):
-        _allow(command, args, ())
+        allow(command, args, ())
         c = self.token.config
         fields = [("proto", version.PROTOCOL), ("fw", version.FIRMWARE), ("serial", c.serial),
                   ("state", c.state), ("debug", 1 if self.debug else 0)]
@@ -171,7 +173,7 @@ class Link:
         self.ok(command, fields)
 
     def _provision(self, command, args):
-        _allow(command, args, ("key", "suite", "serial", "label", "pinlen", "timeout", "counter"))
+        allow(command, args, ("key", "suite", "serial", "label", "pinlen", "timeout", "counter"))
         current = self.token.config
         if current.state == cfg.LOCKED:
             raise RequestError(command, "locked", "token is locked; wipe it first")
@@ -190,7 +192,7 @@ class Link:
             self.ok(command, (("serial", new.serial), ("kcv", self.token.kcv())))
 
     def _lock(self, command, args):
-        _allow(command, args, ())
+        allow(command, args, ())
         state = self.token.config.state
         if state != cfg.PROVISIONED:
             raise RequestError(command, "wrong-state", "only a provisioned token can be locked; it is " + state)
@@ -203,7 +205,7 @@ class Link:
         self._confirm(command, "LOCK?", lock)
 
     def _wipe(self, command, args):
-        _allow(command, args, ())
+        allow(command, args, ())
         self._confirm(command, "WIPE?", lambda: self._store(command, cfg.Config(self.token.config.serial)))
 
     def _store(self, command, new):
@@ -231,9 +233,9 @@ class Link:
         self.token.ui.ask(question, self.token.now(), done)
 
 
-def _line_end(buf):
-    lf = buf.find(b"\n")
-    cr = buf.find(b"\r")
+def _line_end(buf, start):
+    lf = buf.find(b"\n", start)
+    cr = buf.find(b"\r", start)
     if lf < 0:
         return cr
     if cr < 0:
@@ -241,7 +243,8 @@ def _line_end(buf):
     return min(lf, cr)
 
 
-def _allow(command, args, names):
+def allow(command, args, names):
+    """RequestError unless every argument is one of `names`."""
     for name in args:
         if name not in names:
             raise RequestError(command, "bad-argument", "unknown argument " + name)
@@ -252,16 +255,12 @@ def _provisioned_config(command, args, current):
     try:
         if "key" not in args:
             raise ValueError("key=HEX is required")
-        key_hex = args["key"]
-        if len(key_hex) % 2 or any(c not in _HEX for c in key_hex):
-            raise ValueError("key must be hex")
-        if not cfg.KEY_MIN * 2 <= len(key_hex) <= cfg.KEY_MAX * 2:
-            raise ValueError("key must be 16 to 64 bytes")
+        key = cfg.key_from_hex(args["key"])
         new = cfg.Config(cfg.check_serial(args.get("serial", current.serial)))
         new.state = cfg.PROVISIONED
-        new.suite = args.get("suite", "OCRA-1:HOTP-SHA256-8:QN06-PSHA1")
+        new.suite = args.get("suite", ocra.DEFAULT_SUITE)
         cfg.check_token_suite(new.suite)
-        new.key = bytes([int(key_hex[i:i + 2], 16) for i in range(0, len(key_hex), 2)])
+        new.key = key
         new.label = cfg.check_label(args.get("label", ""))
         new.pinlen = cfg.bounded_int(args.get("pinlen", "4"), cfg.PINLEN_MIN, cfg.PINLEN_MAX, "pinlen")
         new.timeout = cfg.bounded_int(args.get("timeout", "60"), cfg.TIMEOUT_MIN, cfg.TIMEOUT_MAX, "timeout")
@@ -272,18 +271,10 @@ def _provisioned_config(command, args, current):
     return new
 
 
-_COMMANDS = {
+add_commands({
     "ping": Link._ping,
     "info": Link._info,
     "provision": Link._provision,
     "lock": Link._lock,
     "wipe": Link._wipe,
-}
-
-# Imported last: debuglink builds on this module's RequestError.
-if __debug__:
-    try:
-        from dsc import debuglink
-    except ImportError:  # a bundle without the module
-        debuglink = None  # type: ignore[assignment]
-# In a release build (__debug__ False) the name debuglink never exists at all.
+})
