@@ -1,11 +1,13 @@
 """Build the Pico firmware bundles and check the release one.
 
-    python scripts/build_firmware.py build [--out build]
+    python scripts/build_firmware.py build [--out build] [--board pico|unix]
     python scripts/build_firmware.py check-release [--out build]
 
 build/debug    the firmware with the debug link, compiled with mpy-cross -O0
 build/release  compiled with -O1 (__debug__ is False, so `if __debug__:` code is
                not even compiled) and without dsc/debuglink: no debug code at all
+
+Which files go into each build is firmware/manifest.py's to say.
 
 Modules are bytecode-only .mpy (no native code), so the same bundle runs on the
 Pico and on the unix port, which is how check-release tests it. main.py stays
@@ -21,12 +23,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import firmware_manifest  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-FIRMWARE = ROOT / "firmware"
-# The Pico bundle: the core and the Pico's own boards (not the simulators' boards).
-BOARD_MODULES = ["boards/__init__.py", "boards/pico.py", "boards/pico_pins.py", "boards/keypad.py",
-                 "boards/ssd1306.py", "boards/hd44780.py"]
-DEBUG_ONLY = {"dsc/debuglink.py"}
+FIRMWARE = firmware_manifest.FIRMWARE
 # Names that exist only in debug code: none may appear in a release .mpy.
 DEBUG_MARKERS = [b"debuglink", b"poll_wait", b"MAX_PRESSES"]
 DEBUG_COMMANDS = ["press keys=OK", "display", "state", "wait gen=0"]
@@ -48,16 +49,15 @@ def mpy_cross():
     return str(beside) if beside.exists() else "mpy-cross"
 
 
-def sources(release):
-    core = sorted(str(p.relative_to(FIRMWARE)) for p in (FIRMWARE / "dsc").glob("*.py"))
-    files = ["app.py"] + core + [m for m in BOARD_MODULES if (FIRMWARE / m).exists()]
-    return [f for f in files if not (release and f in DEBUG_ONLY)]
+def sources(release, board="pico"):
+    """The manifest's modules to compile (main.py is written separately)."""
+    return [f for f in firmware_manifest.files(board, debug=not release) if f != "main.py"]
 
 
-def compile_bundle(out, release, extra=()):
+def compile_bundle(out, release, board="pico"):
     if out.exists():
         shutil.rmtree(out)
-    for src in sources(release) + list(extra):
+    for src in sources(release, board):
         target = out / (src[:-3] + ".mpy")
         target.parent.mkdir(parents=True, exist_ok=True)
         cmd = [mpy_cross(), "-O1" if release else "-O0", "-s", src, "-o", str(target), src]
@@ -73,9 +73,9 @@ def bundle_size(out):
     return sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
 
 
-def build(out_dir):
+def build(out_dir, board="pico"):
     for name, release in (("debug", False), ("release", True)):
-        out = compile_bundle(out_dir / name, release)
+        out = compile_bundle(out_dir / name, release, board)
         files = sum(1 for p in out.rglob("*") if p.is_file())
         print("%s: %d files, %d bytes" % (out.relative_to(ROOT) if out.is_relative_to(ROOT) else out, files, bundle_size(out)))
 
@@ -102,16 +102,17 @@ def check_release(out_dir):
 
 
 def run_on_unix_port(release):
-    """Run the release bundle (plus the unix board, compiled the same way) in the simulator."""
+    """Run the release build for the unix port (the same core, compiled the same
+    way, with the unix board instead of the Pico's) in the simulator."""
     sys.path.insert(0, str(ROOT))
     from host import ocra
     from simulator.runtime import MicroPythonRuntime
 
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = Path(tmp) / "bundle"
-        shutil.copytree(release, bundle)
-        subprocess.run([mpy_cross(), "-O1", "-s", "boards/unix.py", "-o", str(bundle / "boards" / "unix.mpy"),
-                        "boards/unix.py"], cwd=FIRMWARE, check=True)
+        bundle = compile_bundle(Path(tmp) / "bundle", True, "unix")
+        core = [f for f in sources(True, "unix") if not f.startswith("boards/")]
+        if core != [f for f in sources(True, "pico") if not f.startswith("boards/")]:
+            raise SystemExit("check-release: the unix and pico release builds differ beyond their boards")
         token = MicroPythonRuntime(Path(tmp) / "flash", firmware=bundle)
         replies = []
         token.on_serial = replies.append
@@ -165,10 +166,12 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("action", choices=["build", "check-release"])
     p.add_argument("--out", default=str(ROOT / "build"), help="output folder (default build/)")
+    p.add_argument("--board", choices=firmware_manifest.BOARDS, default="pico",
+                   help="build: the board to build for (default pico; unix runs on the unix port)")
     args = p.parse_args()
     out = Path(args.out).resolve()
     if args.action == "build":
-        build(out)
+        build(out, args.board)
     else:
         check_release(out)
 

@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-CODE = ("main.py", "app.mpy", "app.py", "dsc", "boards")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import firmware_manifest  # noqa: E402
+
+# Whatever any build (firmware/manifest.py) installs at the top of the filesystem.
+CODE = tuple(firmware_manifest.code_roots())
 # Runs on the board: remove the old code, whatever is there of it.
 REMOVE = """
 import os

@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import firmware_manifest  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 TYPINGS = Path(sys.prefix) / "typings"
 STUBS = "micropython-rp2-rpi-pico-stubs"
-# Everything that runs on the Pico (the simulators' CPython board is not firmware for it).
-MODULES = ["main.py", "app.py", "dsc", "boards/pico.py", "boards/pico_pins.py", "boards/keypad.py",
-           "boards/ssd1306.py", "boards/hd44780.py"]
+# Everything that runs on the Pico, debug link included (firmware/manifest.py).
+MODULES = firmware_manifest.files("pico", debug=True)
 
 
 def main():
