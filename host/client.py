@@ -2,33 +2,22 @@
 
 import time
 
-from host.transport import HostError, open_port
+from dsc.quoting import quote, unquote
+from host.transport import HostError, close_port, open_port
 
 CONFIRM_TIMEOUT = 35.0  # the token gives a person 30 s to press OK
-_UNQUOTE_HEX = "0123456789abcdefABCDEF"
+# Sent before the first request: a byte no request may hold (CAN), then LF. If a
+# previous client left half a line in the token, this turns it into a malformed
+# line (`ERR - bad-request`) instead of completing it: a stale `wipe` is never run.
+CANCEL = b"\x18\n"
 
 
-def quote(value):
-    out = []
-    for ch in str(value):
-        if ch in "% =" or not "\x21" <= ch <= "\x7e":
-            out.extend("%%%02X" % b for b in ch.encode())
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def unquote(value):
-    raw = bytearray()
-    i = 0
-    while i < len(value):
-        if value[i] == "%" and len(value) >= i + 3:
-            raw.append(int(value[i + 1:i + 3], 16))
-            i += 3
-        else:
-            raw += value[i].encode()
-            i += 1
-    return raw.decode(errors="replace")
+def reply_value(value):
+    """A reply field's value, percent-decoded; HostError (one line) if malformed."""
+    try:
+        return unquote(value)
+    except ValueError:  # UnicodeError is a ValueError too
+        raise HostError("the token sent a malformed value %r" % value[:40])
 
 
 class TokenError(HostError):
@@ -52,7 +41,7 @@ class TokenClient:
         self._sync()
 
     def close(self):
-        self._serial.close()
+        close_port(self._serial)
 
     def __enter__(self):
         return self
@@ -63,13 +52,27 @@ class TokenClient:
     # -- framing ------------------------------------------------------------
 
     def _sync(self):
-        """End any half-line a previous client left, then check the token answers."""
-        self._write("")
-        self.request("ping")
+        """Make any half-line a previous client left harmless, then check the token
+        answers: whatever comes before our ping's reply (the cancelled line's
+        `ERR - bad-request`, a stale reply) is skipped."""
+        self._send(CANCEL + b"ping\n")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            kind, name, rest = _split(self._read_line(deadline))
+            if name != "ping":
+                continue
+            if kind == "OK":
+                return
+            if kind == "ERR":
+                code, _, message = rest.partition(" ")
+                raise TokenError("ping", code, message)
 
     def _write(self, line):
+        self._send(line.encode() + b"\n")
+
+    def _send(self, data):
         try:
-            self._serial.write(line.encode() + b"\n")
+            self._serial.write(data)
         except Exception as e:  # pyserial raises several types on a dropped link
             raise HostError("lost the link to %s: %s" % (self.port, e))
 
@@ -94,13 +97,11 @@ class TokenClient:
         Replies are matched by command name: lines for other commands (a stale
         reply, another request's answer) are skipped.
         """
-        line = command + "".join(" %s=%s" % (k, quote(v)) for k, v in args.items())
+        line = command + "".join(" %s=%s" % (k, quote(str(v))) for k, v in args.items())
         self._write(line)
         deadline = time.monotonic() + self.timeout
         while True:
-            reply = self._read_line(deadline)
-            kind, _, rest = reply.partition(" ")
-            name, _, rest = rest.partition(" ")
+            kind, name, rest = _split(self._read_line(deadline))
             if kind == "ERR" and name in (command, "-"):
                 code, _, message = rest.partition(" ")
                 raise TokenError(command, code, message)
@@ -114,7 +115,7 @@ class TokenClient:
                 fields = Reply()
                 for word in rest.split():
                     key, _, value = word.partition("=")
-                    fields[key] = unquote(value)
+                    fields[key] = reply_value(value)
                 return fields
 
     # -- commands -----------------------------------------------------------
@@ -174,3 +175,10 @@ class TokenClient:
         line1, line2, _ = self.display()
         self.press("PWR")
         raise HostError("token did not accept %s: it showed %s %s" % (what, line1, line2))
+
+
+def _split(reply):
+    """`KIND NAME REST` of a reply line."""
+    kind, _, rest = reply.partition(" ")
+    name, _, rest = rest.partition(" ")
+    return kind, name, rest

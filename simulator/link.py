@@ -1,7 +1,9 @@
 """The token's serial link as something pyserial opens: a TCP socket or a pty.
 
 Like a USB port, it serves one client at a time and takes the next as soon as the
-previous one disconnects (a re-plug).
+previous one disconnects (a re-plug). A socket link tells the token when a new
+client connects, so a line the previous client left unfinished is dropped; a pty
+cannot tell (the client's first bytes make such a line harmless, see host/client.py).
 """
 
 import os
@@ -31,6 +33,7 @@ class SocketLink:
             except OSError:
                 return  # closed
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.runtime.connect()  # a re-plug: the token drops what the last client half-sent
             self.runtime.on_serial = lambda data, c=client: _send_quietly(c, data)
             try:
                 while True:

@@ -1,8 +1,10 @@
 """A running token: the firmware core on CPython (in-process, `sim` board) or on
 the real MicroPython interpreter (a child process, `unix` board).
 
-Both offer the same handle: press(key), serial_in(bytes), `lines`, and callbacks
-for display changes and serial output, so the link and the UI cannot tell them apart.
+Both offer the same handle: press(key), serial_in(bytes), connect() (a new
+client on the link), `lines`, and callbacks for display changes, serial output
+and the token stopping by itself (`exit_reason` then says why), so the link and
+the UI cannot tell them apart.
 """
 
 import binascii
@@ -11,9 +13,12 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from urllib.parse import unquote
 
-RUNTIMES = ("cpython", "micropython")
+from dsc.quoting import unquote
+from simulator import RUNTIMES
+
+RX_PENDING_MAX = 4096  # serial bytes the CPython token has not read yet; the link waits beyond this
+SERIAL_CHUNK = 512  # bytes per message to the unix board (its CHUNK)
 
 
 def firmware_dir():
@@ -42,6 +47,15 @@ class Runtime:
         self.on_display = []  # callables(line1, line2)
         self.on_serial = None  # callable(bytes): the link's sender, when a client is there
         self.on_exit = []  # callables(): the token stopped by itself
+        self.exit_reason = None  # why it stopped by itself (None: running, or stopped by stop())
+        self._stopping = False
+
+    def _exited(self, reason):
+        if self._stopping:
+            return
+        self.exit_reason = reason
+        for callback in list(self.on_exit):
+            callback()
 
     def _display(self, line1, line2):
         self.lines = (line1, line2)
@@ -75,17 +89,25 @@ class CPythonRuntime(Runtime):
 
     def _loop(self):
         token, board = self.token, self.board
-        while self._running:
-            token.poll()
-            board.idle(token.idle_ms())
+        try:
+            while self._running:
+                token.poll()
+                board.idle(token.idle_ms())
+        except Exception as e:  # a firmware bug: say so, never silently hang
+            self._running = False
+            self._exited("the firmware raised %s: %s" % (type(e).__name__, e))
 
     def press(self, key):
         self.board.press(key)
 
     def serial_in(self, data):
-        self.board.feed(data)
+        self.board.feed(data, limit=RX_PENDING_MAX if self._running else None)
+
+    def connect(self):
+        self.board.connect()
 
     def stop(self):
+        self._stopping = True
         self._running = False
         self.board.feed(b"")
         self._thread.join(timeout=2)
@@ -106,18 +128,33 @@ class MicroPythonRuntime(Runtime):
     def start(self):
         fw = self.firmware or firmware_dir()
         self._lock = threading.Lock()
+        self._stderr = b""
         heap = ["-X", "heapsize=" + self.heap] if self.heap else []
         self._proc = subprocess.Popen(
             [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(fw),
+            umask=0o077,  # MicroPython cannot set file modes: its flash files (the key) are 0600 this way
+            start_new_session=True,  # Ctrl-C at the terminal is for `dsc sim`, which then stops the token
         )
         self._ready = threading.Event()
+        self._errors = threading.Thread(target=self._read_stderr, name="micropython-stderr", daemon=True)
+        self._errors.start()
         self._reader = threading.Thread(target=self._read, name="micropython", daemon=True)
         self._reader.start()
         if not self._ready.wait(10):
-            err = self._proc.stderr.read1(2000).decode(errors="replace") if self._proc.poll() is not None else ""
+            err = self._last_error() if self._proc.poll() is not None else ""
             self.stop()
-            raise RuntimeError("micropython token did not start" + (": " + err.strip() if err else ""))
+            raise RuntimeError("micropython token did not start" + (": " + err if err else ""))
+
+    def _read_stderr(self):
+        """Keep the end of the child's stderr (an uncaught exception), so a pipe
+        that nobody reads can never block it."""
+        for line in self._proc.stderr:
+            self._stderr = (self._stderr + line)[-2000:]
+
+    def _last_error(self):
+        lines = self._stderr.decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
 
     def _read(self):
         for line in self._proc.stdout:
@@ -129,8 +166,10 @@ class MicroPythonRuntime(Runtime):
                 self._serial_out(binascii.unhexlify(body))
             elif kind == b"READY":
                 self._ready.set()
-        for callback in list(self.on_exit):
-            callback()
+        code = self._proc.wait()
+        self._errors.join(timeout=1)  # the child's last words
+        err = self._last_error()
+        self._exited("micropython exited with status %d%s" % (code, ": " + err if err else ""))
 
     def _send(self, line):
         with self._lock:
@@ -144,10 +183,14 @@ class MicroPythonRuntime(Runtime):
         self._send(b"K " + key.encode())
 
     def serial_in(self, data):
-        if data:
-            self._send(b"S " + binascii.hexlify(data))
+        for i in range(0, len(data), SERIAL_CHUNK):  # the unix board reads bounded messages
+            self._send(b"S " + binascii.hexlify(data[i:i + SERIAL_CHUNK]))
+
+    def connect(self):
+        self._send(b"R")
 
     def stop(self):
+        self._stopping = True
         self._send(b"Q")
         try:
             self._proc.wait(timeout=2)

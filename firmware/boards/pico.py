@@ -39,6 +39,7 @@ class Board:
         self._woken = False
         self._power_pin.irq(self._on_power, Pin.IRQ_FALLING)
         self._vbus = Pin("WL_GPIO2", Pin.IN) if _is_pico_w() else Pin(24, Pin.IN)
+        self._vbus_was = self._vbus.value()
         self._adc = machine.ADC(pins.VSYS_ADC)
         self.display = _open_display()
         self._display_on = True
@@ -93,6 +94,15 @@ class Board:
 
     def serial_write(self, data):
         self._stdout.write(data)
+
+    def serial_reset(self):
+        """True once after USB came back (VBUS returned: a re-plug, so a new host).
+        MicroPython does not report a port closed and opened again on the same
+        cable (DTR); there the client's first bytes make a leftover harmless."""
+        vbus = self._vbus.value()
+        plugged = vbus and not self._vbus_was
+        self._vbus_was = vbus
+        return bool(plugged)
 
     def random(self, n):
         return os.urandom(n)

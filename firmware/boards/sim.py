@@ -1,7 +1,8 @@
 """CPython board for the simulator and tests: a virtual keypad, display and link.
 
-Other threads feed keys and serial bytes in with press() and feed(); the token's
-loop reads them through the board interface. With manual_clock=True time moves
+Other threads feed keys and serial bytes in with press() and feed(), and say
+when a new client is on the link with connect(); the token's loop reads them
+through the board interface. With manual_clock=True time moves
 only when a test calls advance(), so tests are deterministic.
 """
 
@@ -31,6 +32,7 @@ class SimBoard:
         self._start = time.monotonic()
         self._keys = []
         self._rx = bytearray()
+        self._reset = False  # a new client connected; its bytes wait until the token knows
         self._wake = threading.Condition()
 
     # -- the board interface ------------------------------------------------
@@ -54,9 +56,18 @@ class SimBoard:
 
     def serial_read(self):
         with self._wake:
+            if self._reset:
+                return b""  # the new client's bytes come after serial_reset() said so
             data = bytes(self._rx)
             self._rx.clear()
+            self._wake.notify_all()  # room again for a feed() waiting with a limit
         return data
+
+    def serial_reset(self):
+        with self._wake:
+            reset = self._reset
+            self._reset = False
+            return reset
 
     def serial_write(self, data):
         if self.on_serial:
@@ -72,7 +83,7 @@ class SimBoard:
 
     def idle(self, ms):
         with self._wake:
-            if not self._keys and not self._rx:
+            if not self._keys and not self._rx and not self._reset:
                 self._wake.wait(ms / 1000)
 
     # -- the outside world's side -------------------------------------------
@@ -82,10 +93,23 @@ class SimBoard:
             self._keys.append(key)
             self._wake.notify()
 
-    def feed(self, data):
+    def feed(self, data, limit=None):
+        """Bytes arriving on the link. With `limit`, wait while that many are
+        still unread (flow control, as a USB endpoint NAKs): the token's loop
+        must be running in another thread."""
         with self._wake:
+            while limit is not None and len(self._rx) >= limit:
+                self._wake.wait(0.1)
             self._rx += data
-            self._wake.notify()
+            self._wake.notify_all()
+
+    def connect(self):
+        """A new client is on the link (a USB re-plug): bytes not yet read are
+        dropped, and the token drops any half line it holds."""
+        with self._wake:
+            self._rx.clear()
+            self._reset = True
+            self._wake.notify_all()
 
     def advance(self, ms):
         """Move the manual clock forward."""

@@ -2,7 +2,8 @@
 drives it over stdin/stdout with one message per line.
 
     simulator -> board   K <key>      a key press
-                         S <hex>      bytes arriving on the serial link
+                         S <hex>      bytes arriving on the serial link (at most CHUNK)
+                         R            a new client is on the link (a USB re-plug)
                          Q            power cut: exit at once
     board -> simulator   READY        booted, the loop is running
                          D <l1> <l2>  the display changed (percent-encoded lines)
@@ -15,8 +16,13 @@ import select
 import sys
 import time
 
-from dsc.protocol import quote
+from dsc.quoting import quote
 from dsc.storage import DirFS, stored_id
+
+CHUNK = 512  # the most bytes one S message carries (the simulator splits larger writes)
+MESSAGE_MAX = 2 * CHUNK + 16  # the longest message line read from the simulator
+RX_MAX = 4 * CHUNK  # received bytes held for the token; beyond this stdin waits (flow control)
+KEYS_MAX = 64  # key presses held, likewise
 
 
 class Board:
@@ -29,6 +35,7 @@ class Board:
         self._start = time.ticks_ms()
         self._keys = []
         self._rx = b""
+        self._reset = False  # a new client connected; its bytes wait until the token knows
         self._in = sys.stdin.buffer
         self._out = sys.stdout.buffer
         self._poll = select.poll()
@@ -49,9 +56,17 @@ class Board:
 
     def serial_read(self):
         self._pump(0)
+        if self._reset:
+            return b""  # the new client's bytes come after serial_reset() said so
         data = self._rx
         self._rx = b""
         return data
+
+    def serial_reset(self):
+        self._pump(0)
+        reset = self._reset
+        self._reset = False
+        return reset
 
     def serial_write(self, data):
         self._send(b"S " + binascii.hexlify(data))
@@ -63,7 +78,7 @@ class Board:
         return stored_id(self.fs, self.random)
 
     def idle(self, ms):
-        if not self._keys and not self._rx:
+        if not self._keys and not self._rx and not self._reset:
             self._pump(ms)
 
     def ready(self):
@@ -74,10 +89,12 @@ class Board:
         self._out.flush()
 
     def _pump(self, ms):
-        """Read every message waiting on stdin (waiting up to `ms` for the first)."""
-        while self._poll.poll(ms):
+        """Read the messages waiting on stdin (waiting up to `ms` for the first),
+        until RX_MAX received bytes or KEYS_MAX keys are held: the rest stays in
+        the pipe, so however much arrives, memory use is bounded."""
+        while len(self._rx) < RX_MAX and len(self._keys) < KEYS_MAX and self._poll.poll(ms):
             ms = 0
-            line = self._in.readline()
+            line = self._in.readline(MESSAGE_MAX)
             if not line or line[:1] == b"Q":
                 sys.exit(0)  # the simulator went away or cut the power
             kind = line[:1]
@@ -89,3 +106,6 @@ class Board:
                     self._rx += binascii.unhexlify(body)
                 except ValueError:
                     pass  # the simulator only sends hex; ignore a damaged message
+            elif kind == b"R":
+                self._rx = b""
+                self._reset = True

@@ -30,7 +30,13 @@ class DirFS:
             return None
 
     def write(self, name, data):
-        with open(self._path(name), "wb") as f:
+        path = self._path(name)
+        if hasattr(os, "open"):  # CPython: the key is in here, so owner-only (0600) from the start
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # type: ignore[attr-defined]  # CPython only
+            f = os.fdopen(os.open(path, flags, 0o600), "wb")
+        else:  # MicroPython: no modes (a Pico has no other users; the unix port gets a umask)
+            f = open(path, "wb")
+        with f:
             f.write(data)
             f.flush()
             if hasattr(os, "fsync"):

@@ -23,6 +23,8 @@ class Token:
         self._kcv = None
         self.ui = UI(self)
         self.link = Link(self, debug)
+        # Optional in the board interface: True once a new client is on the link.
+        self._link_reset = getattr(board, "serial_reset", None)
         self._shown = None
         self._refresh()
 
@@ -70,6 +72,7 @@ class Token:
         self.config = new
         self._suite = None
         self._kcv = None
+        self.ui.config_changed(self.now())  # e.g. NO KEY is stale once a key is loaded
         return True
 
     # -- events -------------------------------------------------------------
@@ -95,6 +98,8 @@ class Token:
         while k is not None:
             self.key(k)
             k = board.read_key()
+        if self._link_reset is not None and self._link_reset():
+            self.link.reset()  # a new client: what the last one half-sent is never run
         data = board.serial_read()
         if data:
             self.receive(data)

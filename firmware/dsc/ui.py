@@ -90,6 +90,16 @@ class UI:
         self.state = CONFIRM
         self._show(question, "OK=YES")
 
+    def config_changed(self, now):
+        """The token was provisioned or wiped: leave a screen that no longer
+        applies (NO KEY after a key was loaded, a prompt after a wipe)."""
+        blank = self.token.config.state == "blank"
+        if self.state == NOKEY and not blank:
+            self._active = now
+            self._enter(PIN if self.token.suite().pin_hash else CHALLENGE)
+        elif blank and self.state in (PIN, CHALLENGE, RESPONSE):
+            self._enter(OFF)
+
     def wait_ms(self, now):
         """How long until the next timer fires (None when nothing is timed)."""
         state = self.state
