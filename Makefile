@@ -15,8 +15,11 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 
+# The token keeps its flash in .state/token/ (git-ignored) between runs; on the first
+# run it is provisioned with a demo key, written to .state/demo.key (mode 0600), so the
+# power key brings up PIN> at once and the verifier can enroll it (README).
 run: setup
-	$(VENV)/bin/dsc sim $(SIM_ARGS)
+	$(VENV)/bin/dsc sim --state .state/token --demo-key .state/demo.key $(SIM_ARGS)
 
 test: setup
 	$(PY) -m ruff check firmware host simulator scripts bench tests hardware

@@ -30,32 +30,55 @@ def render_token(lines, label="OpenDSC"):
     return out
 
 
+QUIT = "quit"
+
+
 def key_for(ch):
-    if ch.isdigit():
+    """The token key for one typed character (None: not a key)."""
+    if len(ch) == 1 and "0" <= ch <= "9":  # ASCII only: "²".isdigit() is True
         return ch
     return _KEYMAP.get(ch)
 
 
-def run(runtime, url):
-    """Draw the token until q or Ctrl-C; keys go to the runtime."""
+def keys_for(data):
+    """The token keys (or QUIT) for bytes read from the keyboard. Anything that
+    is not an ASCII key is ignored: é, £ and the like arrive as several bytes, and
+    an arrow or function key as an escape sequence (ESC [ C would be "C")."""
+    if data[:1] == b"\x1b":
+        return []
+    out = []
+    for ch in data.decode("ascii", errors="ignore"):
+        if ch in ("q", "Q", "\x03"):
+            out.append(QUIT)
+            break
+        key = key_for(ch)
+        if key:
+            out.append(key)
+    return out
+
+
+def run(runtime, url, stopped=None):
+    """Draw the token until q, Ctrl-C or `stopped` (an Event); keys go to the runtime."""
     fd = sys.stdin.fileno()
     saved = termios.tcgetattr(fd)
-    rfd, wfd = os.pipe()  # display changes wake the loop
+    rfd, wfd = os.pipe()  # display changes and the token's exit wake the loop
     runtime.on_display.append(lambda a, b: os.write(wfd, b"."))
+    runtime.on_exit.append(lambda: os.write(wfd, b"x"))
     sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
     try:
         tty.setcbreak(fd)
-        while True:
+        while stopped is None or not stopped.is_set():
             _draw(runtime.lines, url)
             ready, _, _ = select.select([fd, rfd], [], [])
             if rfd in ready:
                 os.read(rfd, 4096)
             if fd in ready:
-                ch = os.read(fd, 1).decode(errors="ignore")
-                if ch in ("q", "Q", "\x03", ""):
-                    return
-                key = key_for(ch)
-                if key:
+                data = os.read(fd, 64)
+                if not data:
+                    return  # the terminal went away
+                for key in keys_for(data):
+                    if key == QUIT:
+                        return
                     runtime.press(key)
     finally:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
