@@ -6,7 +6,7 @@ import sys
 
 from host.transport import HostError
 
-DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+ASCII_DIGITS = "0123456789"
 
 
 class Parser(argparse.ArgumentParser):
@@ -17,72 +17,186 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (start-up stays fast)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from dsc import version
+
+        try:
+            from importlib.metadata import version as installed
+
+            package = installed("opendsc")
+        except Exception:  # not installed (run from a checkout)
+            package = version.FIRMWARE
+        print("dsc (OpenDSC) %s, firmware %s, serial protocol %d" % (package, version.FIRMWARE, version.PROTOCOL))
+        parser.exit()
+
+
+def _rule(check):
+    """An argparse type from one of the token's own rules (dsc.config): its
+    ValueError becomes a usage error. The rules never echo the value."""
+
+    def convert(text):
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e))
+
+    return convert
+
+
 def _hex_key(text):
     from host.files import parse_hex_key
 
-    try:
-        return parse_hex_key(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+    return parse_hex_key(text)
 
 
 def _digits(text):
-    if not text.isdigit() or not text.isascii():
-        raise argparse.ArgumentTypeError("must be digits only")  # never echo a PIN
+    """ASCII digits only: int() and str.isdigit() would take "١٢٣" or "²"."""
+    if not text or any(c not in ASCII_DIGITS for c in text):
+        raise ValueError("must be digits 0-9 only")  # never echo a PIN or challenge
     return text
 
 
-def build_parser():
+def _pin(text):
+    from dsc import config as token_rules
+
+    return token_rules.check_pin(text)
+
+
+def _number(low=0, high=None, what="a number"):
+    def convert(text):
+        _digits(text)
+        if len(text) > 20:
+            raise ValueError("%s is too large" % what)
+        n = int(text)
+        if n < low or (high is not None and n > high):
+            raise ValueError("%s must be from %d to %s" % (what, low, "any" if high is None else high))
+        return n
+
+    return convert
+
+
+def _seconds(text):
+    """A positive number of seconds: ASCII digits with an optional fraction."""
+    whole, dot, frac = text.partition(".")
+    if not (whole or frac) or any(c not in ASCII_DIGITS for c in whole + frac) or len(text) > 12:
+        raise ValueError("must be a number of seconds, as 5 or 0.5")
+    value = float(text)
+    if value <= 0:
+        raise ValueError("must be more than 0 seconds")
+    return value
+
+
+TOKEN_COMMANDS = ("sim", "info", "provision", "respond", "lock", "wipe", "ocra")
+
+
+def build_parser(only=None):
+    """The whole command line; with `only` (one of TOKEN_COMMANDS) just that
+    command, so a token tool starts without building the rest (dsc info answers
+    in well under 0.1 s)."""
     p = Parser(prog="dsc", description="OpenDSC challenge-response token tools")
+    p.add_argument("--version", action=_Version, help="print the versions of dsc, its firmware and protocol, and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
-    s = sub.add_parser("sim", help="run the simulated token")
-    from simulator.cli import add_arguments
+    def want(name):
+        return only is None or only == name
 
-    add_arguments(s)
+    if want("sim"):
+        s = sub.add_parser("sim", help="run the simulated token", description="run the simulated token")
+        from simulator.cli import add_arguments
 
-    def port_command(name, help_text):
-        c = sub.add_parser(name, help=help_text)
-        c.add_argument("port", metavar="PORT", help="device path or pyserial URL, e.g. socket://127.0.0.1:7000")
-        c.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for a reply (default 5)")
-        return c
+        add_arguments(s)
+    if want("info"):
+        port_command(sub, "info", "show the token's serial, state, suite and key check value")
+    if want("provision"):
+        add_provision(port_command(sub, "provision",
+                                   "load a key into the token (a provisioned one asks for OK on its keypad)"))
+    if want("respond"):
+        add_respond(port_command(sub, "respond", "key a PIN and challenge through the debug link; print the response"))
+    if want("lock"):
+        port_command(sub, "lock", "lock the token: no further provisioning (press OK on it)")
+    if want("wipe"):
+        port_command(sub, "wipe", "erase the token's key (press OK on it)")
+    if only is None:
+        from host.verifier import cli as verifier_cli
 
-    port_command("info", "show the token's serial, state, suite and key check value")
-    c = port_command("provision", "load a key into the token")
+        verifier_cli.add_parsers(sub)
+    if want("ocra"):
+        add_ocra(sub.add_parser("ocra", help="compute an OCRA response on this computer",
+                                description="compute an OCRA response on this computer (RFC 6287), as the token would"))
+    return p
+
+
+def port_command(sub, name, help_text):
+    c = sub.add_parser(name, help=help_text, description=help_text)
+    c.add_argument("port", metavar="PORT", help="device path or pyserial URL, e.g. socket://127.0.0.1:7000")
+    c.add_argument("--timeout", type=_rule(_seconds), default=5.0, metavar="SECONDS",
+                   help="seconds to wait for a reply (default 5)")
+    return c
+
+
+# The token's rules (dsc.config) are imported by the commands that need them, so
+# `dsc info` starts without them.
+
+def add_respond(c):
+    from dsc import config as token_rules
+
+    c.add_argument("--pin", type=_rule(_pin),
+                   help="the PIN to key, %d-%d digits (leave out for a suite without a PIN)"
+                        % (token_rules.PINLEN_MIN, token_rules.PINLEN_MAX))
+    c.add_argument("--challenge", type=_rule(_digits), required=True, help="the challenge to key (digits)")
+
+
+def add_provision(c):
+    from dsc import config as token_rules
+    from dsc.ocra import DEFAULT_SUITE
+
     key = c.add_mutually_exclusive_group(required=True)
-    key.add_argument("--key", type=_hex_key, metavar="HEX", help="the key as hex (visible to other users: prefer --key-file)")
+    key.add_argument("--key", type=_rule(_hex_key), metavar="HEX",
+                     help="the key as hex, %d-%d bytes (visible to other users: prefer --key-file)"
+                          % (token_rules.KEY_MIN, token_rules.KEY_MAX))
     key.add_argument("--key-file", metavar="FILE", help="read the key (hex) from FILE")
     key.add_argument("--generate", action="store_true", help="make a random key; written only to --key-out")
     c.add_argument("--key-out", metavar="FILE", help="with --generate: write the key here (mode 0600, must not exist)")
-    c.add_argument("--suite", default=DEFAULT_SUITE, help="OCRA suite (default %(default)s)")
-    c.add_argument("--serial", help="serial number, 1-8 of A-Z 0-9 -")
-    c.add_argument("--label", help="a label, up to 16 printable characters")
-    c.add_argument("--pinlen", type=int, help="PIN length, 4-8 (default 4)")
-    c.add_argument("--idle-timeout", type=int, dest="idle", help="seconds before the token turns off (default 60)")
-    c.add_argument("--counter", type=int, help="starting counter for C suites")
+    c.add_argument("--suite", type=_rule(token_rules.check_token_suite), default=DEFAULT_SUITE,
+                   help="OCRA suite with a numeric question and no session input (default %(default)s)")
+    c.add_argument("--serial", type=_rule(token_rules.check_serial),
+                   help="serial number, 1-8 of A-Z 0-9 - (default: keep the token's)")
+    c.add_argument("--label", type=_rule(token_rules.check_label),
+                   help="a label, up to %d printable ASCII characters" % token_rules.LABEL_MAX)
+    c.add_argument("--pinlen", type=_rule(_number(token_rules.PINLEN_MIN, token_rules.PINLEN_MAX, "the PIN length")),
+                   metavar="N", help="PIN length, %d-%d (default 4)" % (token_rules.PINLEN_MIN, token_rules.PINLEN_MAX))
+    c.add_argument("--idle-timeout", dest="idle", metavar="SECONDS",
+                   type=_rule(_number(token_rules.TIMEOUT_MIN, token_rules.TIMEOUT_MAX, "the idle timeout")),
+                   help="seconds without a key before the token turns off, %d-%d (default 60)"
+                        % (token_rules.TIMEOUT_MIN, token_rules.TIMEOUT_MAX))
+    c.add_argument("--counter", type=_rule(_number(0, token_rules.COUNTER_MAX - 1, "the counter")), metavar="N",
+                   help="starting counter for C suites (default 0)")
     c.add_argument("--pskc-out", metavar="FILE", help="also write the key to a PSKC seed file (RFC 6030) for "
                                                       "enrolment elsewhere; encrypted with --pskc-password-file")
     c.add_argument("--pskc-password-file", metavar="FILE", help="the PSKC file's passphrase")
-    c = port_command("respond", "key a PIN and challenge through the debug link; print the response")
-    c.add_argument("--pin", type=_digits, default="", help="the PIN to key")
-    c.add_argument("--challenge", type=_digits, required=True, help="the challenge to key")
-    port_command("lock", "lock the token: no further provisioning (press OK on it)")
-    port_command("wipe", "erase the token's key (press OK on it)")
 
-    from host.verifier import cli as verifier_cli
 
-    verifier_cli.add_parsers(sub)
+def add_ocra(c):
+    from dsc import config as token_rules
+    from dsc.ocra import DEFAULT_SUITE
 
-    c = sub.add_parser("ocra", help="compute an OCRA response on this computer")
-    c.add_argument("--suite", default=DEFAULT_SUITE)
-    c.add_argument("--key", type=_hex_key, required=True, metavar="HEX")
-    c.add_argument("--question", required=True, metavar="Q")
-    c.add_argument("--pin")
-    c.add_argument("--counter", type=int)
-    c.add_argument("--session", metavar="HEX")
-    c.add_argument("--timestamp", type=int, metavar="STEPS", help="time steps since the epoch")
-    return p
+    c.add_argument("--suite", default=DEFAULT_SUITE, help="the OCRA suite (default %(default)s)")
+    c.add_argument("--key", type=_rule(_hex_key), required=True, metavar="HEX", help="the key as hex")
+    c.add_argument("--question", required=True, metavar="Q", help="the challenge (digits for a QN suite)")
+    c.add_argument("--pin", type=_rule(_pin), help="the PIN, %d-%d digits, for a suite with P"
+                                                   % (token_rules.PINLEN_MIN, token_rules.PINLEN_MAX))
+    c.add_argument("--counter", type=_rule(_number(0, token_rules.COUNTER_MAX, "the counter")), metavar="N",
+                   help="the counter, for a suite with C")
+    c.add_argument("--session", metavar="HEX", help="session information as hex, for a suite with S")
+    c.add_argument("--timestamp", type=_rule(_number(0, (1 << 64) - 1, "the timestamp")), metavar="STEPS",
+                   help="time steps since the epoch, for a suite with T")
 
 
 def _read_key_file(path):
@@ -128,7 +242,7 @@ def cmd_info(args, client):
 
 
 def cmd_provision(args, client):
-    fields = {"suite": args.suite}
+    fields = {"suite": args.suite.text}
     for name, value in (("serial", args.serial), ("label", args.label), ("pinlen", args.pinlen),
                         ("timeout", args.idle), ("counter", args.counter)):
         if value is not None:
@@ -165,19 +279,19 @@ def cmd_provision(args, client):
     if args.pskc_out:
         from host import pskc_io
 
-        token = {"serial": reply.get("serial"), "key": key, "suite": args.suite, "label": args.label,
+        token = {"serial": reply.get("serial"), "key": key, "suite": args.suite.text, "label": args.label,
                  "counter": args.counter}
         try:
             pskc_io.write_pskc(args.pskc_out, [token], password=pskc_password)
         except pskc_io.PskcError as e:
             raise HostError("the token is provisioned but the seed file was not written: %s" % e)
         sys.stderr.write("seed file %s written\n" % args.pskc_out)
-    print(reply["kcv"])
+    print("kcv: %s" % reply["kcv"])
     sys.stderr.write("provisioned token %s\n" % reply.get("serial", "?"))
 
 
 def cmd_respond(args, client):
-    print(client.respond(args.pin, args.challenge))
+    print(client.respond(args.pin or "", args.challenge))
 
 
 def cmd_lock(args, client):
@@ -195,16 +309,14 @@ def cmd_ocra(args):
 
     try:
         suite = ocra.Suite(args.suite)
+        if suite.pin_hash and args.pin is None:
+            raise ValueError("suite %s needs --pin" % suite.text)
+        if args.pin is not None and not suite.pin_hash:
+            raise ValueError("suite %s takes no PIN" % suite.text)
         print(suite.response(args.key, args.question, counter=args.counter, pin=args.pin,
                              session=args.session, timestamp=args.timestamp))
     except ValueError as e:
         raise HostError(str(e))
-
-
-def verifier_commands():
-    from host.verifier import cli as verifier_cli
-
-    return verifier_cli.COMMANDS
 
 
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
@@ -212,7 +324,9 @@ PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_re
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = argv[0] if argv else None
+    args = build_parser(first if first in TOKEN_COMMANDS else None).parse_args(argv)
     try:
         if args.command == "sim":
             from simulator.cli import run
@@ -221,15 +335,15 @@ def main(argv=None):
         if args.command == "ocra":
             cmd_ocra(args)
             return 0
-        if args.command in verifier_commands():
-            from host.verifier import cli as verifier_cli
+        if args.command in PORT_COMMANDS:
+            from host.client import TokenClient
 
-            return verifier_cli.run(args)
-        from host.client import TokenClient
+            with TokenClient(args.port, timeout=args.timeout) as client:
+                PORT_COMMANDS[args.command](args, client)
+            return 0
+        from host.verifier import cli as verifier_cli
 
-        with TokenClient(args.port, timeout=args.timeout) as client:
-            PORT_COMMANDS[args.command](args, client)
-        return 0
+        return verifier_cli.run(args)
     except HostError as e:
         sys.stderr.write("dsc %s: %s\n" % (args.command, e))
         return 1

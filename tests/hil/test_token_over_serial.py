@@ -36,7 +36,7 @@ def test_generated_key_goes_to_the_key_file_only_and_responses_match(target, tmp
     key = bytes.fromhex(key_hex)
     assert len(key) == 32
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
-    assert out.stdout.strip() == kcv(key)
+    assert out.stdout == "kcv: %s\n" % kcv(key)
     assert key_hex not in out.stdout + out.stderr and key_hex.upper() not in out.stdout + out.stderr
 
     info = dsc("info", target.url)
