@@ -205,3 +205,20 @@ def test_the_flash_files_are_owner_only(tmp_path):
     assert "token.cfg" in names and "uid" in names
     for name in names:
         assert os.stat(tmp_path / name).st_mode & 0o777 == 0o600, name
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["PWR", "OK", "C", "1", "2", "3", "4"]), max_size=12),
+       st.lists(st.sampled_from(["PWR", "OK", "C", "1", "2", "3", "4", "5", "6"]), max_size=12))
+def test_no_key_is_never_shown_by_a_provisioned_token(before, after):
+    with tempfile.TemporaryDirectory() as flash:
+        board = SimBoard(flash, manual_clock=True)
+        token = Token(board)
+        for k in before:
+            token.key(k)
+        token.receive(b"provision key=" + KEY.hex().encode() + b"\n")
+        assert token.config.state == "provisioned"
+        for k in after:
+            assert board.lines[0] != "NO KEY"
+            token.key(k)
+        assert board.lines[0] != "NO KEY"

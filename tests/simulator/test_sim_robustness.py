@@ -12,6 +12,8 @@ import sys
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from host.client import TokenClient
 from tests.ocra_reference import ocra
@@ -316,3 +318,15 @@ def test_make_run_uses_a_persistent_state_and_the_demo_key():
     assert "--state .state/token" in run and "--demo-key .state/demo.key" in run
     ignored = open(os.path.join(os.path.dirname(__file__), "..", "..", ".gitignore")).read().split()
     assert "/.state/" in ignored and "*.key" in ignored
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=16))
+def test_whatever_the_keyboard_sends_the_ui_gets_keys_or_quit_only(data):
+    from simulator.tui import QUIT, keys_for
+
+    keys = keys_for(data)
+    assert all(k in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "OK", "C", "PWR", QUIT) for k in keys)
+    assert QUIT not in keys[:-1]
+    if QUIT in keys:
+        assert any(b in data for b in b"qQ\x03")
