@@ -39,8 +39,10 @@ def add_arguments(parser):
 
 def run(args):
     """Start the token and its link; print the link's URL first; run until stopped."""
+    from simulator import runtime as runtimes
+
     temporary = args.state is None
-    state = fresh_state_dir() if temporary else prepare_state_dir(args.state)
+    state = runtimes.fresh_state_dir() if temporary else prepare_state_dir(args.state)
     try:
         return _run(args, state)
     finally:
@@ -105,12 +107,6 @@ def _run(args, state):
         sys.stderr.write("dsc sim: the token stopped: %s\n" % token.exit_reason)
         return 1
     return 0
-
-
-def fresh_state_dir():
-    import tempfile
-
-    return tempfile.mkdtemp(prefix="dsc-token-")  # mode 0700
 
 
 def prepare_state_dir(path):
