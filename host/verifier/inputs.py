@@ -4,7 +4,7 @@ never echoes a secret."""
 
 import re
 
-from dsc.config import PINLEN_MAX, PINLEN_MIN
+from dsc.config import check_pin
 
 from host.verifier.errors import VerifierError
 
@@ -38,9 +38,11 @@ def serial(text):
 
 
 def pin(text, what="the PIN"):
-    if not ascii_digits(text) or not PINLEN_MIN <= len(text) <= PINLEN_MAX:
-        raise VerifierError("bad-pin", "%s must be %d to %d digits 0-9" % (what, PINLEN_MIN, PINLEN_MAX))
-    return text
+    """A PIN the token's keypad can enter (the token's own rule)."""
+    try:
+        return check_pin(text if isinstance(text, str) else "")
+    except ValueError as e:
+        raise VerifierError("bad-pin", "%s: %s" % (what, e))
 
 
 def amount_text(text):
