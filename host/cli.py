@@ -249,6 +249,8 @@ def cmd_provision(args, client):
             fields[name] = value
     pskc_password = None
     if args.pskc_out:
+        from host import pskc_io  # noqa: F401  (needs opendsc[server]: checked before the token is touched)
+
         pskc_password = _read_passphrase(args.pskc_password_file)
         if os.path.exists(args.pskc_out):
             raise HostError("%s already exists; not overwriting a seed file" % args.pskc_out)
@@ -319,6 +321,9 @@ def cmd_ocra(args):
         raise HostError(str(e))
 
 
+# The login service's dependencies, installed by the extra opendsc[server] (pyproject.toml).
+SERVER_MODULES = ("sqlalchemy", "cryptography", "pskc")
+
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
                  "lock": cmd_lock, "wipe": cmd_wipe}
 
@@ -346,6 +351,14 @@ def main(argv=None):
         return verifier_cli.run(args)
     except HostError as e:
         sys.stderr.write("dsc %s: %s\n" % (args.command, e))
+        return 1
+    except ModuleNotFoundError as e:
+        if (e.name or "").partition(".")[0] not in SERVER_MODULES:
+            raise
+        if args.command in TOKEN_COMMANDS:
+            sys.stderr.write("dsc %s: PSKC seed files need `pip install opendsc[server]`\n" % args.command)
+        else:
+            sys.stderr.write("dsc: the login service needs `pip install opendsc[server]`\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("dsc %s: interrupted\n" % args.command)

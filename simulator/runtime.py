@@ -21,12 +21,51 @@ RX_PENDING_MAX = 4096  # serial bytes the CPython token has not read yet; the li
 SERIAL_CHUNK = 512  # bytes per message to the unix board (its CHUNK)
 
 
-def firmware_dir():
-    """The firmware/ tree: beside simulator/ in a checkout or an install."""
+def firmware_parts():
+    """Where the firmware's files are: (entry, core), the folder that holds main.py,
+    app.py and boards/, and the folder that holds the core package dsc/.
+
+    In a checkout (and an editable install) both are firmware/, beside simulator/.
+    An installed wheel has the core as the top-level package `dsc` (the host tools
+    import it too) and the rest as the package `opendsc_firmware` (pyproject.toml)."""
     here = Path(__file__).resolve().parent.parent / "firmware"
-    if (here / "dsc" / "token.py").is_file():
-        return here
-    raise RuntimeError("firmware files not found next to the simulator package")
+    if (here / "main.py").is_file() and (here / "dsc" / "token.py").is_file():
+        return here, here
+    try:
+        import dsc
+        import opendsc_firmware
+    except ImportError:
+        dsc = opendsc_firmware = None
+    if dsc is not None:
+        core = Path(dsc.__file__).resolve().parent.parent
+        for entry in map(Path, opendsc_firmware.__path__):
+            if (entry / "main.py").is_file() and (entry / "boards").is_dir() and (core / "dsc" / "token.py").is_file():
+                return entry, core
+    raise RuntimeError("firmware files not found: neither firmware/ beside the simulator package "
+                       "nor the installed packages dsc and opendsc_firmware")
+
+
+def firmware_tree():
+    """One folder with the whole firmware tree, as MicroPython runs it: (path, temporary).
+    firmware/ in a checkout; from an installed wheel, a new temporary folder with a
+    copy of its two parts (temporary is True: the caller removes it). A copy, not
+    links: MicroPython puts the real folder of main.py first on its path."""
+    entry, core = firmware_parts()
+    if entry == core:
+        return entry, False
+    import tempfile
+
+    tree = Path(tempfile.mkdtemp(prefix="dsc-firmware-"))
+    try:
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+        for name in ("main.py", "app.py"):
+            shutil.copyfile(entry / name, tree / name)
+        shutil.copytree(entry / "boards", tree / "boards", ignore=skip)
+        shutil.copytree(core / "dsc", tree / "dsc", ignore=skip)
+    except BaseException:
+        shutil.rmtree(tree, ignore_errors=True)
+        raise
+    return tree, True
 
 
 def micropython_binary():
@@ -74,7 +113,7 @@ class CPythonRuntime(Runtime):
     name = "cpython"
 
     def start(self):
-        fw = str(firmware_dir())
+        fw = str(firmware_parts()[0])  # boards/ (and, in a checkout, dsc/)
         if fw not in sys.path:
             sys.path.insert(0, fw)
         import dsc.debuglink  # noqa: F401  (the simulator always has the debug link)
@@ -124,18 +163,26 @@ class MicroPythonRuntime(Runtime):
         super().__init__(state_dir)
         self.firmware = Path(firmware) if firmware else None
         self.heap = heap
+        self._temporary_tree = None
 
     def start(self):
-        fw = self.firmware or firmware_dir()
+        fw = self.firmware
+        if fw is None:
+            fw, temporary = firmware_tree()
+            self._temporary_tree = fw if temporary else None
         self._lock = threading.Lock()
         self._stderr = b""
         heap = ["-X", "heapsize=" + self.heap] if self.heap else []
-        self._proc = subprocess.Popen(
-            [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(fw),
-            umask=0o077,  # MicroPython cannot set file modes: its flash files (the key) are 0600 this way
-            start_new_session=True,  # Ctrl-C at the terminal is for `dsc sim`, which then stops the token
-        )
+        try:
+            self._proc = subprocess.Popen(
+                [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(fw),
+                umask=0o077,  # MicroPython cannot set file modes: its flash files (the key) are 0600 this way
+                start_new_session=True,  # Ctrl-C at the terminal is for `dsc sim`, which then stops the token
+            )
+        except BaseException:
+            self._remove_temporary_tree()
+            raise
         self._ready = threading.Event()
         self._errors = threading.Thread(target=self._read_stderr, name="micropython-stderr", daemon=True)
         self._errors.start()
@@ -197,6 +244,12 @@ class MicroPythonRuntime(Runtime):
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        self._remove_temporary_tree()
+
+    def _remove_temporary_tree(self):
+        if self._temporary_tree is not None:
+            shutil.rmtree(self._temporary_tree, ignore_errors=True)
+            self._temporary_tree = None
 
 
 def make_runtime(name, state_dir):
