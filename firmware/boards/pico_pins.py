@@ -1,7 +1,7 @@
 """The Pico board's pin map: the one place that says what is wired where.
 
 hardware/wiring.py generates the wiring table and picture from this file,
-and tests/test_hardware_docs.py checks they agree with it.
+and tests/hardware/test_hardware_docs.py checks they agree with it.
 """
 
 # 4x4 membrane keypad: rows are driven low one at a time, columns read with pull-ups.
