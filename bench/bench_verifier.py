@@ -15,7 +15,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from host import ocra  # noqa: E402
 from host.verifier import passwords, service  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1500"))
 TARGET_PER_S, TARGET_P99_MS = 1000, 5.0
