@@ -16,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from host.client import TokenClient  # noqa: E402
+from bench.timing_table import print_table  # noqa: E402
 
 RUNS = 15
 TARGET_S = 0.1
@@ -48,12 +49,7 @@ def main():
     finally:
         sim.terminate()
         sim.wait()
-    print("\nA host command against `dsc sim` over socket:// (median of %d runs)" % RUNS)
-    print("%-32s %10s %10s %8s" % ("what", "seconds", "x baseline", "target"))
-    for name, secs in rows:
-        target = "" if name.startswith("python") else ("met" if secs < TARGET_S else "MISSED")
-        print("%-32s %10.3f %10.1f %8s" % (name, secs, secs / base, target))
-    print("target: under %.1f s" % TARGET_S)
+    print_table("A host command against `dsc sim` over socket:// (median of %d runs)" % RUNS, rows, TARGET_S)
 
 
 if __name__ == "__main__":

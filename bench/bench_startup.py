@@ -15,6 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from host.client import TokenClient  # noqa: E402
+from bench.timing_table import print_table  # noqa: E402
 
 RUNS = 7
 TARGET_S = 0.5
@@ -57,12 +58,7 @@ def main():
     rows = [("python -c pass (baseline)", base)]
     for runtime in ("cpython", "micropython"):
         rows.append(("dsc sim --runtime " + runtime, statistics.median(sim_to_pin(runtime) for _ in range(RUNS))))
-    print("\nSimulator start to PIN> over the link (median of %d runs)" % RUNS)
-    print("%-32s %10s %10s %8s" % ("what", "seconds", "x baseline", "target"))
-    for name, secs in rows:
-        target = "" if name.startswith("python") else ("met" if secs < TARGET_S else "MISSED")
-        print("%-32s %10.3f %10.1f %8s" % (name, secs, secs / base, target))
-    print("target: under %.1f s" % TARGET_S)
+    print_table("Simulator start to PIN> over the link (median of %d runs)" % RUNS, rows, TARGET_S)
 
 
 if __name__ == "__main__":
