@@ -55,6 +55,8 @@ def add_parsers(sub):
                                                  "the master key file named by DSC_MASTER_KEY_FILE"))
     verifier_command(dbs.add_parser("rotate-master-key", help="make a new master key current and re-encrypt every "
                                                               "secret under it (safe while other verifiers run)"))
+    verifier_command(dbs.add_parser("sweep", help="delete failed-login records too old for any lock and challenges "
+                                                  "expired over a day ago (run it daily, e.g. from cron)"))
 
     us = actions("user", "verifier users", "user_command")
     c = named(verifier_command(us.add_parser("add", help="add a user; the password is read from stdin")))
@@ -205,6 +207,9 @@ def _run(args, service):
             found = service.init_db(args.db, _master_key_file())
             print("database %s ready (schema %d%s); master key in %s" % (
                 args.db, service.store.SCHEMA_VERSION, "" if found == 0 else ", was %d" % found, _master_key_file()))
+        elif args.db_command == "sweep":
+            gone = _open(args, service).sweep()
+            print("swept: %s" % ", ".join("%d %s" % (n, what) for what, n in sorted(gone.items())))
         else:
             key_id = _open(args, service).rotate_master_key()
             print("master key rotated: key %d is current, in %s" % (key_id, _master_key_file()))
