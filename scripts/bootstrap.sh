@@ -12,6 +12,13 @@ fi
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv" || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null && "$python" -m venv "$venv"; }
 fi
+# PostgreSQL's server programs: the verifier's tests run on SQLite and on a throwaway
+# PostgreSQL server (tests/verifier/pg.py runs initdb and pg_ctl as an unprivileged user).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "bootstrap: installing postgresql with apt-get" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).

@@ -67,7 +67,9 @@ class Lockout:
 
     def confirm(self, conn, failure_id, name, now, reason):
         """A pending failure proved real: it becomes a failure counted from now, in
-        order with the audit event written in the same transaction."""
+        order with the audit event written in the same transaction. Locks the
+        name's row first, as check() does, so it is ordered with racing attempts."""
+        conn.execute(_RESET_ID, {"name": name}).first()
         self.forgive(conn, failure_id)
         self.fail(conn, name, now, reason)
 

@@ -7,6 +7,8 @@ no policy lives in them.
 import os
 import time
 
+from sqlalchemy.exc import OperationalError
+
 from host import ocra
 from host.verifier import store
 from host.verifier.audit import AuditLog
@@ -43,6 +45,8 @@ def init_db(db, master_key_file, clock=time.time):
                 found = store.migrate(conn)
                 keys.install_first_key(conn, clock())
                 keys.check(conn)
+        except OperationalError as e:
+            raise store.connect_error(db, e)
         finally:
             engine.dispose()
     except BaseException:
@@ -55,13 +59,19 @@ def init_db(db, master_key_file, clock=time.time):
 
 
 def _initialised(db):
+    """Whether `db` holds a schema: a SQLite file that exists, or a database at a URL
+    (which `dsc db init` never creates: its server must have it already)."""
     try:
         engine = store.engine_for(db)
     except store.StoreError:
+        if "://" in store.url_for(db) and not store.url_for(db).startswith("sqlite"):
+            raise
         return False
     try:
         with engine.connect() as conn:
             return store.version(conn) > 0
+    except OperationalError as e:
+        raise store.connect_error(db, e)
     finally:
         engine.dispose()
 
@@ -88,6 +98,9 @@ class Verifier(Users, Devices, Challenges, Sharing, AuditLog, Maintenance):
                 if found != store.SCHEMA_VERSION:
                     raise VerifierError("old-database", "the database has schema %d; run dsc db init to migrate it" % found)
                 self.keys.check(conn)
+        except OperationalError as e:
+            self.engine.dispose()
+            raise store.connect_error(db, e)
         except BaseException:
             self.engine.dispose()
             raise

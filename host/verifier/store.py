@@ -1,14 +1,16 @@
 """The verifier's storage: SQLAlchemy Core tables, schema migrations, and
-transactions that serialise writers (SQLite: WAL and BEGIN IMMEDIATE).
+engines for SQLite (WAL and BEGIN IMMEDIATE serialise writers) and PostgreSQL
+(psycopg 3; the policies take row locks and make conditional UPDATEs, so they
+need no global write lock).
 
-Policies in service.py only use these tables through SQLAlchemy Core, so a
-PostgreSQL backend needs an engine here, not changes there.
+Policies only use these tables through SQLAlchemy Core; what differs between
+the backends lives here.
 """
 
 import os
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
-                        Text, UniqueConstraint, create_engine, event, select)
+                        Text, UniqueConstraint, create_engine, event, select, text)
 from sqlalchemy import inspect as sa_inspect
 
 metadata = MetaData()
@@ -27,7 +29,7 @@ users = Table(
     Column("birth_date", String(10), nullable=False, default=""),
     Column("citizenship", String(64), nullable=False, default=""),
     Column("residence", String(64), nullable=False, default=""),
-    Column("id_type", String(32), nullable=False, default=""),
+    Column("id_type", String(64), nullable=False, default=""),  # 1-64 characters (inputs.identity)
     Column("id_number", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
 )
@@ -121,13 +123,30 @@ master_keys = Table(
 )
 
 def _append_only_audit(conn):
-    """The database itself refuses to change or delete an audit event."""
-    if conn.dialect.name != "sqlite":
-        return  # other backends: grant the verifier INSERT and SELECT only on audit
-    for action in ("UPDATE", "DELETE"):
+    """The database itself refuses to change or delete an audit event: triggers on
+    SQLite and PostgreSQL (there, also TRUNCATE; grant the service's role only
+    INSERT and SELECT on audit too, as docs/verifier.md says). Idempotent."""
+    if conn.dialect.name == "sqlite":
+        for action in ("UPDATE", "DELETE"):
+            conn.exec_driver_sql(
+                "CREATE TRIGGER IF NOT EXISTS audit_no_%s BEFORE %s ON audit "
+                "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END" % (action.lower(), action))
+    elif conn.dialect.name == "postgresql":
         conn.exec_driver_sql(
-            "CREATE TRIGGER IF NOT EXISTS audit_no_%s BEFORE %s ON audit "
-            "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END" % (action.lower(), action))
+            "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$")
+        for name, when in (("audit_no_change", "BEFORE UPDATE OR DELETE ON audit FOR EACH ROW"),
+                           ("audit_no_truncate", "BEFORE TRUNCATE ON audit FOR EACH STATEMENT")):
+            conn.exec_driver_sql("DROP TRIGGER IF EXISTS %s ON audit" % name)
+            conn.exec_driver_sql("CREATE TRIGGER %s %s EXECUTE FUNCTION audit_append_only()" % (name, when))
+
+
+def _every_backend(conn):
+    """Schema 5: what schema 3 made only on SQLite: the append-only audit log, and
+    identity types as long as inputs.identity allows (SQLite does not enforce lengths)."""
+    _append_only_audit(conn)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE users ALTER COLUMN id_type TYPE VARCHAR(64)")
 
 
 def _keys_lockouts_and_kinds(conn):
@@ -143,21 +162,24 @@ def _keys_lockouts_and_kinds(conn):
     conn.execute(devices.update().where(devices.c.kind == "dsc").values(kind="token"))
     conn.execute(withdrawals.update().where(withdrawals.c.device_kind == "dsc").values(device_kind="token"))
     columns = [c["name"] for c in sa_inspect(conn).get_columns("users")]
-    if "failures" in columns:
-        for name, streak in conn.exec_driver_sql("SELECT username, failures FROM users").all():
+    if "failures" in columns:  # schema 3 kept each user's streak as a JSON list in users.failures
+        for name, streak in conn.execute(text("SELECT username, failures FROM users")).all():
             for at in json.loads(streak or "[]"):
                 conn.execute(failures.insert().values(name=name, at=float(at)))
-        conn.exec_driver_sql("ALTER TABLE users DROP COLUMN failures")
+        conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
     2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
     3: _append_only_audit,
     4: _keys_lockouts_and_kinds,
+    5: _every_backend,
 }
+# Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
+_MIGRATION_LOCK = 0x0D5C0001
 
 
 class StoreError(Exception):
@@ -210,6 +232,8 @@ def engine_for(db, create=False):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    if not url.startswith("postgresql"):
+        raise StoreError("unsupported database URL %s: give a SQLite path or postgresql://..." % url.split("://")[0])
     try:
         return create_engine(url, pool_pre_ping=True)
     except ImportError as e:
@@ -228,6 +252,18 @@ def insert_missing(conn, table, **values):
     conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
+def connect_error(db, e):
+    """A StoreError for a database that cannot be reached, in one line, without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        where = make_url(url_for(db)).render_as_string(hide_password=True)
+    except Exception:
+        where = "the database"
+    orig = getattr(e, "orig", None) or e
+    return StoreError("cannot open %s: %s" % (where, (str(orig).strip().splitlines() or ["?"])[0]))
+
+
 def version(conn):
     if not conn.dialect.has_table(conn, "meta"):
         return 0
@@ -237,6 +273,8 @@ def version(conn):
 
 def migrate(conn):
     """Bring the schema to SCHEMA_VERSION; returns the version found."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
     found = version(conn)
     if found > SCHEMA_VERSION:
         raise StoreError("database schema %d is newer than this verifier (%d)" % (found, SCHEMA_VERSION))
@@ -253,7 +291,6 @@ def get_meta(conn, name):
 
 
 def set_meta(conn, name, value):
-    if get_meta(conn, name) is None:
-        conn.execute(meta.insert().values(name=name, value=value))
-    else:
-        conn.execute(meta.update().where(meta.c.name == name).values(value=value))
+    """Insert or replace a meta value, atomically on every backend (no read-then-write)."""
+    insert_missing(conn, meta, name=name, value=value)
+    conn.execute(meta.update().where(meta.c.name == name).values(value=value))

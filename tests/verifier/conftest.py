@@ -1,6 +1,12 @@
 """Fixtures shared by the verifier's library tests: an injected clock and a
 `world` with one user, alice, holding one active token (DSC00001, PIN 1234).
 
+`db` is the verifier's database, once a SQLite file and once a new database on a
+throwaway PostgreSQL server (tests/verifier/pg.py, one per pytest process), so
+every test that uses `world` or `db` runs on both backends (ids sqlite and
+postgresql). A test about SQLite itself (its file, its modes) is marked
+`@pytest.mark.sqlite_only`.
+
 A test module sets its own start time by overriding the `start_time` fixture."""
 
 import os
@@ -31,10 +37,54 @@ def start_time():
     return T0
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "sqlite_only: a test about the SQLite file itself; not run on PostgreSQL")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for this pytest process, stopped and removed at the end."""
+    from tests.verifier import pg
+
+    server = pg.Server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, tmp_path):
+    """The database for a test: a SQLite path, or the URL of a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "v.db")
+        return
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("about the SQLite file itself")
+    yield from _new_pg_database(request)
+
+
 @pytest.fixture
-def world(tmp_path, start_time):
-    """(verifier, clock, alice's token key, the test's directory)"""
-    db, master = str(tmp_path / "v.db"), str(tmp_path / "master.key")
+def pg_db(request):
+    """The URL of a new database on this process's PostgreSQL server (PostgreSQL-only tests)."""
+    yield from _new_pg_database(request)
+
+
+def _new_pg_database(request):
+    server = request.getfixturevalue("pg_server")
+    url, name = server.new_database()
+    yield url
+    server.drop_database(name)
+
+
+def is_postgresql(db):
+    return db.startswith("postgresql")
+
+
+@pytest.fixture
+def world(db, tmp_path, start_time):
+    """(verifier, clock, alice's token key, the test's directory); `db` names the database."""
+    master = str(tmp_path / "master.key")
     service.init_db(db, master)
     clock = Clock(start_time)
     v = service.Verifier(db, master, clock=clock)

@@ -1,6 +1,7 @@
 """Master keys: every sealed value names its key, writers seal with the key that
 is current in their own transaction, and a rotation cut short at any step leaves
-every secret readable and is finished by the next one."""
+every secret readable and is finished by the next one. On SQLite and PostgreSQL
+(the `db` fixture, tests/verifier/conftest.py)."""
 
 import os
 import stat
@@ -16,8 +17,8 @@ PASSWORD = "correct horse"
 
 
 @pytest.fixture
-def paths(tmp_path):
-    db, keyring = str(tmp_path / "v.db"), str(tmp_path / "master.key")
+def paths(db, tmp_path):
+    keyring = str(tmp_path / "master.key")
     service.init_db(db, keyring)
     return db, keyring
 
@@ -137,6 +138,7 @@ def test_db_init_never_writes_a_key_for_a_database_it_cannot_open(paths, tmp_pat
         service.init_db(db, other)
 
 
+@pytest.mark.sqlite_only
 def test_new_databases_and_key_files_are_private(paths):
     db, keyring = paths
     for path in (db, keyring):

@@ -10,7 +10,7 @@ import pytest
 
 from host.verifier import service
 from tests.ocra_reference import ocra
-from tests.verifier.conftest import DAY, PASSWORD, SUITE
+from tests.verifier.conftest import DAY, PASSWORD, SUITE, is_postgresql
 
 # `world` (alice, her token and the clock, starting at T0) is in tests/verifier/conftest.py.
 
@@ -159,10 +159,24 @@ def test_a_pin_change_commits_only_when_the_response_uses_the_new_pin(world):
     assert answer(v, key, pin="5678")[1]["ok"] is True
 
 
-def test_secrets_are_encrypted_at_rest_and_the_master_key_rotates(world):
+def stored_bytes(v, db, tmp):
+    """Everything the database holds: the SQLite file with its -wal and -shm, or on
+    PostgreSQL every value of every table."""
+    if not is_postgresql(db):
+        return open(tmp / "v.db", "rb").read() + b"".join(
+            open(p, "rb").read() for p in tmp.iterdir() if p.name.startswith("v.db-"))
+    from host.verifier import store
+    out = []
+    with v.engine.connect() as conn:
+        for table in store.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                out += [value if isinstance(value, bytes) else str(value).encode() for value in row]
+    return b"\0".join(out)
+
+
+def test_secrets_are_encrypted_at_rest_and_the_master_key_rotates(world, db):
     v, clock, key, tmp = world
-    raw = open(tmp / "v.db", "rb").read() + b"".join(
-        open(p, "rb").read() for p in tmp.iterdir() if p.name.startswith("v.db-"))
+    raw = stored_bytes(v, db, tmp)
     import hashlib
     assert key not in raw and key.hex().encode() not in raw
     assert hashlib.sha1(b"1234").digest() not in raw
@@ -171,13 +185,13 @@ def test_secrets_are_encrypted_at_rest_and_the_master_key_rotates(world):
     v.rotate_master_key()
     assert (tmp / "master.key").read_text() != old
     assert oct((tmp / "master.key").stat().st_mode & 0o777) == "0o600"
-    fresh = service.Verifier(str(tmp / "v.db"), str(tmp / "master.key"), clock=clock)
+    fresh = service.Verifier(db, str(tmp / "master.key"), clock=clock)
     ch = fresh.start("alice", PASSWORD)
     assert fresh.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
     (tmp / "old.key").write_text(old)
     (tmp / "old.key").chmod(0o600)
     with pytest.raises(service.VaultError, match="does not open this database"):
-        service.Verifier(str(tmp / "v.db"), str(tmp / "old.key"))
+        service.Verifier(db, str(tmp / "old.key"))
 
 
 def test_bad_input_is_refused_without_changes(world):

@@ -190,7 +190,7 @@ def test_bad_withdrawal_amounts_are_refused(world):
         assert e.value.code == "bad-amount"
 
 
-def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, tmp_path, monkeypatch):
+def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, db, tmp_path, monkeypatch):
     v, clock, key, _ = world
 
     def power_cut(src, dst):
@@ -200,7 +200,7 @@ def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, 
     with pytest.raises(KeyboardInterrupt):
         v.rotate_master_key()
     monkeypatch.undo()
-    again = service.Verifier(str(tmp_path / "v.db"), str(tmp_path / "master.key"), clock=clock)
+    again = service.Verifier(db, str(tmp_path / "master.key"), clock=clock)
     ch = again.start("alice", PASSWORD)
     assert again.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
     again.rotate_master_key()
@@ -209,16 +209,25 @@ def test_a_rotation_cut_short_while_writing_its_key_file_changes_nothing(world, 
     assert again.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["ok"]
 
 
-def test_the_audit_log_is_append_only_in_the_database(world, tmp_path):
-    import sqlite3
+def test_the_audit_log_is_append_only_in_the_database(world, db):
+    """The database itself refuses, whoever connects: triggers on both backends."""
+    from sqlalchemy import create_engine, exc, text
+
+    from host.verifier import store
 
     v, clock, key, _ = world
     login(v, key)
-    db = sqlite3.connect(str(tmp_path / "v.db"))
-    for statement in ("UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            db.execute(statement)
-    db.close()
+    engine = create_engine(store.url_for(db))  # a plain engine: not the verifier's
+    statements = ["UPDATE audit SET outcome = 'ok'", "DELETE FROM audit"]
+    if db.startswith("postgresql"):
+        statements.append("TRUNCATE audit")
+    try:
+        for statement in statements:
+            with pytest.raises(exc.DatabaseError, match="append-only"):
+                with engine.begin() as conn:
+                    conn.execute(text(statement))
+    finally:
+        engine.dispose()
     assert [e["purpose"] for e in v.audit_log("alice")] == ["user", "enroll", "login"]
 
 

@@ -52,9 +52,9 @@ NO_LOCK = {"lockout_failures": 1000}  # the most a policy allows: count every fa
 
 
 class World:
-    def __init__(self, tmp):
+    def __init__(self, tmp, db=None):
         self.tmp = str(tmp)
-        self.db = os.path.join(self.tmp, "verifier.sqlite")
+        self.db = db or os.path.join(self.tmp, "verifier.sqlite")  # test_verifier_races_pg.py: a URL
         self.key_file = os.path.join(self.tmp, "master.key")
         service.init_db(self.db, self.key_file)
         self.key = secrets.token_bytes(32)

@@ -1,0 +1,100 @@
+"""The race tests of test_verifier_races.py against PostgreSQL: real processes,
+each with its own Verifier and connection, on one database of the throwaway
+server (tests/verifier/pg.py). There is no global write lock there: what holds
+is the challenge's conditional UPDATE and the row locks.
+
+- Many processes finish() one challenge at once: exactly one verdict.
+- Many processes make failed attempts at once (wrong passwords and wrong
+  responses) across the lockout threshold: exactly `lockout_failures` get a
+  truthful answer, the rest are told "locked", and every attempt is counted and
+  audited (none lost).
+
+The checks read the database directly (psycopg), not through the library.
+DSC_FUZZ=1 runs more processes.
+"""
+
+import random
+
+import psycopg
+import pytest
+
+from host.verifier import passwords, service
+from tests.verifier import test_verifier_races as races
+from tests.verifier.test_verifier_races import PASSWORD, USER, finish_op, overlapped, password_op, run_race
+
+RACERS = 40 if races.FUZZ else 12
+FAILERS = 40 if races.FUZZ else 14
+THRESHOLD = 5
+
+
+class PgWorld(races.World):
+    """races.World on a PostgreSQL database: the same setup, direct reads with psycopg."""
+
+    def sql(self, query, *params):
+        dsn = self.db.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return [tuple(row) for row in conn.execute(query.replace("?", "%s"), params).fetchall()]
+
+    def check_integrity(self):
+        # PostgreSQL enforces the foreign keys itself; what remains is the library's own invariant.
+        bad = self.sql("SELECT id, consumed FROM challenges WHERE consumed NOT IN (0, 1)")
+        assert bad == [], "challenges neither consumed nor unconsumed: %r" % bad
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch, pg_db):
+    monkeypatch.setattr(passwords, "N", 2 ** 4)  # cheap hashes; checks read N from the hash
+    return PgWorld(tmp_path, pg_db)
+
+
+def test_race_on_one_challenge_has_exactly_one_verdict_on_postgresql(world):
+    """Right and wrong responses (alternating) race on one challenge."""
+    (cid, right, wrong), = world.issue(1)
+    ops = [finish_op(cid, (right, wrong)[i % 2]) for i in range(RACERS)]
+    audit_before = world.audit()
+
+    results = run_race(world, ops)
+
+    outcomes = [r["outcome"] for r in results]
+    judged = [r for r in results if r["outcome"] != "challenge already used"]
+    assert len(judged) == 1, "expected one verdict among %d racers, got: %r" % (RACERS, outcomes)
+    expected = "ok" if judged[0]["op"]["response"] == right else "wrong response"
+    assert judged[0]["outcome"] == expected
+    new_events = world.audit()[len(audit_before):]
+    assert [(e[2], e[3]) for e in new_events] == [("ok", "") if expected == "ok" else ("fail", "wrong response")]
+    assert world.consumed([cid]) == {cid}
+    world.check_streak_matches_audit()
+    world.check_consumed_matches_audit()
+    world.check_integrity()
+    assert overlapped(results) >= 2, "no two finish() calls overlapped; the race did not happen"
+
+
+def test_racing_failures_across_the_threshold_get_exactly_the_threshold_of_answers_on_postgresql(world):
+    """Wrong passwords and wrong responses at once, lockout_failures=5: exactly 5 are
+    answered truthfully, the rest "locked"; every one is counted and audited."""
+    half = FAILERS // 2
+    ops = [finish_op(cid, wrong) for cid, _, wrong in world.issue(half)]
+    ops += [password_op("not-the-password-%d" % i) for i in range(FAILERS - half)]
+    random.shuffle(ops)
+
+    results = run_race(world, ops, policy={"lockout_failures": THRESHOLD})
+
+    truthful = [r for r in results if r["outcome"] in ("wrong response", "error:bad-credentials")]
+    locked = [r for r in results if r["outcome"] in ("locked", "error:locked")]
+    assert len(truthful) == THRESHOLD, [r["outcome"] for r in results]
+    assert len(locked) == FAILERS - THRESHOLD, [r["outcome"] for r in results]
+    for r in truthful:
+        assert r["outcome"] == ("wrong response" if r["op"]["kind"] == "finish" else "error:bad-credentials"), r
+    assert len(world.streak()) == FAILERS, "every attempt counts, refused ones too: none lost"
+    fails = [e for e in world.audit() if e[2] == "fail"]
+    assert len(fails) == FAILERS
+    assert sorted(e[3] for e in fails if e[3] != "locked") == sorted(
+        "wrong response" if r["op"]["kind"] == "finish" else "wrong password" for r in truthful)
+    world.check_streak_matches_audit()
+    world.check_integrity()
+    assert overlapped(results) >= 2, "no two attempts overlapped; the race did not happen"
+    v = world.verifier(lockout_failures=THRESHOLD)
+    with pytest.raises(service.VerifierError) as e:
+        v.start(USER, PASSWORD)
+    assert e.value.code == "locked"
+    v.close()
