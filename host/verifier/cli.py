@@ -206,7 +206,8 @@ def _run(args, service):
                 service.load_policy(path)  # a wrong policy file is found now, not at the first login
             found = service.init_db(args.db, _master_key_file())
             print("database %s ready (schema %d%s); master key in %s" % (
-                args.db, service.store.SCHEMA_VERSION, "" if found == 0 else ", was %d" % found, _master_key_file()))
+                service.store.display(args.db), service.store.SCHEMA_VERSION, "" if found == 0 else ", was %d" % found,
+                _master_key_file()))
         elif args.db_command == "sweep":
             gone = _open(args, service).sweep()
             print("swept: %s" % ", ".join("%d %s" % (n, what) for what, n in sorted(gone.items())))

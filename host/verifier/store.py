@@ -252,16 +252,22 @@ def insert_missing(conn, table, **values):
     conn.execute(insert(table).values(**values).on_conflict_do_nothing())
 
 
-def connect_error(db, e):
-    """A StoreError for a database that cannot be reached, in one line, without its password."""
+def display(db):
+    """A path or URL as it may be shown or logged: a URL's password is masked."""
+    if "://" not in db:
+        return db
     from sqlalchemy.engine import make_url
 
     try:
-        where = make_url(url_for(db)).render_as_string(hide_password=True)
+        return make_url(url_for(db)).render_as_string(hide_password=True)
     except Exception:
-        where = "the database"
+        return "the database URL"
+
+
+def connect_error(db, e):
+    """A StoreError for a database that cannot be reached, in one line, without its password."""
     orig = getattr(e, "orig", None) or e
-    return StoreError("cannot open %s: %s" % (where, (str(orig).strip().splitlines() or ["?"])[0]))
+    return StoreError("cannot open %s: %s" % (display(db), (str(orig).strip().splitlines() or ["?"])[0]))
 
 
 def version(conn):

@@ -231,11 +231,11 @@ def test_the_audit_log_is_append_only_in_the_database(world, db):
     assert [e["purpose"] for e in v.audit_log("alice")] == ["user", "enroll", "login"]
 
 
-def test_an_older_database_is_migrated_by_db_init(tmp_path):
+def test_an_older_database_is_migrated_by_db_init(db, tmp_path):
     from host.verifier import store
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
-    db, master = str(tmp_path / "old.db"), str(tmp_path / "m.key")
+    master = str(tmp_path / "m.key")
     engine = store.engine_for(db, create=True)
     with engine.begin() as conn:  # a version 1 database, as the first release made it
         store.MIGRATIONS[1](conn)
@@ -254,6 +254,30 @@ def test_an_older_database_is_migrated_by_db_init(tmp_path):
     engine = store.engine_for(db)
     with engine.connect() as conn:
         assert store.version(conn) == store.SCHEMA_VERSION
-        names = {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+        names = set(inspect(conn).get_table_names())
+        if db.startswith("postgresql"):
+            names |= {r[0] for r in conn.execute(text("SELECT tgname FROM pg_trigger"))}
+            triggers = {"audit_no_change", "audit_no_truncate"}
+        else:
+            names |= {r[0] for r in conn.execute(text("SELECT name FROM sqlite_master"))}
+            triggers = {"audit_no_update", "audit_no_delete"}
     engine.dispose()
-    assert {"shares", "withdrawals", "audit_no_update", "audit_no_delete"} <= names
+    assert {"shares", "withdrawals", "lockouts", "failures", "master_keys"} | triggers <= names
+    assert service.init_db(db, master) == store.SCHEMA_VERSION, "migrating again changes nothing"
+
+
+def test_a_database_url_that_cannot_be_reached_is_one_line_without_its_password(tmp_path):
+    from host.verifier import store
+
+    url = "postgresql://dsc:hunter2secret@127.0.0.1:1/dsc"  # nothing listens on port 1
+    master = str(tmp_path / "m.key")
+    with pytest.raises(store.StoreError) as e:
+        service.init_db(url, master)
+    assert "hunter2secret" not in str(e.value) and "\n" not in str(e.value) and "127.0.0.1" in str(e.value)
+    assert not os.path.exists(master), "db init writes no key file for a database it cannot reach"
+    from host.verifier.keystore import new_key, write_keyring
+
+    write_keyring(master, {1: new_key()}, new=True)
+    with pytest.raises(store.StoreError) as e:
+        service.Verifier(url, master)
+    assert "hunter2secret" not in str(e.value) and "\n" not in str(e.value) and "127.0.0.1" in str(e.value)
