@@ -162,6 +162,19 @@ class Challenges:
 
     # ---- the second factor -----------------------------------------------------------
 
+    def challenge_state(self, challenge_id):
+        """Read-only: "pending" while a challenge can still be answered, "closed" once
+        it was answered (right or wrong) or expired, None for an unknown id. It never
+        says whether an answer was right: that is the answering request's to know."""
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(challenges.c.consumed, challenges.c.expires_at)
+                               .where(challenges.c.id == challenge_id)).first()
+        if row is None:
+            return None
+        return "pending" if not row.consumed and self.clock() < row.expires_at else "closed"
+
     def finish(self, challenge_id, response):
         """Judge a response; the challenge is consumed by this first attempt, right or wrong.
 

@@ -1,0 +1,371 @@
+"""privacyIDEA-compatible validation, so that privacyIDEA's plugins (PAM, FreeRADIUS,
+Keycloak, simpleSAMLphp) work against OpenDSC unchanged (docs/api.md).
+
+No policy lives here: each route translates a request into the verifier library's
+start(), finish(), issue(), check_password() or challenge_state(), and the result
+back into privacyIDEA's JSON envelope:
+
+    {"jsonrpc": "2.0", "id": 1, "version": ..., "versionnumber": ..., "time": ...,
+     "result": {"status": true, "value": ..., "authentication": "CHALLENGE|ACCEPT|REJECT"},
+     "detail": {...}}
+
+An error is result.status false with result.error {code, message} and a 4xx status.
+
+Parameters come from the query string and from the body (form data, multipart or
+JSON), as privacyIDEA reads them: form and query values are percent-decoded once
+more unless the client's User-Agent is one privacyIDEA exempts (its plugins encode
+the values themselves before the HTTP encoding; privacyidea/api/lib/utils.py,
+check_unquote). JSON values are taken as they are.
+
+Every first-factor refusal (wrong password, unknown user, locked, no device) and
+every second-factor refusal (wrong, expired or used challenge, locked) is the same
+REJECT with the same message: the answer never tells which.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from email import policy as email_policy
+from email.parser import BytesParser
+from urllib.parse import parse_qsl, unquote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from host.verifier import inputs
+from host.verifier.errors import VerifierError
+from host.verifier.kinds import LOGIN, kind
+
+log = logging.getLogger("dsc.server")
+router = APIRouter(tags=["privacyIDEA-compatible"])
+
+VERSION_NUMBER = "3.10"  # the privacyIDEA API this layer follows (its envelope and /validate, /auth)
+VERSION = "privacyIDEA %s (OpenDSC)" % VERSION_NUMBER
+REJECTED = "Authentication failed."
+# privacyIDEA's error ids: ParameterError, AuthError (wrong credentials / bad token).
+PARAMETER_ERROR, AUTH_ERROR, TOKEN_ERROR = 905, 4031, 4033
+# Clients whose values privacyIDEA does not percent-decode a second time (check_unquote).
+NO_UNQUOTE_AGENTS = {"privacyidea-cp", "privacyidea-ldap-proxy", "simplesamlphp"}
+TOKEN_LIFETIME = 3600  # seconds a /auth JWT is valid
+MAX_VALUE = 1024  # characters of one parameter
+
+
+class BadRequest(Exception):
+    def __init__(self, message, status=400, code=PARAMETER_ERROR):
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+# ---- the envelope ---------------------------------------------------------------------
+
+def envelope(result, detail=None, status=200):
+    body = {"jsonrpc": "2.0", "id": 1, "version": VERSION, "versionnumber": VERSION_NUMBER,
+            "time": time.time(), "result": result, "detail": detail if detail is not None else {}}
+    return JSONResponse(body, status_code=status)
+
+
+def failure(e):
+    return envelope({"status": False, "error": {"code": e.code, "message": str(e)}}, status=e.status)
+
+
+def reject(**detail):
+    detail.setdefault("message", REJECTED)
+    return envelope({"status": True, "value": False, "authentication": "REJECT"}, detail)
+
+
+def accept(result):
+    return envelope({"status": True, "value": True, "authentication": "ACCEPT"},
+                    {"message": "matching 1 tokens", "serial": result["device"], "type": result["kind"]})
+
+
+def challenge(ch, value=False):
+    """A challenge as privacyIDEA's multi_challenge. value: /validate/check says
+    false (not authenticated yet); /validate/triggerchallenge says how many."""
+    message = kind(ch["kind"]).prompt + (": " + ch["challenge"] if ch["challenge"] else "")
+    one = {"transaction_id": ch["challenge_id"], "serial": ch["serial"], "type": ch["kind"],
+           "client_mode": "interactive", "message": message,
+           "attributes": {"challenge": ch["challenge"]} if ch["challenge"] else None}
+    detail = {"transaction_id": ch["challenge_id"], "transaction_ids": [ch["challenge_id"]], "message": message,
+              "messages": [message], "multi_challenge": [one], "preferred_client_mode": "interactive",
+              "serial": ch["serial"], "type": ch["kind"], "attributes": one["attributes"]}
+    return envelope({"status": True, "value": value, "authentication": "CHALLENGE"}, detail)
+
+
+# ---- parameters -----------------------------------------------------------------------
+
+async def params(request):
+    """All parameters: the query string, then the body (JSON, form or multipart)."""
+    agent = request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0].lower()
+    decode = unquote if agent not in NO_UNQUOTE_AGENTS else (lambda v: v)
+    found = {k: decode(v) for k, v in _pairs(request.url.query)}
+    body = await request.body()
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";")[0].strip().lower()
+    if not body.strip():
+        return found
+    if media == "application/x-www-form-urlencoded":
+        found.update({k: decode(v) for k, v in _pairs(_text(body))})
+    elif media == "multipart/form-data":
+        found.update({k: decode(v) for k, v in _multipart(ctype, body).items()})
+    else:  # JSON, by its content type or (as privacyIDEA does) whatever the body is
+        try:
+            data = json.loads(_text(body))
+        except ValueError:
+            raise BadRequest("the body is neither form data nor a JSON object")
+        if not isinstance(data, dict):
+            raise BadRequest("the JSON body is not an object")
+        for k, v in data.items():
+            if isinstance(v, bool) or not isinstance(v, (str, int)):
+                raise BadRequest("parameter %s must be a string" % _name(k))
+            found[k] = str(v)
+    for k, v in found.items():
+        if len(v) > MAX_VALUE:
+            raise BadRequest("parameter %s is too long" % _name(k))
+    return found
+
+
+def _text(body):
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8")
+
+
+def _pairs(text):
+    try:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict", max_num_fields=64)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("malformed form data")
+
+
+def _multipart(ctype, body):
+    try:
+        message = BytesParser(policy=email_policy.HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+        if not message.is_multipart():
+            raise BadRequest("malformed multipart body")
+        fields = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and isinstance(payload, bytes) and len(fields) < 64:
+                fields[name] = payload.decode("utf-8")
+        return fields
+    except BadRequest:
+        raise
+    except (ValueError, UnicodeError, TypeError, IndexError, AttributeError):
+        raise BadRequest("malformed multipart body")
+
+
+def _name(key):
+    return key if isinstance(key, str) and key.isidentifier() and len(key) <= 32 else "(name)"
+
+
+def required(found, name):
+    value = found.get(name)
+    if value is None:
+        raise BadRequest("Missing parameter: %s" % name)
+    return value
+
+
+def user_name(found):
+    """`user`, with a `name@realm` split off; OpenDSC has one realm, so realm is not checked."""
+    name = required(found, "user")
+    return name.rsplit("@", 1)[0] if "@" in name else name
+
+
+# ---- /validate ------------------------------------------------------------------------
+
+async def _check(request):
+    """The shared step of /validate/check and /validate/radiuscheck: (kind, detail or result)."""
+    found = await params(request)
+    password = required(found, "pass")
+    name = user_name(found) if "user" in found else None
+    serial = found.get("serial") or None
+    transaction = found.get("transaction_id") or found.get("state")
+    verifier = request.app.state.verifier
+    if transaction:
+        return await run_in_threadpool(_second_factor, verifier, transaction, password, name, serial)
+    if name is None:
+        raise BadRequest("Missing parameter: user")
+    try:
+        ch = await run_in_threadpool(verifier.start, name, password, serial)
+    except VerifierError:
+        return "reject", None
+    return "challenge", ch
+
+
+def _second_factor(verifier, transaction, response, name, serial):
+    try:
+        if name is not None:
+            name = inputs.username(name)
+        result = verifier.finish(transaction, response)
+    except VerifierError:
+        return "reject", None
+    if not result.get("ok") or result.get("purpose") != LOGIN:
+        return "reject", None
+    if (name is not None and result["user"] != name) or (serial is not None and result["device"] != serial):
+        return "reject", None
+    return "accept", result
+
+
+@router.api_route("/validate/check", methods=["GET", "POST"])
+async def validate_check(request: Request):
+    try:
+        outcome, value = await _check(request)
+    except BadRequest as e:
+        return failure(e)
+    if outcome == "challenge":
+        return challenge(value)
+    return accept(value) if outcome == "accept" else reject()
+
+
+@router.api_route("/validate/radiuscheck", methods=["GET", "POST"])
+async def validate_radiuscheck(request: Request):
+    try:
+        outcome, _ = await _check(request)
+    except BadRequest:
+        outcome = "error"
+    return Response(status_code=204 if outcome == "accept" else 400)
+
+
+@router.get("/validate/polltransaction")
+async def validate_polltransaction(request: Request):
+    """pending while the challenge can be answered; declined once it is closed (or
+    unknown). An interactive challenge's outcome is the answering /validate/check's,
+    so value stays false here (it turns true only for an out-of-band confirmation)."""
+    try:
+        found = await params(request)
+        transaction = required(found, "transaction_id")
+    except BadRequest as e:
+        return failure(e)
+    state = await run_in_threadpool(request.app.state.verifier.challenge_state, transaction)
+    status = "pending" if state == "pending" else "declined"
+    return envelope({"status": True, "value": False}, {"challenge_status": status})
+
+
+@router.post("/validate/triggerchallenge")
+async def validate_triggerchallenge(request: Request):
+    """A challenge for `user` without the password: the caller, a service account
+    holding a /auth token, has checked the first factor itself."""
+    try:
+        token = request.headers.get("pi-authorization") or request.headers.get("authorization")
+        verify_token(_secret(request.app), token)
+        found = await params(request)
+        name = user_name(found)
+    except BadRequest as e:
+        return failure(e)
+    try:
+        ch = await run_in_threadpool(request.app.state.verifier.issue, name, found.get("serial") or None)
+    except VerifierError:
+        return envelope({"status": True, "value": 0, "authentication": "REJECT"},
+                        {"message": "No challenge was triggered.", "messages": [], "multi_challenge": []})
+    return challenge(ch, value=1)
+
+
+# ---- /auth: a JWT for service accounts ------------------------------------------------
+
+@router.post("/auth")
+async def auth(request: Request):
+    """A JWT (HS256, `exp` in TOKEN_LIFETIME) for a service account: a verifier user
+    named in DSC_SERVICE_ACCOUNTS (comma-separated) with its password. Any other
+    name, a wrong password and a locked account get the same 401."""
+    try:
+        found = await params(request)
+        name = user_name({"user": required(found, "username")})
+        password = required(found, "password")
+    except BadRequest as e:
+        return failure(e)
+    wrong = BadRequest("Authentication failure. Wrong credentials", status=401, code=AUTH_ERROR)
+    try:
+        user = await run_in_threadpool(request.app.state.verifier.check_password, name, password)
+    except VerifierError:
+        return failure(wrong)
+    if user.username not in service_accounts(request.app):
+        return failure(wrong)
+    now = int(time.time())
+    claims = {"username": user.username, "realm": "", "role": "admin", "authtype": "opendsc",
+              "iat": now, "exp": now + TOKEN_LIFETIME, "nonce": secrets.token_hex(10)}
+    token = encode_token(_secret(request.app), claims)
+    return envelope({"status": True, "value": {"token": token, "username": user.username, "role": "admin",
+                                                "realm": "", "rights": ["triggerchallenge"]}})
+
+
+def service_accounts(app):
+    names = getattr(app.state, "service_accounts", None)
+    if names is None:
+        names = {n.strip().lower() for n in os.environ.get("DSC_SERVICE_ACCOUNTS", "").split(",") if n.strip()}
+    return names
+
+
+_lock = threading.Lock()
+
+
+def _secret(app):
+    """The deployment's signing key: app.state.jwt_secret, else the file named by
+    DSC_JWT_SECRET_FILE (at least 32 bytes), else a random key for this process
+    (then a token works only on the worker that issued it)."""
+    with _lock:
+        key = getattr(app.state, "jwt_secret", None)
+        if key is None:
+            path = os.environ.get("DSC_JWT_SECRET_FILE")
+            if path:
+                with open(path, "rb") as f:
+                    key = f.read().strip()
+                if len(key) < 32:
+                    raise RuntimeError("DSC_JWT_SECRET_FILE holds fewer than 32 bytes")
+            else:
+                log.warning("no DSC_JWT_SECRET_FILE: /auth tokens are valid on this process only")
+                key = secrets.token_bytes(32)
+            app.state.jwt_secret = key
+        return key
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_HEADER = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+
+
+def encode_token(key, claims):
+    signing = _HEADER + "." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return signing + "." + _b64(hmac.new(key, signing.encode("ascii"), hashlib.sha256).digest())
+
+
+def verify_token(key, token, now=None):
+    """The claims of a valid, unexpired HS256 token; BadRequest (401) otherwise."""
+    refused = BadRequest("Authentication failure. Missing or invalid Authorization header.", status=401,
+                         code=TOKEN_ERROR)
+    if not isinstance(token, str):
+        raise refused
+    token = token.strip()
+    if token.lower().startswith("bearer "):
+        token = token[7:].strip()
+    parts = token.split(".")
+    if len(parts) != 3 or not token.isascii():
+        raise refused
+    try:
+        header = json.loads(_unb64(parts[0]))
+        claims = json.loads(_unb64(parts[1]))
+        signature = _unb64(parts[2])
+    except (ValueError, TypeError):
+        raise refused
+    expected = hmac.new(key, (parts[0] + "." + parts[1]).encode("ascii"), hashlib.sha256).digest()
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not hmac.compare_digest(signature, expected):
+        raise refused
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)) or exp <= (time.time() if now is None else now):
+        raise refused
+    return claims
