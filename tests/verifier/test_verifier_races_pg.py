@@ -98,3 +98,11 @@ def test_racing_failures_across_the_threshold_get_exactly_the_threshold_of_answe
         v.start(USER, PASSWORD)
     assert e.value.code == "locked"
     v.close()
+
+
+def test_killed_verifier_leaves_a_consistent_database_on_postgresql(world, monkeypatch):
+    """test_verifier_races.py's crash test on PostgreSQL, with shorter plans and fewer
+    rounds (the server rolls back the transaction of a connection that dies)."""
+    monkeypatch.setattr(races, "PLAN_LENGTH", 120)
+    monkeypatch.setattr(races, "CRASH_ROUNDS", 40 if races.FUZZ else 5)
+    races.test_killed_verifier_leaves_a_consistent_database_and_loses_no_failure(world)
