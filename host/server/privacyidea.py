@@ -57,6 +57,11 @@ TOKEN_LIFETIME = 3600  # seconds a /auth JWT is valid
 MAX_VALUE = 1024  # characters of one parameter
 
 
+def _documented(*statuses):
+    return {s: {"description": "privacyIDEA's envelope with result.status false" if s >= 400 else "no body"}
+            for s in statuses}
+
+
 class BadRequest(Exception):
     def __init__(self, message, status=400, code=PARAMETER_ERROR):
         super().__init__(message)
@@ -216,7 +221,8 @@ def _second_factor(verifier, transaction, response, name, serial):
     return "accept", result
 
 
-@router.api_route("/validate/check", methods=["GET", "POST"])
+@router.get("/validate/check", operation_id="validate_check_get", responses=_documented(400))
+@router.post("/validate/check", operation_id="validate_check_post", responses=_documented(400))
 async def validate_check(request: Request):
     try:
         outcome, value = await _check(request)
@@ -227,7 +233,10 @@ async def validate_check(request: Request):
     return accept(value) if outcome == "accept" else reject()
 
 
-@router.api_route("/validate/radiuscheck", methods=["GET", "POST"])
+@router.get("/validate/radiuscheck", operation_id="validate_radiuscheck_get", status_code=204,
+            responses=_documented(204, 400))
+@router.post("/validate/radiuscheck", operation_id="validate_radiuscheck_post", status_code=204,
+             responses=_documented(204, 400))
 async def validate_radiuscheck(request: Request):
     try:
         outcome, _ = await _check(request)
@@ -236,7 +245,7 @@ async def validate_radiuscheck(request: Request):
     return Response(status_code=204 if outcome == "accept" else 400)
 
 
-@router.get("/validate/polltransaction")
+@router.get("/validate/polltransaction", responses=_documented(400))
 async def validate_polltransaction(request: Request):
     """pending while the challenge can be answered; declined once it is closed (or
     unknown). An interactive challenge's outcome is the answering /validate/check's,
@@ -251,7 +260,7 @@ async def validate_polltransaction(request: Request):
     return envelope({"status": True, "value": False}, {"challenge_status": status})
 
 
-@router.post("/validate/triggerchallenge")
+@router.post("/validate/triggerchallenge", responses=_documented(400, 401))
 async def validate_triggerchallenge(request: Request):
     """A challenge for `user` without the password: the caller, a service account
     holding a /auth token, has checked the first factor itself."""
@@ -272,7 +281,7 @@ async def validate_triggerchallenge(request: Request):
 
 # ---- /auth: a JWT for service accounts ------------------------------------------------
 
-@router.post("/auth")
+@router.post("/auth", responses=_documented(400, 401))
 async def auth(request: Request):
     """A JWT (HS256, `exp` in TOKEN_LIFETIME) for a service account: a verifier user
     named in DSC_SERVICE_ACCOUNTS (comma-separated) with its password. Any other

@@ -343,3 +343,23 @@ def test_polltransaction_needs_a_transaction_id_and_says_declined_for_unknown(wo
     for tid in ("f" * 32, "not-an-id", "%00"):
         body = client.get("/validate/polltransaction", params={"transaction_id": tid}).json()
         assert body["result"] == {"status": True, "value": False} and body["detail"]["challenge_status"] == "declined"
+
+
+def test_polltransaction_says_declined_once_a_challenge_expires(world):
+    client, v, key = world
+    tid = client.post("/validate/check", json={"user": "alice", "pass": PASSWORD}).json()["detail"]["transaction_id"]
+    assert client.get("/validate/polltransaction", params={"transaction_id": tid}).json()["detail"]["challenge_status"] == "pending"
+    v.clock = lambda: time.time() + 121  # the policy's 120 s
+    try:
+        body = client.get("/validate/polltransaction", params={"transaction_id": tid}).json()
+    finally:
+        v.clock = time.time
+    assert body["detail"]["challenge_status"] == "declined" and body["result"]["value"] is False
+
+
+def test_the_routes_are_in_the_openapi_schema(world):
+    client, v, key = world
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in ("/validate/check", "/validate/radiuscheck", "/validate/polltransaction",
+                 "/validate/triggerchallenge", "/auth"):
+        assert path in paths
