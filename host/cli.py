@@ -127,6 +127,9 @@ def build_parser(only=None):
         from host.verifier import cli as verifier_cli
 
         verifier_cli.add_parsers(sub)
+        from host.server import cli as server_cli
+
+        server_cli.add_parser(sub)
     if want("ocra"):
         add_ocra(sub.add_parser("ocra", help="compute an OCRA response on this computer",
                                 description="compute an OCRA response on this computer (RFC 6287), as the token would"))
@@ -322,7 +325,7 @@ def cmd_ocra(args):
 
 
 # The login service's dependencies, installed by the extra opendsc[server] (pyproject.toml).
-SERVER_MODULES = ("sqlalchemy", "cryptography", "pskc")
+SERVER_MODULES = ("sqlalchemy", "cryptography", "pskc", "fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client")
 
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
                  "lock": cmd_lock, "wipe": cmd_wipe}
@@ -346,6 +349,10 @@ def main(argv=None):
             with TokenClient(args.port, timeout=args.timeout) as client:
                 PORT_COMMANDS[args.command](args, client)
             return 0
+        if args.command == "serve":
+            from host.server import cli as server_cli
+
+            return server_cli.run(args)
         from host.verifier import cli as verifier_cli
 
         return verifier_cli.run(args)

@@ -1,0 +1,153 @@
+"""The ASGI app: create_app(settings) builds it; `dsc serve` runs it on uvicorn.
+
+Three small ASGI layers wrap the routes, outermost first:
+- the access log: method, the route's template (never the raw path or query
+  string, which a client might fill with a secret), status, time;
+- the catch-all: an unexpected exception is logged by its type only and answered
+  500 in the JSON error shape (no traceback leaves the process);
+- the body limit: a body over settings.max_body is refused with 413 before it is read whole.
+"""
+
+import json
+import logging
+import time
+
+from fastapi import FastAPI
+
+from host.server import errors, health, login, metrics as metrics_module
+from host.server.settings import Settings
+
+access_log = logging.getLogger("dsc.access")
+log = logging.getLogger("dsc.server")
+
+
+def create_app(settings=None, verifier=None):
+    """The app for `settings` (default: from the environment). The verifier is
+    opened now, so a bad database, key ring or policy file fails here, in one line."""
+    settings = settings or Settings.from_env()
+    app = FastAPI(title="OpenDSC login service", version="1", docs_url=None, redoc_url=None,
+                  description="The native login API (docs/api.md).")
+    app.state.settings = settings
+    app.state.verifier = verifier or settings.open_verifier()
+    app.state.metrics = metrics_module.Metrics()
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(metrics_module.router)
+    app.include_router(login.router)
+    app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(CatchAll)
+    app.add_middleware(AccessLog, metrics=app.state.metrics)
+    return app
+
+
+def from_env():
+    """The factory uvicorn's workers call (`dsc serve` puts the settings in the environment)."""
+    return create_app(Settings.from_env())
+
+
+async def _send_json(send, status, body, headers=()):
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": data})
+
+
+class BodyLimit:
+    def __init__(self, app, limit):
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        too_large = {"error": "too-large", "message": "the body is over %d bytes" % self.limit}
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                return await _send_json(send, 400, {"error": "bad-request", "message": "bad Content-Length"})
+            if size > self.limit:
+                return await _send_json(send, 413, too_large, [(b"connection", b"close")])
+        # Read the body (bounded) before the app sees it: a chunked body has no Content-Length.
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return await _send_json(send, 413, too_large, [(b"connection", b"close")])
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return await self.app(scope, replay, send)
+
+
+class CatchAll:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as e:  # noqa: BLE001 - the last line of defence: type only, never the message
+            log.error("unexpected %s answering %s", type(e).__name__, scope.get("method"))
+            if not started:
+                await _send_json(send, 500, {"error": "internal", "message": "internal error"})
+
+
+class AccessLog:
+    def __init__(self, app, metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        begun = time.perf_counter()
+        status = 0
+
+        async def tracked(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        finally:
+            route = _route(scope)
+            elapsed = time.perf_counter() - begun
+            self.metrics.latency.labels(route).observe(elapsed)
+            client = scope.get("client") or ("-", 0)
+            access_log.info('%s "%s %s" %d %.1fms', client[0], scope.get("method", "-"), route, status, elapsed * 1000)
+
+
+def _route(scope):
+    """The matched route's path template (the router records it in the scope), or
+    "(unknown)": never the raw path or query string."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "(unknown)"

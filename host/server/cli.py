@@ -1,0 +1,107 @@
+"""`dsc serve`: the login service on uvicorn. Light at import: the parser is built
+for every dsc command, whether the server extra is installed or not."""
+
+import os
+import sys
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+
+def add_parser(sub):
+    text = "run the login service over HTTP (docs/api.md)"
+    c = sub.add_parser("serve", help=text, description=text)
+    c.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                   help="address to listen on (default %(default)s; port 0 picks a free port)")
+    c.add_argument("--workers", type=_workers, default=1, metavar="N", help="worker processes, 1-64 (default 1)")
+    c.add_argument("--db", default=os.environ.get("DSC_DB", "dsc.db"),
+                   help="database path or URL (env DSC_DB, default %(default)s)")
+    return c
+
+
+def _workers(text):
+    import argparse
+
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError("must be a number from 1 to 64")
+    return int(text)
+
+
+def _listen(text):
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise ValueError("--listen must be HOST:PORT, e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
+def run(args):
+    """Check everything, bind, print the URL, serve until SIGTERM or SIGINT."""
+    import socket
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from host.server.settings import Settings
+    from host.verifier.errors import VerifierError
+    from host.verifier.keystore import VaultError
+    from host.verifier.store import StoreError
+
+    try:
+        host, port = _listen(args.listen)
+        settings = Settings.from_env()
+        settings = Settings(db=args.db, master_key_file=settings.master_key_file, policy_file=settings.policy_file)
+        settings.open_verifier().close()  # a bad database, key ring or policy file: one line, now
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until the app is loaded
+    except (VerifierError, VaultError, StoreError, ValueError) as e:
+        sys.stderr.write("dsc serve: %s\n" % e)
+        return 1
+    except SQLAlchemyError as e:
+        sys.stderr.write("dsc serve: database error: %s\n" % str(getattr(e, "orig", e)).splitlines()[0])
+        return 1
+    except OSError as e:
+        sys.stderr.write("dsc serve: cannot listen on %s: %s\n" % (args.listen, e.strerror or e))
+        return 1
+    os.environ.update(settings.env())  # what each worker's create_app reads
+    bound = sock.getsockname()
+    shown = "[%s]" % bound[0] if family == socket.AF_INET6 else bound[0]
+    url = "http://%s:%d" % (shown, bound[1])
+    return _serve(sock, args.workers, url)
+
+
+LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},  # ours is dsc.access
+        "dsc": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def _serve(sock, workers, url):
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("host.server.app:from_env", factory=True, workers=workers, access_log=False,
+                            log_config=LOG_CONFIG, server_header=False, proxy_headers=False,
+                            timeout_keep_alive=5, timeout_graceful_shutdown=30)
+    if workers == 1:
+        config.load_app()  # before the URL is printed: a client that reads it finds the app loaded
+    print("dsc serve: listening on %s (%d worker%s)" % (url, workers, "" if workers == 1 else "s"), flush=True)
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    import signal
+
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # handler it found: with this one, a graceful stop ends in exit status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1

@@ -1,0 +1,92 @@
+"""POST /api/v1/login/start and /api/v1/login/finish: the library's start() and finish().
+
+Every rule (names, purposes, PINs, amounts, lockout) is the library's; these
+routes check only JSON types."""
+
+from typing import Optional
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+
+from host.server.errors import error, rejected, responses, verifier_error
+from host.verifier.errors import VerifierError
+
+router = APIRouter(prefix="/api/v1/login")
+
+
+class StartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: StrictStr
+    password: StrictStr
+    device: Optional[StrictStr] = None
+    purpose: StrictStr = "login"
+    new_pin: Optional[StrictStr] = None
+    amount: Optional[StrictInt] = None
+
+
+class Challenge(BaseModel):
+    challenge_id: str
+    kind: str
+    serial: str
+    device: str
+    challenge: str
+    prompt: str
+    purpose: str
+    expires_at: str
+    expires_in: float
+    amount: Optional[int] = None
+
+
+class FinishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    challenge_id: StrictStr
+    response: StrictStr
+
+
+class Finished(BaseModel):
+    model_config = ConfigDict(extra="allow")  # what a purpose adds: amount, shared_with, card
+    ok: bool
+    user: str
+    device: str
+    kind: str
+    purpose: str
+
+
+@router.post("/start", response_model=Challenge, responses=responses(400, 401, 403, 409, 413, 422, 423, 503))
+def start(body: StartRequest, request: Request):
+    """Check the password and issue a challenge for one of the user's devices."""
+    metrics = request.app.state.metrics
+    try:
+        ch = request.app.state.verifier.start(body.username, body.password, device=body.device, purpose=body.purpose,
+                                              new_pin=body.new_pin, amount=body.amount)
+    except VerifierError as e:
+        metrics.outcome("start", e.code)
+        return verifier_error(e)
+    metrics.outcome("start", "challenge")
+    return ch
+
+
+@router.post("/finish", response_model=Finished, responses=responses(400, 401, 403, 404, 413, 422, 423, 503))
+def finish(body: FinishRequest, request: Request):
+    """Judge a response; the challenge is consumed by this first attempt, right or wrong."""
+    metrics = request.app.state.metrics
+    try:
+        result = request.app.state.verifier.finish(body.challenge_id, body.response)
+    except VerifierError as e:
+        metrics.outcome("finish", e.code)
+        return verifier_error(e)
+    if not result.get("ok"):
+        response = rejected(result)
+        metrics.outcome("finish", _json_code(response))
+        return response
+    metrics.outcome("finish", "ok")
+    return result
+
+
+def _json_code(response):
+    import json
+
+    return json.loads(response.body)["error"]
+
+
+__all__ = ["router", "error"]

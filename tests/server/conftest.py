@@ -1,0 +1,110 @@
+"""A verifier database made with the library (one user with an active token, one
+without devices) and a real `dsc serve` subprocess on it, driven over HTTP.
+
+The server's stderr (its access and error log) goes to a file that
+test_logs.py scans for every secret the tests sent."""
+
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from host.verifier import service
+
+SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+KEY = bytes(range(32))
+PIN = "1234"
+PASSWORD = "s3cret-Horse-battery"
+SERIAL = "DSC00001"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def make_db(tmp, users=("alice", "carol", "dave")):
+    """A SQLite database and key ring in `tmp`: alice has token DSC00001 (active);
+    the others have the same password and no device."""
+    db, keyring = str(tmp / "v.db"), str(tmp / "master.key")
+    service.init_db(db, keyring)
+    v = service.Verifier(db, keyring)
+    try:
+        for name in users:
+            v.add_user(name, PASSWORD)
+        v.enroll_token(users[0], SERIAL, KEY, PIN, suite=SUITE, active=True)
+    finally:
+        v.close()
+    return db, keyring
+
+
+class Server:
+    """`dsc serve --listen 127.0.0.1:0` in a subprocess; .url once it listens."""
+
+    def __init__(self, tmp, db, keyring, extra_env=None, args=()):
+        self.log_path = tmp / "server.log"
+        env = dict(os.environ, DSC_MASTER_KEY_FILE=keyring, PYTHONUNBUFFERED="1")
+        env.pop("DSC_POLICY_FILE", None)
+        env.update(extra_env or {})
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--listen", "127.0.0.1:0",
+                                      "--db", db, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                     stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        if "listening on" not in line:
+            self.stop()
+            raise RuntimeError("dsc serve did not start: %r %s" % (line, self.log_path.read_text()))
+        self.url = line.split("listening on ", 1)[1].split()[0]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        return code
+
+    def log_text(self):
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="session")
+def secrets_sent():
+    """Every password, response and PIN a test sent: none may reach a log."""
+    return {PASSWORD, PIN}
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One server per pytest process: the tests that use it share the xdist_group
+    "server", so they run on one worker, in file order, test_zz_logs.py last."""
+    tmp = tmp_path_factory.mktemp("server")
+    db, keyring = make_db(tmp)
+    s = Server(tmp, db, keyring)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture
+def http(server):
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def wait_for(predicate, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
