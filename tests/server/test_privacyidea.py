@@ -363,3 +363,19 @@ def test_the_routes_are_in_the_openapi_schema(world):
     for path in ("/validate/check", "/validate/radiuscheck", "/validate/polltransaction",
                  "/validate/triggerchallenge", "/auth"):
         assert path in paths
+
+
+def test_the_app_factory_serves_these_routes(world, tmp_path):
+    """The same PAM sequence through host/server/app.py's create_app, as `dsc serve` runs it."""
+    from host.server.app import create_app
+    from host.server.settings import Settings
+
+    client, v, key = world
+    app = create_app(Settings(), verifier=v)
+    with TestClient(app) as served:
+        first = served.post("/validate/check", content=pam_form({"pass": PASSWORD, "user": "alice"}), headers=FORM)
+        assert_challenge(first.json())
+        done = served.post("/validate/check", headers=FORM, content=pam_form(
+            {"pass": respond(key, the_challenge(first.json())), "transaction_id": first.json()["detail"]["transaction_id"],
+             "user": "alice"}))
+        assert done.json()["result"]["value"] is True
