@@ -2,7 +2,8 @@
 without devices) and a real `dsc serve` subprocess on it, driven over HTTP.
 
 The server's stderr (its access and error log) goes to a file that
-test_logs.py scans for every secret the tests sent."""
+test_zz_logs.py, and the `server` fixture when it stops, scan for every secret
+the tests sent."""
 
 import os
 import pathlib
@@ -74,16 +75,19 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+request_secrets = {PASSWORD, PIN}  # what the tests of this process sent
+
+
 @pytest.fixture(scope="session")
 def secrets_sent():
     """Every password, response and PIN a test sent: none may reach a log."""
-    return {PASSWORD, PIN}
+    return request_secrets
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    """One server per pytest process: the tests that use it share the xdist_group
-    "server", so they run on one worker, in file order, test_zz_logs.py last."""
+    """One server per pytest process (xdist worker). When it stops, its whole log is
+    scanned for every secret the tests of this process sent."""
     tmp = tmp_path_factory.mktemp("server")
     db, keyring = make_db(tmp)
     s = Server(tmp, db, keyring)
@@ -91,6 +95,9 @@ def server(tmp_path_factory):
         yield s
     finally:
         s.stop()
+    leaked = [x for x in request_secrets if x in s.log_text()]
+    assert not leaked, "%d secret(s) reached the server's log" % len(leaked)
+    assert "Traceback" not in s.log_text()
 
 
 @pytest.fixture

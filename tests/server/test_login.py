@@ -7,7 +7,6 @@ import pytest
 from tests.ocra_reference import ocra
 from tests.server.conftest import KEY, PASSWORD, PIN, SERIAL, SUITE
 
-pytestmark = pytest.mark.xdist_group("server")  # one server per module, on one worker
 
 START, FINISH = "/api/v1/login/start", "/api/v1/login/finish"
 

@@ -14,8 +14,6 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from host.server.app import create_app
 from host.server.settings import Settings
 
-pytestmark = pytest.mark.xdist_group("server-schema")
-
 EXAMPLES = 2000 if os.environ.get("DSC_FUZZ") else 150
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

@@ -7,11 +7,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests.server.conftest import PASSWORD, ROOT, Server, make_db
 
-pytestmark = pytest.mark.xdist_group("server")
 
 
 def test_health_and_ready(http):
