@@ -141,14 +141,6 @@ def _append_only_audit(conn):
             conn.exec_driver_sql("CREATE TRIGGER %s %s EXECUTE FUNCTION audit_append_only()" % (name, when))
 
 
-def _every_backend(conn):
-    """Schema 5: what schema 3 made only on SQLite: the append-only audit log, and
-    identity types as long as inputs.identity allows (SQLite does not enforce lengths)."""
-    _append_only_audit(conn)
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ALTER TABLE users ALTER COLUMN id_type TYPE VARCHAR(64)")
-
-
 def _keys_lockouts_and_kinds(conn):
     """Schema 4: master keys by id, the lockout per name with one row per failure,
     and the hardware token's kind called "token"."""
@@ -169,14 +161,13 @@ def _keys_lockouts_and_kinds(conn):
         conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 4
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
     2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
     3: _append_only_audit,
     4: _keys_lockouts_and_kinds,
-    5: _every_backend,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001
