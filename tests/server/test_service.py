@@ -62,9 +62,9 @@ def test_sigterm_finishes_the_request_in_flight(tmp_path):
         sock = socket.create_connection((host, int(port)), timeout=30)
         sock.sendall(b"POST /api/v1/login/start HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body))
-        time.sleep(0.3)  # the request is in flight: its headers are read, its body not yet sent
+        time.sleep(1.0)  # the request is in flight: its headers are read, its body not yet sent
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        time.sleep(0.5)
         assert server.proc.poll() is None  # still finishing
         sock.sendall(body)
         reply = b""
