@@ -324,7 +324,7 @@ def errors_required(line):
         if re.search(r"%(?![0-9A-Fa-f]{2})", value):
             codes.add("bad-request")
         if re.search(r"%[89A-Fa-f][0-9A-Fa-f]", value):
-            codes.add("bad-request")  # known bug: see test_any_percent_escape_is_accepted_as_syntax
+            codes.add("bad-argument")  # may not decode to UTF-8 text (protocol.md; see test_any_percent_escape_...)
         if words[0] in ARGS_OF and name not in ARGS_OF[words[0]]:
             codes.add("bad-argument")
     if words[0] not in ARGS_OF:
