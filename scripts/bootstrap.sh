@@ -19,6 +19,16 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
     sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
 fi
+# FreeRADIUS with its Python module and radclient: tests/server/test_freeradius.py runs
+# deploy/freeradius/ in front of dsc serve.
+if { ! command -v freeradius >/dev/null 2>&1 && [ ! -x /usr/sbin/freeradius ]; } \
+        || ! command -v radclient >/dev/null 2>&1 || [ ! -e /usr/lib/freeradius/rlm_python3.so ]; then
+    echo "bootstrap: installing freeradius, freeradius-python3 and freeradius-utils with apt-get" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+        freeradius freeradius-python3 freeradius-utils >/dev/null \
+        || echo "bootstrap: could not install freeradius; tests/server/test_freeradius.py will be skipped" >&2
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).
