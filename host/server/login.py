@@ -8,6 +8,7 @@ from typing import Optional
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
+from host.server import throttle
 from host.server.errors import error, rejected, responses, verifier_error
 from host.verifier.errors import VerifierError
 
@@ -52,10 +53,13 @@ class Finished(BaseModel):
     purpose: str
 
 
-@router.post("/start", response_model=Challenge, responses=responses(400, 401, 403, 409, 413, 422, 423, 503))
+@router.post("/start", response_model=Challenge, responses=responses(400, 401, 403, 409, 413, 422, 423, 429, 503))
 def start(body: StartRequest, request: Request):
     """Check the password and issue a challenge for one of the user's devices."""
     metrics = request.app.state.metrics
+    seconds = throttle.wait(request, body.username)
+    if seconds is not None:
+        return throttle.refused(seconds)
     try:
         ch = request.app.state.verifier.start(body.username, body.password, device=body.device, purpose=body.purpose,
                                               new_pin=body.new_pin, amount=body.amount)
@@ -66,10 +70,14 @@ def start(body: StartRequest, request: Request):
     return ch
 
 
-@router.post("/finish", response_model=Finished, responses=responses(400, 401, 403, 404, 413, 422, 423, 503))
+@router.post("/finish", response_model=Finished, responses=responses(400, 401, 403, 404, 413, 422, 423, 429, 503))
 def finish(body: FinishRequest, request: Request):
-    """Judge a response; the challenge is consumed by this first attempt, right or wrong."""
+    """Judge a response; the challenge is consumed by this first attempt, right or wrong.
+    Throttled per client address (the request names no user)."""
     metrics = request.app.state.metrics
+    seconds = throttle.wait(request)
+    if seconds is not None:
+        return throttle.refused(seconds)
     try:
         result = request.app.state.verifier.finish(body.challenge_id, body.response)
     except VerifierError as e:

@@ -1,5 +1,5 @@
 """Prometheus metrics at /metrics: verifications by outcome, request latency,
-lockouts. Each app has its own registry; with --workers N each worker counts
+lockouts, throttled requests. Each app has its own registry; with --workers N each worker counts
 its own requests (scrape them as one job, or run one worker per scrape target)."""
 
 from fastapi import APIRouter, Request, Response
@@ -18,6 +18,8 @@ class Metrics:
                                  buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5))
         self.lockouts = Counter("dsc_lockouts", "attempts refused because the user name is locked",
                                 registry=self.registry)
+        self.throttled = Counter("dsc_throttled", "requests refused with 429 by the per-address or per-user throttle",
+                                 registry=self.registry)
 
     def outcome(self, step, outcome):
         self.verifications.labels(step, outcome).inc()

@@ -39,6 +39,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from host.server import throttle
 from host.verifier import inputs
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import LOGIN, kind
@@ -63,9 +64,9 @@ def _documented(*statuses):
 
 
 class BadRequest(Exception):
-    def __init__(self, message, status=400, code=PARAMETER_ERROR):
+    def __init__(self, message, status=400, code=PARAMETER_ERROR, headers=None):
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.headers = status, code, headers
 
 
 # ---- the envelope ---------------------------------------------------------------------
@@ -77,7 +78,17 @@ def envelope(result, detail=None, status=200):
 
 
 def failure(e):
-    return envelope({"status": False, "error": {"code": e.code, "message": str(e)}}, status=e.status)
+    response = envelope({"status": False, "error": {"code": e.code, "message": str(e)}}, status=e.status)
+    response.headers.update(getattr(e, "headers", None) or {})
+    return response
+
+
+async def _throttle(request, name):
+    """Count this attempt (client address, user name); BadRequest 429 with Retry-After when over the limit."""
+    seconds = await run_in_threadpool(throttle.wait, request, name)
+    if seconds is not None:
+        raise BadRequest(throttle.message(seconds), status=429, code=AUTH_ERROR,
+                         headers={"Retry-After": str(seconds)})
 
 
 def reject(**detail):
@@ -196,6 +207,8 @@ async def _check(request):
     serial = found.get("serial") or None
     transaction = found.get("transaction_id") or found.get("state")
     verifier = request.app.state.verifier
+    if transaction or name is not None:
+        await _throttle(request, name)
     if transaction:
         return await run_in_threadpool(_second_factor, verifier, transaction, password, name, serial)
     if name is None:
@@ -221,8 +234,8 @@ def _second_factor(verifier, transaction, response, name, serial):
     return "accept", result
 
 
-@router.get("/validate/check", operation_id="validate_check_get", responses=_documented(400))
-@router.post("/validate/check", operation_id="validate_check_post", responses=_documented(400))
+@router.get("/validate/check", operation_id="validate_check_get", responses=_documented(400, 429))
+@router.post("/validate/check", operation_id="validate_check_post", responses=_documented(400, 429))
 async def validate_check(request: Request):
     try:
         outcome, value = await _check(request)
@@ -234,13 +247,15 @@ async def validate_check(request: Request):
 
 
 @router.get("/validate/radiuscheck", operation_id="validate_radiuscheck_get", status_code=204,
-            responses=_documented(204, 400))
+            responses=_documented(204, 400, 429))
 @router.post("/validate/radiuscheck", operation_id="validate_radiuscheck_post", status_code=204,
-             responses=_documented(204, 400))
+             responses=_documented(204, 400, 429))
 async def validate_radiuscheck(request: Request):
     try:
         outcome, _ = await _check(request)
-    except BadRequest:
+    except BadRequest as e:
+        if e.status == 429:
+            return failure(e)
         outcome = "error"
     return Response(status_code=204 if outcome == "accept" else 400)
 
@@ -281,7 +296,7 @@ async def validate_triggerchallenge(request: Request):
 
 # ---- /auth: a JWT for service accounts ------------------------------------------------
 
-@router.post("/auth", responses=_documented(400, 401))
+@router.post("/auth", responses=_documented(400, 401, 429))
 async def auth(request: Request):
     """A JWT (HS256, `exp` in TOKEN_LIFETIME) for a service account: a verifier user
     named in DSC_SERVICE_ACCOUNTS (comma-separated) with its password. Any other
@@ -290,6 +305,7 @@ async def auth(request: Request):
         found = await params(request)
         name = user_name({"user": required(found, "username")})
         password = required(found, "password")
+        await _throttle(request, name)
     except BadRequest as e:
         return failure(e)
     wrong = BadRequest("Authentication failure. Wrong credentials", status=401, code=AUTH_ERROR)

@@ -30,6 +30,11 @@ FIELDS = {
     "temp_card_only": (10 * DAY, "seconds", 0, YEAR),
     "online_card_validity": (21 * DAY, "seconds", 1, 10 * YEAR),
     "card_size": (cards.SIZE, "int", 10, cards.MAX_SIZE),
+    # attempts per throttle_window on the password and response endpoints of
+    # `dsc serve`, per client address and per user name (throttle.py); 0 = no limit
+    "throttle_per_address": (30, "int", 0, 1000000),
+    "throttle_per_user": (10, "int", 0, 1000000),
+    "throttle_window": (60, "seconds", 1, DAY),
 }
 
 

@@ -122,6 +122,16 @@ master_keys = Table(
     Column("created_at", Float, nullable=False),
 )
 
+# Request throttling (throttle.py): attempts per key (a hashed client address or
+# user name) in one fixed window; rows of past windows are deleted as keys recur.
+throttle = Table(
+    "throttle", metadata,
+    Column("key", String(80), primary_key=True),
+    Column("window_start", Float, primary_key=True),
+    Column("count", Integer, nullable=False, default=0),
+)
+
+
 def _append_only_audit(conn):
     """The database itself refuses to change or delete an audit event: triggers on
     SQLite and PostgreSQL (there, also TRUNCATE; grant the service's role only
@@ -161,13 +171,14 @@ def _keys_lockouts_and_kinds(conn):
         conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
     2: lambda conn: metadata.create_all(conn, tables=[shares, withdrawals]),  # sharing, withdrawal limits
     3: _append_only_audit,
     4: _keys_lockouts_and_kinds,
+    5: lambda conn: metadata.create_all(conn, tables=[throttle]),  # request throttling (throttle.py)
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001

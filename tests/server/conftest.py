@@ -39,6 +39,9 @@ def make_db(tmp, users=("alice", "carol", "dave")):
     return db, keyring
 
 
+UNTHROTTLED = '{"throttle_per_address": 0, "throttle_per_user": 0}'
+
+
 class Server:
     """`dsc serve --listen 127.0.0.1:0` in a subprocess; .url once it listens."""
 
@@ -46,6 +49,10 @@ class Server:
         self.log_path = tmp / "server.log"
         env = dict(os.environ, DSC_MASTER_KEY_FILE=keyring, PYTHONUNBUFFERED="1")
         env.pop("DSC_POLICY_FILE", None)
+        if "DSC_POLICY_FILE" not in (extra_env or {}):  # many requests from 127.0.0.1: no throttle (test_throttle.py)
+            unthrottled = tmp / "unthrottled-policy.json"
+            unthrottled.write_text(UNTHROTTLED)
+            env["DSC_POLICY_FILE"] = str(unthrottled)
         env.update(extra_env or {})
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--listen", "127.0.0.1:0",
