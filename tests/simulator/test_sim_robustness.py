@@ -4,7 +4,6 @@ their permissions, signals, non-ASCII keys, stdin as the keypad, make run's demo
 
 import os
 import pty
-import select
 import signal
 import socket
 import subprocess
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from host.client import TokenClient
 from tests.ocra_reference import ocra
+from tests.simulator.pty_screen import read_until
 
 DSC = [sys.executable, "-m", "host.cli"]
 RUNTIMES = ("cpython", "micropython")
@@ -216,29 +216,16 @@ def test_non_ascii_keys_are_ignored_not_taken_for_quit():
     assert keys_for(b"q") == ["quit"] and keys_for(b"p\r") == ["PWR", "OK"]
 
 
-def _read_until(fd, text, timeout=15):
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while text.encode() not in seen:
-        assert time.monotonic() < deadline, "screen never showed %r; last output %r" % (text, seen[-300:])
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                seen += os.read(fd, 4096)
-            except OSError:
-                break
-    return seen.decode(errors="replace")
-
-
 def test_the_terminal_ui_keeps_running_after_non_ascii_keys(tmp_path):
     master, slave = pty.openpty()
     proc = subprocess.Popen(DSC + ["sim", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
                             stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     try:
-        _read_until(master, "link: socket://")
+        read_until(master, "link: socket://", timeout=15)
         os.write(master, "é£".encode())
         os.write(master, b"p")
-        assert "NO KEY" in _read_until(master, "NO KEY")  # still running: the keys after é and £ work
+        assert "NO KEY" in read_until(master, "NO KEY", timeout=15)  # still running: the keys after é and £ work
         assert proc.poll() is None
         os.write(master, b"q")
         assert proc.wait(10) == 0

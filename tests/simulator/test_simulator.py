@@ -3,7 +3,6 @@ link, and the two runtimes behaving the same."""
 
 import os
 import pty
-import select
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from host.client import TokenClient
 from simulator import runtime as runtimes
 from simulator.tui import key_for, render_token
 from tests.ocra_reference import ocra
+from tests.simulator.pty_screen import read_until
 
 DSC = [sys.executable, "-m", "host.cli"]
 
@@ -34,20 +34,6 @@ def test_keyboard_keys_map_to_keypad_keys():
     assert key_for("x") is None
 
 
-def _read_until(fd, text, timeout=10):
-    seen = b""
-    deadline = time.monotonic() + timeout
-    while text.encode() not in seen:
-        if time.monotonic() > deadline:
-            raise AssertionError("screen never showed %r; last output %r" % (text, seen[-400:]))
-        if select.select([fd], [], [], 0.2)[0]:
-            try:
-                seen += os.read(fd, 4096)
-            except OSError:
-                break
-    return seen.decode(errors="replace")
-
-
 @pytest.mark.parametrize("rt", runtimes.RUNTIMES)
 def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
     """The terminal UI: p powers on, digits and Enter key PIN and challenge."""
@@ -56,17 +42,17 @@ def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
                             stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     try:
-        first = _read_until(master, "\n")
+        first = read_until(master, "\n")
         url = first.strip().splitlines()[0]
         with TokenClient(url) as client:
             key = os.urandom(20)
             client.provision(key)
         os.write(master, b"p")
-        _read_until(master, "PIN>")
+        read_until(master, "PIN>")
         os.write(master, b"1234\r")
-        _read_until(master, "CHALLNG>")
+        read_until(master, "CHALLNG>")
         os.write(master, b"654321\r")
-        _read_until(master, ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "654321", pin="1234"))
+        read_until(master, ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "654321", pin="1234"))
         os.write(master, b"q")
         assert proc.wait(10) == 0
     finally:
