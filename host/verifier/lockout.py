@@ -74,12 +74,9 @@ class Lockout:
         self.fail(conn, name, now, reason)
 
     def reset(self, conn, name, now):
-        """A success (or a lock that has run out): earlier failures stop counting."""
+        """A success, a lock that has run out, or the help desk's unlock: earlier failures stop counting."""
         last = select(func.coalesce(func.max(failures.c.id), 0)).where(failures.c.name == name).scalar_subquery()
         conn.execute(lockouts.update().where(lockouts.c.name == name).values(reset_id=last))
-
-    def unlock(self, conn, name, now):
-        self.reset(conn, name, now)
 
     def prune(self, conn, name, now):
         """Forget failures too old to matter for any lock."""

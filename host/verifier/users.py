@@ -55,7 +55,7 @@ class Users:
         now = self.clock()
         with self.engine.begin() as conn:
             find(conn, name)
-            self.lockout.unlock(conn, name, now)
+            self.lockout.reset(conn, name, now)
             audit_log.record(conn, now, name, "", "user", "ok", "unlocked")
         return name
 
