@@ -29,6 +29,19 @@ if { ! command -v freeradius >/dev/null 2>&1 && [ ! -x /usr/sbin/freeradius ]; }
         freeradius freeradius-python3 freeradius-utils >/dev/null \
         || echo "bootstrap: could not install freeradius; tests/server/test_freeradius.py will be skipped" >&2
 fi
+# wrk drives make bench's HTTP figures (bench/bench_http.py); pamtester and pam_radius_auth
+# run the SSH-style PAM login through FreeRADIUS (tests/server/test_pam_radius.py).
+missing=
+command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
+command -v pamtester >/dev/null 2>&1 || missing="$missing pamtester"
+ls /lib/*/security/pam_radius_auth.so /usr/lib/*/security/pam_radius_auth.so >/dev/null 2>&1 \
+    || missing="$missing libpam-radius-auth"
+if [ -n "$missing" ]; then
+    echo "bootstrap: installing$missing with apt-get" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null \
+        || echo "bootstrap: could not install$missing; the tests and benchmarks that need them are skipped" >&2
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).
