@@ -156,9 +156,16 @@ def read_pskc(path, password=None, key=None):
     list of dicts {serial, key, suite, label, counter}; raises PskcError.
     """
     _one_secret(password, key)
+    return parse_pskc(_load(path), password=password, key=key)
+
+
+def parse_pskc(data, password=None, key=None):
+    """read_pskc for a file's bytes (an upload to the operator API)."""
+    _one_secret(password, key)
     if key is not None and not isinstance(key, (bytes, bytearray)):
         raise PskcError("a pre-shared key is bytes")
-    data = _load(path)
+    if len(data) > MAX_FILE_BYTES:
+        raise PskcError("not a PSKC file: larger than %d MiB" % (MAX_FILE_BYTES >> 20))
     _well_formed(data)
     try:
         container = pskc.PSKC(io.BytesIO(data))

@@ -14,7 +14,7 @@ import time
 
 from fastapi import FastAPI
 
-from host.server import errors, health, login, metrics as metrics_module, privacyidea
+from host.server import errors, health, login, metrics as metrics_module, operator, privacyidea
 from host.server.settings import Settings
 
 access_log = logging.getLogger("dsc.access")
@@ -34,6 +34,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(health.router)
     app.include_router(metrics_module.router)
     app.include_router(login.router)
+    app.include_router(operator.router)  # behind API keys (dsc apikey create)
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
     app.add_middleware(BodyLimit, limit=settings.max_body)
     app.add_middleware(CatchAll)

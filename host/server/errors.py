@@ -25,6 +25,12 @@ STATUS = {
     "no-device": 409,
     "no-pin": 409,
     "limit": 403,
+    "no-user": 404,           # operator API only: logins never say this
+    "user-exists": 409,
+    "device-exists": 409,
+    "passcode-exists": 409,
+    "inactive-device": 409,
+    "no-key": 404,
     "no-database": 503,
     "old-database": 503,
 }
@@ -37,6 +43,14 @@ REJECTED = {
 }
 HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "too-large",
               415: "unsupported-media-type", 500: "internal", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """A refusal raised where a response cannot be returned (a dependency)."""
+
+    def __init__(self, status, code, message, headers=None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
 class Error(BaseModel):
@@ -85,6 +99,7 @@ def install(app):
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(VerifierError, lambda request, e: verifier_error(e))
+    app.add_exception_handler(ApiError, lambda request, e: error(e.status, e.code, e.message, e.headers))
     app.add_exception_handler(SQLAlchemyError, _database)
 
 

@@ -295,3 +295,18 @@ def render_pdf(grid, serial, title, valid_until=None):
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+FORMATS = {"txt": "text/plain; charset=utf-8", "png": "image/png", "pdf": "application/pdf"}
+
+
+def render(card, fmt):
+    """An issued card (Devices.card, issue_printed_card, a card purpose's result) as
+    the bytes of a .txt, .png or .pdf file."""
+    title = "OPENDSC ONLINE CARD" if card["kind"] == ONLINE_CARD else "OPENDSC SECURITY CARD"
+    args = (card["grid"], card["serial"], title, card["expires_at"])
+    if fmt == "png":
+        return render_png(*args)
+    if fmt == "pdf":
+        return render_pdf(*args)
+    return render_text(*args).encode()

@@ -69,6 +69,8 @@ def add_parsers(sub):
     named(verifier_command(us.add_parser("show", help="a user's identity data, lock state and devices, as JSON")))
     named(verifier_command(us.add_parser("unlock", help="end a user's lockout (after checking who is calling)")))
     named(verifier_command(us.add_parser("remove", help="remove a user and their devices (the audit log stays)")))
+    named(verifier_command(us.add_parser("withdrawals", help="a user's recent withdrawals and what each kind of "
+                                                           "device may still confirm, as JSON")))
 
     ts = actions("token", "hardware tokens: enroll, activate, replace, share", "token_command")
     c = named(verifier_command(ts.add_parser("enroll", help="enroll a provisioned token for a user; the PIN from stdin")))
@@ -137,12 +139,30 @@ def add_parsers(sub):
     c = named(verifier_command(sub.add_parser("login", help="the whole login in the terminal, as the login screen runs it")))
     c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
 
+    ks = actions("apikey", "operator API keys for dsc serve's /api/v1 (docs/api.md)", "apikey_command")
+    c = verifier_command(ks.add_parser("create", help="a new key, printed only now"))
+    c.add_argument("--role", required=True, choices=("admin", "helpdesk", "auditor"),
+                   help="auditor reads; helpdesk also unlocks and issues passcodes and cards; admin does all")
+    c.add_argument("--name", default="", help="what the key is for, e.g. the calling application")
+    verifier_command(ks.add_parser("list", help="every key's id, name, role and dates, as JSON (never the key)"))
+    c = verifier_command(ks.add_parser("revoke", help="revoke a key at once"))
+    c.add_argument("id", type=_key_id, help="the key's id (dsc apikey list)")
+
     ps = actions("pin", "PIN changes, done by the verifier alone", "pin_command")
     c = named(verifier_command(ps.add_parser("change", help="new PIN twice, then a challenge answered with the new PIN")))
     c.add_argument("--device", help="the token's serial (default: the highest-level active one)")
 
 
-COMMANDS = ("db", "user", "token", "device", "auth", "audit", "login", "pin", "temp-passcode", "card", "withdraw")
+COMMANDS = ("db", "user", "token", "device", "auth", "audit", "login", "pin", "temp-passcode", "card", "withdraw",
+            "apikey")
+
+
+def _key_id(text):
+    import argparse
+
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise argparse.ArgumentTypeError("must be a key id (a number; see dsc apikey list)")
+    return int(text)
 
 
 def _stdin_line(what):
@@ -237,6 +257,8 @@ def _run(args, service):
         return 0
     if args.command == "card":
         return _card(args, service)
+    if args.command == "apikey":
+        return _apikey(args, service)
     if args.command == "withdraw":
         amount = inputs.amount_text(args.amount)
         v = _open(args, service)
@@ -259,10 +281,25 @@ def _user(args, service):
         return _print_json(v.users())
     elif args.user_command == "show":
         return _print_json(v.user_info(args.name))
+    elif args.user_command == "withdrawals":
+        return _print_json(v.withdrawals(args.name))
     elif args.user_command == "unlock":
         print("user %s unlocked" % v.unlock(args.name))
     else:
         print("user %s removed" % v.remove_user(args.name))
+    return 0
+
+
+def _apikey(args, service):
+    v = _open(args, service)
+    if args.apikey_command == "create":
+        key, key_id = v.create_api_key(args.role, args.name)
+        print(key)  # the only line on stdout: scripts read it; it is not kept anywhere
+        sys.stderr.write("API key %d (%s) created; it is shown only now\n" % (key_id, args.role))
+    elif args.apikey_command == "list":
+        return _print_json(v.api_keys())
+    else:
+        print("API key %d revoked" % v.revoke_api_key(args.id))
     return 0
 
 
@@ -339,15 +376,9 @@ def _import(args, v, service):
         tokens = pskc_io.read_pskc(args.file, password=password)
     except pskc_io.PskcError as e:
         raise ValueError(str(e))
-    chosen = [t for t in tokens if args.serial is None or t["serial"] == args.serial]
-    if len(chosen) != 1:
-        raise ValueError("the file holds %d tokens%s: name one with --serial" % (
-            len(tokens), "" if args.serial is None else " and none is %s" % args.serial))
-    token = chosen[0]
     pin = _stdin_line("PIN") if args.pin_stdin else None
-    v.enroll_token(args.user, token["serial"], token["key"], pin, suite=token["suite"], active=args.active,
-                   counter=token["counter"] or 0)
-    print("token %s enrolled for %s from %s" % (token["serial"], service.normal_username(args.user), args.file))
+    serial = v.import_token(args.user, tokens, pin, serial=args.serial, active=args.active)
+    print("token %s enrolled for %s from %s" % (serial, service.normal_username(args.user), args.file))
     return 0
 
 
@@ -421,14 +452,10 @@ def _write_card(card, out):
     from host.files import create_private
     from host.verifier import cards
 
-    title = "OPENDSC ONLINE CARD" if card["kind"] == cards.ONLINE_CARD else "OPENDSC SECURITY CARD"
-    args = (card["grid"], card["serial"], title, card["expires_at"])
     if not out:
-        print(cards.render_text(*args))
+        print(cards.render(card, "txt").decode())
         return
-    ext = os.path.splitext(out)[1].lower()
-    render = {".png": cards.render_png, ".pdf": cards.render_pdf}.get(ext)
-    data = render(*args) if render else cards.render_text(*args).encode()
+    data = cards.render(card, os.path.splitext(out)[1].lower().lstrip("."))
     try:
         f = create_private(out, binary=True)
     except OSError as e:

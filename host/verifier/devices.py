@@ -58,6 +58,17 @@ class Devices:
             audit_log.record(conn, now, name, "%s:%s" % (TOKEN, serial), "enroll", "ok", "active" if active else "shipped")
         return serial
 
+    def import_token(self, name, tokens, pin, serial=None, active=False):
+        """Enroll one token of a PSKC file's `tokens` (pskc_io.read_pskc/parse_pskc):
+        the only one, or the one named `serial`."""
+        chosen = [t for t in tokens if serial is None or t["serial"] == serial]
+        if len(chosen) != 1:
+            raise VerifierError("bad-pskc", "the file holds %d tokens%s: name one with its serial" % (
+                len(tokens), "" if serial is None else " and none is %s" % serial))
+        token = chosen[0]
+        return self.enroll_token(name, token["serial"], token["key"], pin, suite=token["suite"], active=active,
+                                 counter=token["counter"] or 0)
+
     def _insert_device(self, conn, user_id, kind_name, serial, secret, now, suite="", counter=0, status="active",
                        expires_at=None):
         try:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from host import ocra
 from host.verifier import store
+from host.verifier.apikeys import ApiKeys
 from host.verifier.audit import AuditLog
 from host.verifier.challenges import Challenges
 from host.verifier.devices import Devices
@@ -22,6 +23,7 @@ from host.verifier.maintenance import Maintenance
 from host.verifier.policy import Policy, load_policy  # noqa: F401
 from host.verifier.sharing import Sharing
 from host.verifier.users import Users
+from host.verifier.withdrawals import Withdrawals
 
 
 def init_db(db, master_key_file, clock=time.time):
@@ -82,7 +84,7 @@ def _remove_sqlite(path):
             os.remove(path + suffix)
 
 
-class Verifier(Users, Devices, Challenges, Sharing, AuditLog, Maintenance):
+class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance):
     def __init__(self, db, master_key_file, clock=time.time, policy=None):
         self.clock = clock
         self.policy = policy or Policy()

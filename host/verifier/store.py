@@ -131,6 +131,17 @@ throttle = Table(
     Column("count", Integer, nullable=False, default=0),
 )
 
+# Operator API keys (apikeys.py): only the SHA-256 of each key's secret is kept.
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, default=""),
+    Column("role", String(16), nullable=False),  # apikeys.ROLES
+    Column("digest", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
 
 def _append_only_audit(conn):
     """The database itself refuses to change or delete an audit event: triggers on
@@ -171,7 +182,7 @@ def _keys_lockouts_and_kinds(conn):
         conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -179,6 +190,7 @@ MIGRATIONS = {
     3: _append_only_audit,
     4: _keys_lockouts_and_kinds,
     5: lambda conn: metadata.create_all(conn, tables=[throttle]),  # request throttling (throttle.py)
+    6: lambda conn: metadata.create_all(conn, tables=[api_keys]),  # operator API keys (apikeys.py)
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001

@@ -5,7 +5,7 @@ import time
 
 from sqlalchemy import select
 
-from host.verifier.store import users, withdrawals
+from host.verifier.store import users, withdrawals  # noqa: F401  (users: the row lock)
 
 DAY = 86400.0
 
@@ -50,3 +50,25 @@ def allows(conn, policy, user_id, kind_name, amount, now, locked=False):
 def record(conn, user_id, device, amount, now):
     conn.execute(withdrawals.insert().values(user_id=user_id, device_kind=device.kind, device=device.serial,
                                              amount=amount, at=now))
+
+
+class Withdrawals:
+    def withdrawals(self, name, limit=100):
+        """A user's recent withdrawals (newest first) and how much more each kind of
+        device may confirm now (None: no limit), for the help desk and the operator API."""
+        from host.verifier import inputs
+        from host.verifier.timefmt import iso
+        from host.verifier.users import find
+
+        name = inputs.username(name)
+        now = self.clock()
+        with self.engine.connect() as conn:
+            user = find(conn, name)
+            rows = conn.execute(select(withdrawals).where(withdrawals.c.user_id == user.id)
+                                .order_by(withdrawals.c.id.desc()).limit(max(1, min(limit, 1000)))).all()
+            room_left = {kind_name: room(conn, self.policy, user.id, kind_name, now)
+                         for kind_name in sorted(self.policy.withdrawal_limits)}
+        return {"user": name,
+                "withdrawals": [{"amount": r.amount, "device": r.device, "kind": r.device_kind, "at": iso(r.at)}
+                                for r in rows],
+                "room": room_left}
