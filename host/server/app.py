@@ -1,20 +1,25 @@
 """The ASGI app: create_app(settings) builds it; `dsc serve` runs it on uvicorn.
 
-Three small ASGI layers wrap the routes, outermost first:
+Four small ASGI layers wrap the routes, outermost first:
+- the client address: behind a trusted reverse proxy, the scope's client becomes
+  the address from X-Forwarded-For (proxies.py), for the log and the throttle;
 - the access log: method, the route's template (never the raw path or query
   string, which a client might fill with a secret), status, time;
 - the catch-all: an unexpected exception is logged by its type only and answered
   500 in the JSON error shape (no traceback leaves the process);
-- the body limit: a body over settings.max_body is refused with 413 before it is read whole.
+- the request limits: headers over protocol.MAX_HEADER_BYTES get 431, a body over
+  settings.max_body 413 before it is read whole, and one that takes longer than
+  settings.body_timeout 408.
 """
 
+import asyncio
 import json
 import logging
 import time
 
 from fastapi import FastAPI
 
-from host.server import errors, health, login, metrics as metrics_module, operator, privacyidea
+from host.server import errors, health, login, metrics as metrics_module, operator, privacyidea, protocol, proxies
 from host.server.settings import Settings
 
 access_log = logging.getLogger("dsc.access")
@@ -28,6 +33,7 @@ def create_app(settings=None, verifier=None):
     app = FastAPI(title="OpenDSC login service", version="1", docs_url=None, redoc_url=None,
                   description="The native login API (docs/api.md).")
     app.state.settings = settings
+    app.state.trusted_proxies = proxies.parse(settings.trusted_proxies)
     app.state.verifier = verifier or settings.open_verifier()
     app.state.metrics = metrics_module.Metrics()
     errors.install(app)
@@ -36,9 +42,10 @@ def create_app(settings=None, verifier=None):
     app.include_router(login.router)
     app.include_router(operator.router)  # behind API keys (dsc apikey create)
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
-    app.add_middleware(BodyLimit, limit=settings.max_body)
+    app.add_middleware(RequestLimits, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(CatchAll)
     app.add_middleware(AccessLog, metrics=app.state.metrics)
+    app.add_middleware(ClientAddress, networks=app.state.trusted_proxies)
     return app
 
 
@@ -55,14 +62,22 @@ async def _send_json(send, status, body, headers=()):
     await send({"type": "http.response.body", "body": data})
 
 
-class BodyLimit:
-    def __init__(self, app, limit):
+class RequestLimits:
+    def __init__(self, app, limit, timeout):
         self.app = app
         self.limit = limit
+        self.timeout = timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        # h11 bounds a head that arrives in pieces; one that arrives whole is measured here.
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"") + sum(
+            len(k) + len(v) + 4 for k, v in scope.get("headers") or ())
+        if head > protocol.MAX_HEADER_BYTES:
+            return await _send_json(send, 431, {"error": "headers-too-large",
+                                                "message": "the headers are over %d bytes" % protocol.MAX_HEADER_BYTES},
+                                    [(b"connection", b"close")])
         declared = dict(scope.get("headers") or ()).get(b"content-length")
         too_large = {"error": "too-large", "message": "the body is over %d bytes" % self.limit}
         if declared is not None:
@@ -74,8 +89,13 @@ class BodyLimit:
                 return await _send_json(send, 413, too_large, [(b"connection", b"close")])
         # Read the body (bounded) before the app sees it: a chunked body has no Content-Length.
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - asyncio.get_running_loop().time()))
+            except asyncio.TimeoutError:
+                return await _send_json(send, 408, {"error": "timeout", "message": "the body took too long to arrive"},
+                                        [(b"connection", b"close")])
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")
@@ -96,6 +116,21 @@ class BodyLimit:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+
+class ClientAddress:
+    def __init__(self, app, networks):
+        self.app = app
+        self.networks = networks
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and self.networks and scope.get("client"):
+            peer, port = scope["client"]
+            forwarded = [v.decode("latin-1") for k, v in scope.get("headers") or () if k == b"x-forwarded-for"]
+            client = proxies.client_address(peer, forwarded, self.networks)
+            if client != peer:
+                scope = dict(scope, client=(client, 0))
+        return await self.app(scope, receive, send)
 
 
 class CatchAll:

@@ -15,6 +15,11 @@ def add_parser(sub):
     c.add_argument("--workers", type=_workers, default=1, metavar="N", help="worker processes, 1-64 (default 1)")
     c.add_argument("--db", default=os.environ.get("DSC_DB", "dsc.db"),
                    help="database path or URL (env DSC_DB, default %(default)s)")
+    c.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate chain (PEM)")
+    c.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    c.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS",
+                   help="a reverse proxy (address or network) whose X-Forwarded-For names the client; repeat for "
+                        "several (env DSC_TRUSTED_PROXIES, comma-separated)")
     return c
 
 
@@ -45,10 +50,17 @@ def run(args):
     from host.verifier.keystore import VaultError
     from host.verifier.store import StoreError
 
+    import dataclasses
+
+    from host.server import proxies
+
     try:
         host, port = _listen(args.listen)
         settings = Settings.from_env()
-        settings = Settings(db=args.db, master_key_file=settings.master_key_file, policy_file=settings.policy_file)
+        trusted = tuple(args.trusted_proxy) if args.trusted_proxy is not None else settings.trusted_proxies
+        proxies.parse(trusted)
+        settings = dataclasses.replace(settings, db=args.db, trusted_proxies=trusted)
+        tls = _tls(args.tls_cert, args.tls_key)
         settings.open_verifier().close()  # a bad database, key ring or policy file: one line, now
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -67,8 +79,27 @@ def run(args):
     os.environ.update(settings.env())  # what each worker's create_app reads
     bound = sock.getsockname()
     shown = "[%s]" % bound[0] if family == socket.AF_INET6 else bound[0]
-    url = "http://%s:%d" % (shown, bound[1])
-    return _serve(sock, args.workers, url)
+    url = "%s://%s:%d" % ("https" if tls else "http", shown, bound[1])
+    return _serve(sock, args.workers, url, tls)
+
+
+def _tls(cert, key):
+    """uvicorn's TLS options, after loading the pair once (a wrong file, a key that
+    does not match, a passphrase-protected key: one line now, not at the first request)."""
+    import ssl
+
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key, password=lambda: b"")  # no prompt for a protected key
+    except FileNotFoundError as e:
+        raise ValueError("no such file: %s" % e.filename)
+    except (ssl.SSLError, OSError) as e:
+        raise ValueError("cannot use --tls-cert/--tls-key: %s" % (getattr(e, "reason", None) or e.strerror or e))
+    return {"ssl_certfile": cert, "ssl_keyfile": key}
 
 
 LOG_CONFIG = {
@@ -84,13 +115,17 @@ LOG_CONFIG = {
 }
 
 
-def _serve(sock, workers, url):
+def _serve(sock, workers, url, tls):
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from host.server import protocol
+
+    # proxy_headers off: X-Forwarded-For is read by app.ClientAddress, from trusted proxies only.
     config = uvicorn.Config("host.server.app:from_env", factory=True, workers=workers, access_log=False,
                             log_config=LOG_CONFIG, server_header=False, proxy_headers=False,
-                            timeout_keep_alive=5, timeout_graceful_shutdown=30)
+                            http=protocol.Protocol, h11_max_incomplete_event_size=protocol.MAX_HEADER_BYTES,
+                            timeout_keep_alive=5, timeout_graceful_shutdown=30, **tls)
     if workers == 1:
         config.load_app()  # before the URL is printed: a client that reads it finds the app loaded
     print("dsc serve: listening on %s (%d worker%s)" % (url, workers, "" if workers == 1 else "s"), flush=True)

@@ -1,5 +1,6 @@
 """What `dsc serve` runs with: the CLI's settings (DSC_DB, DSC_MASTER_KEY_FILE,
-DSC_POLICY_FILE) plus the HTTP limits."""
+DSC_POLICY_FILE), the reverse proxies whose X-Forwarded-For is believed
+(DSC_TRUSTED_PROXIES, comma-separated) and the HTTP limits."""
 
 import dataclasses
 import os
@@ -7,6 +8,8 @@ import os
 DEFAULT_DB = "dsc.db"
 DEFAULT_MASTER_KEY = "dsc-master.key"
 MAX_BODY = 64 * 1024  # bytes; a login request is a few hundred
+HEADER_TIMEOUT = 10.0  # seconds for a request's head to arrive (protocol.py)
+BODY_TIMEOUT = 30.0  # seconds for its whole body (app.RequestLimits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,17 +18,25 @@ class Settings:
     master_key_file: str = DEFAULT_MASTER_KEY
     policy_file: str = ""
     max_body: int = MAX_BODY
+    trusted_proxies: tuple = ()  # addresses or networks, as text (proxies.parse)
+    header_timeout: float = HEADER_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
 
     @classmethod
     def from_env(cls, env=None):
         env = os.environ if env is None else env
         return cls(db=env.get("DSC_DB", DEFAULT_DB),
                    master_key_file=env.get("DSC_MASTER_KEY_FILE", DEFAULT_MASTER_KEY),
-                   policy_file=env.get("DSC_POLICY_FILE", ""))
+                   policy_file=env.get("DSC_POLICY_FILE", ""),
+                   trusted_proxies=tuple(p for p in env.get("DSC_TRUSTED_PROXIES", "").split(",") if p.strip()),
+                   header_timeout=_seconds(env, "DSC_HEADER_TIMEOUT", HEADER_TIMEOUT),
+                   body_timeout=_seconds(env, "DSC_BODY_TIMEOUT", BODY_TIMEOUT))
 
     def env(self):
         """The settings as the environment a worker process reads them from."""
-        return {"DSC_DB": self.db, "DSC_MASTER_KEY_FILE": self.master_key_file, "DSC_POLICY_FILE": self.policy_file}
+        return {"DSC_DB": self.db, "DSC_MASTER_KEY_FILE": self.master_key_file, "DSC_POLICY_FILE": self.policy_file,
+                "DSC_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+                "DSC_HEADER_TIMEOUT": repr(self.header_timeout), "DSC_BODY_TIMEOUT": repr(self.body_timeout)}
 
     def open_verifier(self):
         """The verifier; a bad policy file, database or key ring raises one line."""
@@ -33,3 +44,16 @@ class Settings:
 
         policy = service.load_policy(self.policy_file) if self.policy_file else None
         return service.Verifier(self.db, self.master_key_file, policy=policy)
+
+
+def _seconds(env, name, default):
+    text = env.get(name, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.1 <= value <= 3600:
+        raise ValueError("%s must be a number of seconds from 0.1 to 3600" % name)
+    return value

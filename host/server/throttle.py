@@ -2,9 +2,8 @@
 counted by the library (host/verifier/throttle.py); a refusal is answered 429
 with Retry-After and counted in /metrics (dsc_throttled).
 
-The client address is the socket peer. X-Forwarded-For is not trusted yet:
-behind a reverse proxy every request comes from the proxy's address, so set
-throttle_per_address high there (or 0) and rely on the per-user limit."""
+The client address is the socket peer or, behind a reverse proxy named with
+--trusted-proxy, the address that proxy saw (app.ClientAddress, proxies.py)."""
 
 from host.server.errors import error
 from host.verifier import throttle

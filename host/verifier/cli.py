@@ -55,6 +55,9 @@ def add_parsers(sub):
                                                  "the master key file named by DSC_MASTER_KEY_FILE"))
     verifier_command(dbs.add_parser("rotate-master-key", help="make a new master key current and re-encrypt every "
                                                               "secret under it (safe while other verifiers run)"))
+    c = verifier_command(dbs.add_parser("grant", help="PostgreSQL: give the login service's role what it needs, "
+                                                      "and on the audit log only SELECT and INSERT (run as the owner)"))
+    c.add_argument("role", help="the service's PostgreSQL role, e.g. dsc_service")
     verifier_command(dbs.add_parser("sweep", help="delete failed-login records too old for any lock and challenges "
                                                   "expired over a day ago (run it daily, e.g. from cron)"))
 
@@ -228,6 +231,10 @@ def _run(args, service):
             print("database %s ready (schema %d%s); master key in %s" % (
                 service.store.display(args.db), service.store.SCHEMA_VERSION, "" if found == 0 else ", was %d" % found,
                 _master_key_file()))
+        elif args.db_command == "grant":
+            from host.verifier import grants
+
+            print(grants.summary(args.role, grants.grant_service_role(args.db, args.role)))
         elif args.db_command == "sweep":
             gone = _open(args, service).sweep()
             print("swept: %s" % ", ".join("%d %s" % (n, what) for what, n in sorted(gone.items())))

@@ -1,0 +1,49 @@
+"""Who is calling: the socket peer, or, when the peer is a configured reverse
+proxy (--trusted-proxy, DSC_TRUSTED_PROXIES), the address that proxy put in
+X-Forwarded-For. A client can write anything into X-Forwarded-For, so the header
+is read right to left and only past addresses of trusted proxies: the first
+untrusted address is the client."""
+
+import ipaddress
+
+
+def parse(texts):
+    """Networks from addresses or CIDR blocks (e.g. "10.0.0.5", "10.0.0.0/8");
+    ValueError in one line for a bad one."""
+    networks = []
+    for text in texts:
+        text = text.strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError("--trusted-proxy %r is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                             % text[:60])
+    return tuple(networks)
+
+
+def _address(text):
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks):
+    return address is not None and any(address in n for n in networks)
+
+
+def client_address(peer, forwarded_for, networks):
+    """The client's address for a request from `peer` with these X-Forwarded-For
+    header values (a list, in order)."""
+    if peer is None or not networks or not _trusted(_address(peer), networks):
+        return peer
+    hops = [h for value in forwarded_for for h in value.split(",")]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            return peer  # a garbled header: count the request against the proxy itself
+        if not _trusted(address, networks):
+            return str(address)
+    return peer
