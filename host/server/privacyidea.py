@@ -262,17 +262,16 @@ async def validate_radiuscheck(request: Request):
 
 @router.get("/validate/polltransaction", responses=_documented(400))
 async def validate_polltransaction(request: Request):
-    """pending while the challenge can be answered; declined once it is closed (or
-    unknown). An interactive challenge's outcome is the answering /validate/check's,
-    so value stays false here (it turns true only for an out-of-band confirmation)."""
+    """pending while the challenge can be answered; accept (value true) once a right
+    response was taken; declined once it was answered wrongly, expired, or is unknown."""
     try:
         found = await params(request)
         transaction = required(found, "transaction_id")
     except BadRequest as e:
         return failure(e)
     state = await run_in_threadpool(request.app.state.verifier.challenge_state, transaction)
-    status = "pending" if state == "pending" else "declined"
-    return envelope({"status": True, "value": False}, {"challenge_status": status})
+    status = {"pending": "pending", "accepted": "accept"}.get(state, "declined")
+    return envelope({"status": True, "value": status == "accept"}, {"challenge_status": status})
 
 
 @router.post("/validate/triggerchallenge", responses=_documented(400, 401))

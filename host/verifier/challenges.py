@@ -163,16 +163,19 @@ class Challenges:
     # ---- the second factor -----------------------------------------------------------
 
     def challenge_state(self, challenge_id):
-        """Read-only: "pending" while a challenge can still be answered, "closed" once
-        it was answered (right or wrong) or expired, None for an unknown id. It never
-        says whether an answer was right: that is the answering request's to know."""
+        """Read-only: "pending" while a challenge can still be answered, "accepted" once
+        a right response was taken, "closed" once it was answered wrongly or expired,
+        None for an unknown id. Only who holds the challenge id may ask (it is a
+        128-bit random value), e.g. a login page waiting for a phone's approval."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(challenges.c.consumed, challenges.c.expires_at)
+            row = conn.execute(select(challenges.c.consumed, challenges.c.accepted, challenges.c.expires_at)
                                .where(challenges.c.id == challenge_id)).first()
         if row is None:
             return None
+        if row.accepted:
+            return "accepted"
         return "pending" if not row.consumed and self.clock() < row.expires_at else "closed"
 
     def finish(self, challenge_id, response):
@@ -229,6 +232,7 @@ class Challenges:
                 self._revoke_temporary(conn, row.user_id, now)
             if counting:
                 self.lockout.reset(conn, name, now)
+            conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=1))
             audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})

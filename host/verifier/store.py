@@ -63,6 +63,8 @@ challenges = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("consumed", Integer, nullable=False, default=0),
+    # 1 once a right response was accepted (polltransaction's "accept"); schema 6
+    Column("accepted", Integer, nullable=False, default=0),
 )
 
 audit = Table(
@@ -182,6 +184,14 @@ def _keys_lockouts_and_kinds(conn):
         conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
+def _api_keys_and_accepted(conn):
+    """Schema 6: operator API keys (apikeys.py), and whether a challenge was answered
+    rightly (challenge_state; polltransaction says "accept")."""
+    metadata.create_all(conn, tables=[api_keys])
+    if "accepted" not in [c["name"] for c in sa_inspect(conn).get_columns("challenges")]:
+        conn.exec_driver_sql("ALTER TABLE challenges ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0")
+
+
 SCHEMA_VERSION = 6
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
@@ -190,7 +200,7 @@ MIGRATIONS = {
     3: _append_only_audit,
     4: _keys_lockouts_and_kinds,
     5: lambda conn: metadata.create_all(conn, tables=[throttle]),  # request throttling (throttle.py)
-    6: lambda conn: metadata.create_all(conn, tables=[api_keys]),  # operator API keys (apikeys.py)
+    6: _api_keys_and_accepted,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001

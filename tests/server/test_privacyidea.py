@@ -222,7 +222,16 @@ def test_keycloak_trigger_challenge_sequence(world):
     done = client.post("/validate/check", headers=headers, content=java_form(
         {"user": "alice", "pass": respond(key, the_challenge(body)), "transaction_id": tid}))
     assert done.json()["result"] == {"status": True, "value": True, "authentication": "ACCEPT"}
-    closed = client.get("/validate/polltransaction", params={"transaction_id": tid}, headers=headers).json()
+    answered = client.get("/validate/polltransaction", params={"transaction_id": tid}, headers=headers).json()
+    assert answered["result"]["value"] is True and answered["detail"]["challenge_status"] == "accept"
+    # a challenge answered wrongly is declined, never accepted
+    trig = client.post("/validate/triggerchallenge", content=java_form({"user": "alice"}),
+                       headers={**headers, "Authorization": token}).json()
+    wrong = client.post("/validate/check", headers=headers, content=java_form(
+        {"user": "alice", "pass": "00000000", "transaction_id": trig["detail"]["transaction_id"]}))
+    assert wrong.json()["result"]["authentication"] == "REJECT"
+    closed = client.get("/validate/polltransaction", params={"transaction_id": trig["detail"]["transaction_id"]},
+                        headers=headers).json()
     assert closed["result"]["value"] is False and closed["detail"]["challenge_status"] == "declined"
 
 
