@@ -1,6 +1,9 @@
 """Run every bench/bench_*.py in name order (each module's main()) and print its table.
 
     python bench/run.py [NAME ...]      NAME filters, e.g. `ocra` for bench_ocra.py
+
+bench_http.py (`http`) drives `dsc serve` with wrk and bench/http_validate.lua,
+on SQLite and on a throwaway PostgreSQL; without wrk it says so and is skipped.
 """
 
 import glob
