@@ -9,7 +9,26 @@ tests/verifier/, tests/hardware/, and tests/hil/ (against a real board).
 The tests are the top of the firmware here, so they attach the debug link as
 app.py and the simulator do (the core never imports it)."""
 
+import os
+
+import pytest
+
 import dsc.debuglink  # noqa: F401
+from tests import log_scan
+
+
+@pytest.fixture(scope="session")
+def secrets_sent():
+    """Add every password, PIN, key, response, passcode or API key a test sends: at
+    the end of the run no log file may hold any of them (tests/log_scan.py)."""
+    return log_scan.SECRETS
+
+
+def pytest_sessionfinish(session):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        log_scan.save(session.config)
+    elif not hasattr(session.config, "workerinput"):
+        log_scan.check(session)
 
 
 def pytest_addoption(parser):

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from host.verifier import service
+from tests import log_scan
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 KEY = bytes(range(32))
@@ -82,13 +83,8 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
-request_secrets = {PASSWORD, PIN}  # what the tests of this process sent
-
-
-@pytest.fixture(scope="session")
-def secrets_sent():
-    """Every password, response and PIN a test sent: none may reach a log."""
-    return request_secrets
+request_secrets = log_scan.SECRETS  # what the tests of this process sent (tests/conftest.py: secrets_sent)
+request_secrets.update({PASSWORD, PIN, KEY.hex()})
 
 
 @pytest.fixture(scope="session")
