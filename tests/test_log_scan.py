@@ -1,0 +1,20 @@
+"""The suite-wide log scan (tests/log_scan.py) finds what it must, and only that."""
+
+from tests import log_scan
+
+
+def test_a_secret_in_any_log_file_is_found_and_only_log_files_count(tmp_path):
+    (tmp_path / "gw0" / "server").mkdir(parents=True)
+    (tmp_path / "gw0" / "server" / "server.log").write_text('127.0.0.1 "POST /x" 401 pw=Horse-battery-9\n')
+    (tmp_path / "clean.log").write_text("nothing here\n")
+    (tmp_path / "notes.txt").write_text("Horse-battery-9 in a file that is no log\n")
+    found = log_scan.scan(tmp_path, {"Horse-battery-9", "never-used-1"})
+    assert found == [(tmp_path / "gw0" / "server" / "server.log", 1)]
+
+
+def test_a_short_secret_counts_only_standing_alone(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("pid [412345] at 20:12:34,123\n")
+    assert log_scan.scan(tmp_path, {"1234"}) == []
+    log.write_text("pin=1234 typed\n")
+    assert log_scan.scan(tmp_path, {"1234"}) == [(log, 1)]
