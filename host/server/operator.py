@@ -12,10 +12,11 @@ from typing import Dict, List, Literal, Optional
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from starlette.concurrency import run_in_threadpool
 
 from host.server.errors import ApiError, responses
 from host.server.login import Challenge
-from host.verifier import apikeys, cards
+from host.verifier import apikeys, audit, cards
 from host.verifier.errors import VerifierError
 from host.verifier.timefmt import iso
 
@@ -28,17 +29,20 @@ CardFormat = Literal["png", "pdf", "txt"]
 
 
 def role(needed):
-    """A dependency: the request's API key must allow `needed`."""
+    """A dependency: the request's API key must allow `needed`. The audit events
+    the request causes name the key (audit.ACTOR: set here, in the request's
+    context, which the route's thread inherits)."""
 
-    def check(request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
+    async def check(request: Request, credentials: Optional[HTTPAuthorizationCredentials] = Depends(bearer)):
         key = credentials.credentials if credentials is not None else None
-        found = request.app.state.verifier.api_key_role(key) if key else None
+        found = await run_in_threadpool(request.app.state.verifier.api_key, key) if key else None
         if found is None:
             raise ApiError(401, "unauthorized", "a valid API key is needed (Authorization: Bearer ...)",
                            headers={"WWW-Authenticate": "Bearer"})
-        if not apikeys.allows(found, needed):
-            raise ApiError(403, "forbidden", "this API key's role (%s) may not do this" % found)
-        return found
+        if not apikeys.allows(found["role"], needed):
+            raise ApiError(403, "forbidden", "this API key's role (%s) may not do this" % found["role"])
+        audit.ACTOR.set("apikey:%d" % found["id"])
+        return found["role"]
 
     return Depends(check)
 
@@ -299,6 +303,7 @@ class Event(BaseModel):
     purpose: str
     outcome: str
     reason: str
+    actor: str = Field(description='who acted when not the user: "apikey:ID" for the operator API')
 
 
 class AuditPage(BaseModel):
@@ -307,7 +312,7 @@ class AuditPage(BaseModel):
 
 
 @router.get("/audit", response_model=AuditPage, responses=ERRORS, dependencies=[role(READ)])
-def audit(request: Request, user: Optional[str] = None, outcome: Optional[Literal["ok", "fail"]] = None,
+def audit_log(request: Request, user: Optional[str] = None, outcome: Optional[Literal["ok", "fail"]] = None,
           after: int = Query(0, ge=0, le=2 ** 62), limit: int = Query(100, ge=1, le=1000)):
     """Events oldest first, `limit` at a time."""
     events = verifier(request).audit_log(user, outcome=outcome, after_id=after, limit=limit + 1)

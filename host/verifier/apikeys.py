@@ -93,9 +93,9 @@ class ApiKeys:
             audit_log.record(conn, now, "apikey:%d" % key_id, "", "apikey", "ok", "revoked")
         return key_id
 
-    def api_key_role(self, key):
-        """The role of a valid, unrevoked key, else None. The comparison takes the
-        same time whether the id exists or not."""
+    def api_key(self, key):
+        """{"id", "role"} of a valid, unrevoked key, else None. The comparison takes
+        the same time whether the id exists or not."""
         parsed = _parse(key)
         key_id, secret = parsed if parsed else (0, "")
         with self.engine.connect() as conn:
@@ -105,4 +105,4 @@ class ApiKeys:
         matches = hmac.compare_digest(_digest(secret), expected)
         if parsed is None or row is None or not matches or row.revoked_at is not None:
             return None
-        return row.role
+        return {"id": key_id, "role": row.role}

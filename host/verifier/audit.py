@@ -1,6 +1,9 @@
 """The audit log: one row per event, append-only (a database trigger on SQLite,
 INSERT/SELECT grants on other backends)."""
 
+import contextlib
+import contextvars
+
 from sqlalchemy import select
 
 from host.verifier.store import audit
@@ -9,9 +12,23 @@ from host.verifier.timefmt import iso
 MAX_PAGE = 1000
 
 
+# Who is acting for the events recorded in this context (e.g. "apikey:3" while the
+# operator API serves that key's request); "" for the user themself or the CLI.
+ACTOR = contextvars.ContextVar("audit_actor", default="")
+
+
+@contextlib.contextmanager
+def acting(actor):
+    token = ACTOR.set(actor[:64])
+    try:
+        yield
+    finally:
+        ACTOR.reset(token)
+
+
 def record(conn, now, name, device, purpose, outcome, reason=""):
     conn.execute(audit.insert(), {"at": now, "username": name[:64], "device": device[:80], "purpose": purpose[:16],
-                                  "outcome": outcome, "reason": reason[:64]})
+                                  "outcome": outcome, "reason": reason[:64], "actor": ACTOR.get()})
 
 
 class AuditLog:
@@ -31,4 +48,4 @@ class AuditLog:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [{"id": r.id, "at": iso(r.at), "user": r.username, "device": r.device, "purpose": r.purpose,
-                 "outcome": r.outcome, "reason": r.reason} for r in rows]
+                 "outcome": r.outcome, "reason": r.reason, "actor": r.actor} for r in rows]

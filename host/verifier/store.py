@@ -76,6 +76,8 @@ audit = Table(
     Column("purpose", String(16), nullable=False),
     Column("outcome", String(8), nullable=False),  # ok, fail
     Column("reason", String(64), nullable=False, default=""),
+    # who acted, when not the user: "apikey:3" for the operator API (audit.acting); schema 6
+    Column("actor", String(64), nullable=False, default=""),
 )
 
 shares = Table(
@@ -185,11 +187,13 @@ def _keys_lockouts_and_kinds(conn):
 
 
 def _api_keys_and_accepted(conn):
-    """Schema 6: operator API keys (apikeys.py), and whether a challenge was answered
-    rightly (challenge_state; polltransaction says "accept")."""
+    """Schema 6: operator API keys (apikeys.py) and who acted in the audit log, and
+    whether a challenge was answered rightly (polltransaction's "accept")."""
     metadata.create_all(conn, tables=[api_keys])
-    if "accepted" not in [c["name"] for c in sa_inspect(conn).get_columns("challenges")]:
-        conn.exec_driver_sql("ALTER TABLE challenges ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0")
+    for table, column, definition in (("challenges", "accepted", "INTEGER NOT NULL DEFAULT 0"),
+                                      ("audit", "actor", "VARCHAR(64) NOT NULL DEFAULT ''")):
+        if column not in [c["name"] for c in sa_inspect(conn).get_columns(table)]:
+            conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
 
 
 SCHEMA_VERSION = 6

@@ -592,6 +592,21 @@ def test_operator_actions_are_audited(admin, helpdesk, auditor, sent):
     assert len(audit_events(auditor, user="op-audited")) > len(after_unlock)
 
 
+def test_each_operator_event_names_the_key_that_acted_a_login_names_none(api, admin, helpdesk, auditor,
+                                                                            anonymous, sent):
+    key_id = {role: "apikey:%s" % api.keys[role].split("_")[1] for role in ("admin", "helpdesk")}
+    password = add_user(admin, sent, "op-actor")
+    key, pin = enroll(admin, sent, "op-actor", "ACT-1")
+    assert helpdesk.post(API + "/users/op-actor/unlock").status_code == 200
+    assert token_login(anonymous, sent, "op-actor", password, key, pin).json()["ok"] is True
+    events = audit_events(auditor, user="op-actor")
+    by_reason = {(e["purpose"], e["reason"]): e["actor"] for e in events}
+    assert by_reason[("user", "added")] == key_id["admin"]
+    assert by_reason[("enroll", "active")] == key_id["admin"]
+    assert by_reason[("user", "unlocked")] == key_id["helpdesk"]
+    assert by_reason[("login", "")] == ""  # the user's own login
+
+
 def test_audit_pages_follow_next_until_null(admin, helpdesk, auditor, anonymous, sent):
     password = add_user(admin, sent, "op-pages")
     for i in range(LOCKOUT_FAILURES + 1):  # wrong passwords, then one refused as locked: events too
