@@ -41,9 +41,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 PIN = "1234"
 USER, PASSWORD = "alice", "password123"
-RACERS = 48 if FUZZ else 24
-FAILERS = 40 if FUZZ else 20
-CRASH_ROUNDS = 100 if FUZZ else 12
+RACERS = 48 if FUZZ else 12
+FAILERS = 40 if FUZZ else 14
+CRASH_ROUNDS = 100 if FUZZ else 6
 COUNTED = ("wrong response", "wrong password", "locked")  # reasons that count as failed logins
 NO_LOCK = {"lockout_failures": 1000}  # the most a policy allows: count every failure, never lock here
 
@@ -283,7 +283,7 @@ def test_race_on_failure_counter_loses_no_failure(world, attempts):
 
 
 def test_race_across_the_lockout_threshold_locks_at_exactly_the_threshold(world):
-    """Threshold 10: of 20 (40 with DSC_FUZZ) racing wrong responses exactly the first
+    """Threshold 10: of 14 (40 with DSC_FUZZ) racing wrong responses exactly the first
     10 are judged wrong and the rest are refused as locked (each still counted and audited)."""
     threshold, n = 10, FAILERS
     issued = world.issue(n + 1)
