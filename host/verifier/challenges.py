@@ -10,12 +10,14 @@ not at all.
 
 import re
 import secrets
+import time
 
 from sqlalchemy import bindparam, select
 
 from host.verifier import audit as audit_log, inputs, passwords, withdrawals
 from host.verifier.devices import USABLE_QUERY, status
 from host.verifier.errors import VerifierError
+from host.verifier.lockout import PENDING
 from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
                                  kind)
 from host.verifier.store import challenges, devices, shares, users
@@ -37,6 +39,10 @@ _CONSUME = (challenges.update().where(challenges.c.id == bindparam("challenge_id
 _FINISH_LOCKED = _FINISH_QUERY.with_for_update()
 _USER = select(users).where(users.c.username == bindparam("name"))
 BAD_CREDENTIALS = "wrong user name or password"
+# A password check that only pending checks would lock out waits this long for them
+# to settle (each is one password hash), looking every PENDING_POLL seconds.
+PENDING_WAIT = 10.0
+PENDING_POLL = 0.02
 
 
 class _Refuse(Exception):
@@ -60,12 +66,19 @@ class Challenges:
         Unknown names are counted and answered exactly like wrong passwords."""
         name = inputs.username(name)
         password = password if isinstance(password, str) else ""
-        now = self.clock()
-        with self.engine.begin() as conn:
-            locked = self.lockout.locked_until(conn, name, now)
-            attempt = self.lockout.fail(conn, name, now, "locked" if locked else "pending")
-            if locked:
-                audit_log.record(conn, now, name, "", purpose, "fail", "locked")
+        waited_until = time.monotonic() + PENDING_WAIT
+        while True:
+            now = self.clock()
+            with self.engine.begin() as conn:
+                locked, _, pending_lock = self.lockout.admit(conn, name, now)
+                if pending_lock is not None and time.monotonic() >= waited_until:
+                    locked = pending_lock  # the checks in flight did not settle in time: fail-closed
+                if locked or pending_lock is None:
+                    attempt = self.lockout.fail(conn, name, now, "locked" if locked else PENDING)
+                    if locked:
+                        audit_log.record(conn, now, name, "", purpose, "fail", "locked")
+                    break
+            time.sleep(PENDING_POLL)  # only checks in flight would lock the name: see how they end
         if locked:
             raise VerifierError("locked", self.lockout.message(now + self.policy.lockout_duration))
         with self.engine.connect() as conn:

@@ -5,8 +5,15 @@ It is kept per name, whether or not such a user exists, so "locked" tells an
 attacker nothing. Every step runs inside the caller's write transaction with
 the name's row locked (FOR UPDATE; SQLite's write lock does the same), so
 racing processes can neither lose a failure nor get more than N truthful
-answers: a password check first records its attempt as a failure and takes it
-back only when the password was right (see Verifier.start).
+answers: a password check first records its attempt as a "pending" failure and
+takes it back only when the password was right (see Verifier.check_password).
+
+Pending failures are not failures yet. A lock is decided on the settled ones;
+when only pending ones would complete a lock, a password check waits for them
+to settle instead of being refused, so racing logins with the right password
+(an app retrying, a user double-clicking) never lock anyone out. A pending
+failure older than STALE_PENDING belongs to a check that was cut off (its
+process died): it counts as settled, fail-closed.
 """
 
 from sqlalchemy import bindparam, delete, func, select
@@ -16,6 +23,9 @@ from host.verifier.store import failures, lockouts
 from host.verifier.timefmt import readable
 
 
+PENDING = "pending"
+STALE_PENDING = 60.0  # seconds; a password check takes well under one
+
 # Built once: a login runs these on every attempt.
 _RESET_ID = select(lockouts.c.reset_id).where(lockouts.c.name == bindparam("name")).with_for_update()
 
@@ -23,17 +33,18 @@ _RESET_ID = select(lockouts.c.reset_id).where(lockouts.c.name == bindparam("name
 class Lockout:
     def __init__(self, policy):
         self.policy = policy
-        self._recent = (select(failures.c.at).where(failures.c.name == bindparam("name"))
+        # Twice the threshold: the pending failures among the latest ones do not hide settled ones.
+        self._recent = (select(failures.c.at, failures.c.reason).where(failures.c.name == bindparam("name"))
                         .where(failures.c.id > bindparam("reset_id"))
-                        .order_by(failures.c.id.desc()).limit(policy.lockout_failures))
+                        .order_by(failures.c.id.desc()).limit(2 * policy.lockout_failures))
 
     def _streak(self, conn, name):
-        """Lock the name's row and return the times of its counting failures, oldest first."""
+        """Lock the name's row and return its counting failures (at, reason), oldest first."""
         reset_id = conn.execute(_RESET_ID, {"name": name}).scalar()
         if reset_id is None:
             store.insert_missing(conn, lockouts, name=name, reset_id=0)
             reset_id = conn.execute(_RESET_ID, {"name": name}).scalar_one()
-        recent = conn.execute(self._recent, {"name": name, "reset_id": reset_id}).scalars().all()
+        recent = [tuple(row) for row in conn.execute(self._recent, {"name": name, "reset_id": reset_id}).all()]
         return recent[::-1]
 
     def _lock_end(self, streak):
@@ -44,13 +55,27 @@ class Lockout:
 
     def check(self, conn, name, now):
         """(when the name's lock ends or None, whether failures are counting); locks
-        the name's row, and restarts the count after a lock has run out."""
+        the name's row, and restarts the count after a lock has run out. Pending
+        failures count here (fail-closed): this is the check of a response."""
+        end, counting, pending_lock = self.admit(conn, name, now)
+        return (end if end is not None else pending_lock), counting
+
+    def admit(self, conn, name, now):
+        """check() for a password attempt: (end of a lock by settled failures or
+        None, whether failures are counting, end of the lock that the pending ones
+        would complete or None: then wait for them to settle)."""
         streak = self._streak(conn, name)
-        end = self._lock_end(streak)
+        settled = [at for at, reason in streak if reason != PENDING or now - at >= STALE_PENDING]
+        end = self._lock_end(settled)
         if end is not None and now >= end:
             self.reset(conn, name, now)  # a lock that has run out: counting starts again
-            return None, False
-        return end, bool(streak)
+            return None, False, None
+        pending_lock = None
+        if end is None and len(settled) < len(streak):
+            pending_lock = self._lock_end(sorted(at for at, _ in streak))
+            if pending_lock is not None and now >= pending_lock:
+                pending_lock = None
+        return end, bool(streak), pending_lock
 
     def locked_until(self, conn, name, now):
         return self.check(conn, name, now)[0]

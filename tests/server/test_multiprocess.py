@@ -8,7 +8,7 @@ once a SQLite file and once a PostgreSQL database (tests/verifier/pg.py):
    the rest 423, and the failure streak and the audit log hold every attempt.
 3. A lock made through one server holds on the others, for the right password and
    for a right response to a challenge issued before the lock. Right passwords
-   racing for one user must not lock it (xfail: they do; see the reason there).
+   racing for one user must not lock it: pending checks are waited for, not counted.
 4. One server killed with SIGKILL while requests are in flight on all four leaves
    consistent data: no challenge logged in twice, every consumed challenge audited
    once, no failure lost, no 5xx from the survivors, who still log users in, and a
@@ -373,11 +373,6 @@ def test_a_lock_made_through_one_server_holds_on_the_others(world):
     assert world.audit("dave")[-2 * (SERVERS - 1):] == [("fail", "locked")] * (2 * (SERVERS - 1))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a password check records a 'pending' failure before the hash runs and the lock check counts "
-    "pending ones, so lockout_failures right-password starts for one user in flight at once make the next "
-    "ones answer 423 and record each as a 'locked' failure; a few such bursts lock the account for "
-    "lockout_duration although no wrong password was ever sent"))
 def test_racing_right_passwords_never_lock_the_user_out(world):
     calls = [(index, START, {"username": SLOW_USER, "password": PASSWORD}) for index in spread(SERVERS * PER_SERVER)]
     for _ in range(3):  # bursts: how many checks overlap depends on the scheduler
