@@ -1,6 +1,17 @@
 """The suite-wide log scan (tests/log_scan.py) finds what it must, and only that."""
 
+import shutil
+
+import pytest
+
 from tests import log_scan
+
+
+@pytest.fixture
+def tmp_path(tmp_path):
+    """The logs planted here hold secrets on purpose: gone before the suite-wide scan runs."""
+    yield tmp_path
+    shutil.rmtree(tmp_path)
 
 
 def test_a_secret_in_any_log_file_is_found_and_only_log_files_count(tmp_path):
