@@ -8,6 +8,7 @@ the backends lives here.
 """
 
 import os
+import threading
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint, create_engine, event, select, text)
@@ -253,11 +254,25 @@ def engine_for(db, create=False):
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
 
+        # The threads of one process queue for the write lock here, in order, rather
+        # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        writer = threading.RLock()
+
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
             # Take the write lock at BEGIN: SQLite's stand-in for the row locks
             # (SELECT ... FOR UPDATE) that the policies take on other backends.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            writer.acquire()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                writer.release()
+                raise
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _end(conn):
+            writer.release()
 
         return engine
     if not url.startswith("postgresql"):
