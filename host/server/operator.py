@@ -57,6 +57,7 @@ class NewUser(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: StrictStr = Name
     password: StrictStr = Field(max_length=1024)
+    role: Literal["user", "helpdesk"] = Field("user", description="helpdesk: staff of the portal's console")
     birth_date: StrictStr = Field("", max_length=200)
     citizenship: StrictStr = Field("", max_length=200)
     residence: StrictStr = Field("", max_length=200)
@@ -67,6 +68,7 @@ class NewUser(BaseModel):
 class UserRow(BaseModel):
     user: str
     created_at: str
+    role: str
 
 
 class Device(BaseModel):

@@ -64,6 +64,8 @@ def add_parsers(sub):
     us = actions("user", "verifier users", "user_command")
     c = named(verifier_command(us.add_parser("add", help="add a user; the password is read from stdin")))
     c.add_argument("--password-stdin", action="store_true", required=True, help="read the password from stdin")
+    c.add_argument("--role", default="user", choices=("user", "helpdesk"),
+                   help="helpdesk: staff of the portal's help-desk console (default user)")
     for field, text in (("birth-date", "YYYY-MM-DD"), ("citizenship", "country of citizenship"),
                         ("residence", "country of residence"), ("id-type", "kind of identity document"),
                         ("id-number", "identity document number")):
@@ -281,7 +283,7 @@ def _user(args, service):
     v = _open(args, service)
     if args.user_command == "add":
         password = _stdin_line("password")
-        name = v.add_user(args.name, password, birth_date=args.birth_date, citizenship=args.citizenship,
+        name = v.add_user(args.name, password, role=args.role, birth_date=args.birth_date, citizenship=args.citizenship,
                           residence=args.residence, id_type=args.id_type, id_number=args.id_number)
         print("user %s added" % name)
     elif args.user_command == "list":

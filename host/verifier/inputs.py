@@ -13,6 +13,7 @@ SERIAL = re.compile(r"[A-Za-z0-9-]{1,64}")
 # Whole currency units. The upper bound keeps every sum of a week's withdrawals
 # far inside a 64-bit column and a float's exact range.
 MAX_AMOUNT = 999_999_999_999
+ROLES = ("user", "helpdesk")  # helpdesk: staff of the portal's help-desk console
 IDENTITY = ("birth_date", "citizenship", "residence", "id_type", "id_number")
 _BIRTH_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Printable text without control characters or markup-significant characters.
@@ -88,3 +89,9 @@ def password(text):
     if not isinstance(text, str) or not 8 <= len(text) <= 1024:
         raise VerifierError("weak-password", "a password has 8 to 1024 characters")
     return text
+
+
+def role(value):
+    if value not in ROLES:
+        raise VerifierError("bad-role", "a user's role is one of " + ", ".join(ROLES))
+    return value

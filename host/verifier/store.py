@@ -33,6 +33,7 @@ users = Table(
     Column("id_type", String(64), nullable=False, default=""),  # 1-64 characters (inputs.identity)
     Column("id_number", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+    Column("role", String(16), nullable=False, default="user"),  # user or helpdesk (the portal's console); schema 7
 )
 
 devices = Table(
@@ -136,6 +137,21 @@ throttle = Table(
     Column("count", Integer, nullable=False, default=0),
 )
 
+# The web portal's server-side sessions (host/portal/sessions.py): only a hash of
+# the cookie's value is kept. stage: "anonymous", "challenged" (password right, a
+# challenge open), "in" (logged in).
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id", String(64), primary_key=True),  # SHA-256 of the cookie value
+    Column("stage", String(16), nullable=False),
+    Column("username", String(64)),
+    Column("challenge_id", String(32)),
+    Column("csrf", String(64), nullable=False),
+    Column("data", Text, nullable=False, default="{}"),  # small JSON: language, pending purpose, ...
+    Column("created_at", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+)
+
 # Operator API keys (apikeys.py): only the SHA-256 of each key's secret is kept.
 api_keys = Table(
     "api_keys", metadata,
@@ -197,7 +213,15 @@ def _api_keys_and_accepted(conn):
             conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
 
 
-SCHEMA_VERSION = 6
+def _roles_and_web_sessions(conn):
+    """Schema 7: a user's role (help-desk staff log in to the portal's console) and
+    the portal's sessions."""
+    metadata.create_all(conn, tables=[web_sessions])
+    if "role" not in [c["name"] for c in sa_inspect(conn).get_columns("users")]:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'user'")
+
+
+SCHEMA_VERSION = 7
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -206,6 +230,7 @@ MIGRATIONS = {
     4: _keys_lockouts_and_kinds,
     5: lambda conn: metadata.create_all(conn, tables=[throttle]),  # request throttling (throttle.py)
     6: _api_keys_and_accepted,
+    7: _roles_and_web_sessions,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001

@@ -19,11 +19,13 @@ def find(conn, name, lock=False):
 
 
 class Users:
-    def add_user(self, name, password, **identity):
+    def add_user(self, name, password, role="user", **identity):
         name = inputs.username(name)
         password = inputs.password(password)
+        role = inputs.role(role)
         identity = inputs.identity(identity)
-        row = dict(username=name, password_hash=passwords.hash_password(password), created_at=self.clock(), **identity)
+        row = dict(username=name, password_hash=passwords.hash_password(password), created_at=self.clock(), role=role,
+                   **identity)
         try:
             with self.engine.begin() as conn:
                 conn.execute(users.insert().values(**row))
@@ -34,8 +36,9 @@ class Users:
 
     def users(self):
         with self.engine.connect() as conn:
-            rows = conn.execute(select(users.c.username, users.c.created_at).order_by(users.c.username)).all()
-        return [{"user": r.username, "created_at": iso(r.created_at)} for r in rows]
+            rows = conn.execute(select(users.c.username, users.c.created_at, users.c.role)
+                                .order_by(users.c.username)).all()
+        return [{"user": r.username, "created_at": iso(r.created_at), "role": r.role} for r in rows]
 
     def user_info(self, name):
         """A user's identity data, lock state and devices, for the help desk."""
@@ -44,7 +47,7 @@ class Users:
         with self.engine.begin() as conn:
             user = find(conn, name)
             locked = self.lockout.locked_until(conn, name, now)
-        info = {"user": name, "created_at": iso(user.created_at), "locked_until": iso(locked)}
+        info = {"user": name, "created_at": iso(user.created_at), "role": user.role, "locked_until": iso(locked)}
         info.update({field: getattr(user, field) for field in inputs.IDENTITY})
         info["devices"] = self.devices(name)
         return info
