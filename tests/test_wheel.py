@@ -86,6 +86,10 @@ def test_the_wheel_carries_the_host_tools_the_simulator_and_the_firmware(wheel):
     expected |= {"dsc/" + f for f in python_files(REPO / "firmware" / "dsc")}  # the core, a package of its own
     expected |= {"opendsc_firmware/" + f for f in python_files(REPO / "firmware") if not f.startswith("dsc/")}
     assert {"opendsc_firmware/main.py", "opendsc_firmware/app.py", "opendsc_firmware/boards/unix.py"} <= expected
+    portal = REPO / "host" / "portal"  # the portal's pages, script, style and catalogues, read at run time
+    expected |= {"host/portal/" + str(p.relative_to(portal)) for p in portal.rglob("*")
+                 if p.is_file() and p.suffix in (".html", ".js", ".css", ".po")}
+    assert "host/portal/templates/login.html" in expected
     missing = sorted(expected - names)
     assert not missing, "the wheel lacks %s (pyproject.toml [tool.setuptools] packages)" % missing
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "bench/"))]

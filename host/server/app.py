@@ -20,6 +20,7 @@ import time
 from fastapi import FastAPI
 
 from host.server import errors, health, login, metrics as metrics_module, operator, privacyidea, protocol, proxies
+from host import portal
 from host.server.settings import Settings
 
 access_log = logging.getLogger("dsc.access")
@@ -42,6 +43,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(login.router)
     app.include_router(operator.router)  # behind API keys (dsc apikey create)
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
+    portal.install(app)  # the web pages: /login, /, /static
     app.add_middleware(RequestLimits, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(CatchAll)
     app.add_middleware(AccessLog, metrics=app.state.metrics)

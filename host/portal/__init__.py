@@ -1,0 +1,19 @@
+"""The web portal: the login screen and the Secure Login System pages, served by
+`dsc serve` next to the API (host/server/app.py calls install()).
+
+- web.py: what every page shares (language, session cookie, CSRF, headers);
+- sessions.py: server-side sessions in the verifier's database;
+- i18n.py: English and Japanese gettext catalogues;
+- login.py: the two-step login; account.py: the user's pages.
+"""
+
+from fastapi.staticfiles import StaticFiles
+
+from host.portal import account, i18n, login, web
+
+
+def install(app):
+    app.state.portal_templates = web.environments()
+    app.include_router(login.router)
+    app.include_router(account.router)
+    app.mount("/static", StaticFiles(directory=str(i18n.HERE / "static")), name="static")

@@ -1,0 +1,162 @@
+"""The login screen: user name and password, then the second step that the
+device kind asks for (a token's challenge, a code card's two positions, a
+temporary passcode), with another device or a new challenge on request.
+
+Every refusal of either step reads the same, and never says whether the
+password or the response was wrong; the lockout has its own text (the seeds').
+The library decides everything (start, issue, finish); this module only keeps
+the session's stage."""
+
+from fastapi import APIRouter, Request
+
+from host import ocra
+from host.portal import sessions
+from host.portal.web import Page, posted
+from host.server import throttle
+from host.verifier import inputs
+from host.verifier.errors import VerifierError
+from host.verifier.kinds import TOKEN
+
+router = APIRouter(include_in_schema=False)
+
+
+def failed(page):
+    return page.gettext("The login failed. Check your user name, password and response, and try again.")
+
+
+def locked(page):
+    policy = page.verifier.policy
+    return page.gettext("Your account is locked: %(failures)s failed logins within %(window)s hours lock it until "
+                        "%(duration)s hours after the last one, even with correct credentials. "
+                        "Please contact the help desk.",
+                        failures=policy.lockout_failures, window=_hours(policy.lockout_window),
+                        duration=_hours(policy.lockout_duration))
+
+
+def _hours(seconds):
+    hours = seconds / 3600.0
+    return "%d" % hours if hours == int(hours) else "%.1f" % hours
+
+
+def _challenge(page, name, ch):
+    """What the second step shows for a challenge from the library."""
+    shown = {"id": ch["challenge_id"], "kind": ch["kind"], "serial": ch["serial"], "challenge": ch["challenge"],
+             "expires_at": page.now + float(ch["expires_in"]), "digits": None, "positions": None}
+    if ch["kind"] == TOKEN:
+        suite = next((d["suite"] for d in page.verifier.devices(name) if d["serial"] == ch["serial"]), "")
+        shown["digits"] = ocra.Suite(suite or ocra.DEFAULT_SUITE).digits
+    elif ch["challenge"] and " " in ch["challenge"]:
+        shown["positions"] = ch["challenge"].split()
+    return shown
+
+
+def _others(page):
+    """The user's other active devices, for "Use another device"."""
+    name, current = page.session.username, page.session.data.get("challenge", {}).get("serial")
+    try:
+        return [d for d in page.verifier.devices(name) if d["status"] == "active" and d["serial"] != current]
+    except VerifierError:
+        return []
+
+
+@router.get("/login")
+def login_form(request: Request):
+    page = Page(request)
+    if page.session is not None and page.session.logged_in:
+        return page.redirect("/")
+    if page.session is not None and page.session.stage == sessions.CHALLENGED:
+        return page.render("challenge.html", challenge=page.session.data.get("challenge", {}), others=_others(page),
+                           expired=page.now >= page.session.data.get("challenge", {}).get("expires_at", 0))
+    return page.render("login.html")
+
+
+def _refuse(page, message, status):
+    """Back to the first step with a message: the open challenge, if any, is dropped."""
+    if page.session is not None and page.session.stage != sessions.ANONYMOUS:
+        sessions.update(page.verifier.engine, page.session, stage=sessions.ANONYMOUS, username=None,
+                        challenge_id=None, data={})
+    return page.render("login.html", status=status, error=message)
+
+
+def _throttled(page, username=None):
+    seconds = throttle.wait(page.request, username)
+    if seconds is None:
+        return None
+    return _refuse(page, page.gettext("Too many attempts. Please wait %(seconds)s seconds and try again.",
+                                      seconds=seconds), 429)
+
+
+def login_password(page, form):
+    name, password = form.get("username", ""), form.get("password", "")
+    refused = _throttled(page, name)
+    if refused:
+        return refused
+    try:
+        ch = page.verifier.start(name, password)
+    except VerifierError as e:
+        if e.code == "locked":
+            return _refuse(page, locked(page), 423)
+        if e.code == "no-device":
+            return _refuse(page, page.gettext("You have no device to log in with. Please contact the help desk."), 409)
+        return _refuse(page, failed(page), 401)
+    return _open(page, inputs.username(name), ch)
+
+
+def _open(page, user, ch):
+    sessions.update(page.verifier.engine, page.session, stage=sessions.CHALLENGED, username=user,
+                    challenge_id=ch["challenge_id"], data={"challenge": _challenge(page, user, ch)})
+    return page.redirect("/login")
+
+
+def login_response(page, form):
+    if page.session.stage != sessions.CHALLENGED:
+        return page.redirect("/login")
+    refused = _throttled(page)
+    if refused:
+        return refused
+    try:
+        result = page.verifier.finish(page.session.challenge_id, form.get("response", "").strip())
+    except VerifierError as e:
+        if e.code == "bad-response":  # a typo (spaces, letters): changes nothing, asked again
+            return page.render("challenge.html", status=400, challenge=page.session.data.get("challenge", {}),
+                               others=_others(page), error=page.gettext("Type only the letters and digits of "
+                                                                        "the response, without spaces."))
+        return _refuse(page, failed(page), 401)
+    if not result.get("ok"):
+        return _refuse(page, locked(page) if result.get("reason") == "locked" else failed(page),
+                       423 if result.get("reason") == "locked" else 401)
+    page.session = sessions.rotate(page.verifier.engine, page.session, page.now, stage=sessions.IN,
+                                   username=result["user"], challenge_id=None,
+                                   data={"device": result["device"], "kind": result["kind"]})
+    return page.redirect("/")
+
+
+def login_another(page, form):
+    """A new challenge, for the device the form names (or the same one again)."""
+    if page.session.stage != sessions.CHALLENGED:
+        return page.redirect("/login")
+    serial = form.get("device") or page.session.data.get("challenge", {}).get("serial")
+    try:
+        ch = page.verifier.issue(page.session.username, device=serial)
+    except VerifierError:
+        return _refuse(page, failed(page), 409)
+    return _open(page, page.session.username, ch)
+
+
+def login_cancel(page, form):
+    return _refuse(page, None, 200)
+
+
+def logout(page, form):
+    sessions.destroy(page.verifier.engine, page.session)
+    page.session = None
+    response = page.redirect("/login")
+    response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+router.add_api_route("/login", posted(login_password), methods=["POST"])
+router.add_api_route("/login/response", posted(login_response), methods=["POST"])
+router.add_api_route("/login/another", posted(login_another), methods=["POST"])
+router.add_api_route("/login/cancel", posted(login_cancel), methods=["POST"])
+router.add_api_route("/logout", posted(logout), methods=["POST"])

@@ -1,0 +1,25 @@
+// The challenge countdown: the page says when the challenge expires; this adds
+// the seconds left. The page works without it.
+"use strict";
+(function () {
+  var time = document.querySelector("time[data-expires]");
+  var out = document.querySelector(".countdown");
+  if (!time || !out) { return; }
+  var expires = Number(time.getAttribute("data-expires")) * 1000;
+  var ja = document.documentElement.lang === "ja";
+  var announced = -1;
+  function tick() {
+    var left = Math.max(0, Math.round((expires - Date.now()) / 1000));
+    var text = left > 0 ? (ja ? "残り " + left + " 秒" : left + " s left") : (ja ? "期限切れ" : "expired");
+    // Screen readers hear it every 30 s and at the end, not every second.
+    if (left === 0 || left % 30 === 0 || announced < 0) {
+      out.setAttribute("aria-live", "polite");
+      announced = left;
+    } else {
+      out.setAttribute("aria-live", "off");
+    }
+    out.textContent = "(" + text + ")";
+    if (left > 0) { window.setTimeout(tick, 1000); }
+  }
+  tick();
+}());

@@ -1,0 +1,126 @@
+"""What every portal page shares: the templates in the visitor's language, the
+security headers, the session cookie and the CSRF check.
+
+Every page is plain HTML with forms: it works without JavaScript. The only
+script (static/portal.js) adds the challenge countdown."""
+
+import time
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from host.portal import i18n, sessions
+from host.verifier.timefmt import iso
+
+# No inline script or style anywhere; nothing may frame the portal.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+           "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+MAX_FIELD = 1024  # characters of one form field
+
+
+def environments():
+    """One Jinja environment per language, each with its translations installed."""
+    envs = {}
+    for lang in i18n.LANGUAGES:
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(i18n.HERE / "templates")),
+                                 autoescape=True, extensions=["jinja2.ext.i18n"], trim_blocks=True,
+                                 lstrip_blocks=True)
+        translations = i18n.load(lang)
+        env.install_gettext_translations(translations, newstyle=True)
+        env.globals["translations"] = translations  # for messages made in Python (Page.gettext)
+        env.filters["iso"] = iso
+        env.filters["clock"] = lambda t: time.strftime("%H:%M:%S UTC", time.gmtime(t))
+        envs[lang] = env
+    return envs
+
+
+async def read_form(request):
+    """The posted form's text fields, or None when it is malformed or too big."""
+    try:
+        data = await request.form(max_files=0, max_fields=32)
+    except Exception:  # noqa: BLE001 - any malformed body: refused like a forged one
+        return None
+    fields = {k: v for k, v in data.items() if isinstance(v, str)}
+    if any(len(v) > MAX_FIELD for v in fields.values()):
+        return None
+    return fields
+
+
+def posted(handler):
+    """A POST route: the form is read in the event loop, then `handler(page, fields)`
+    runs in a worker thread (it hashes passwords and writes to the database),
+    after the CSRF check; a forged or malformed form changes nothing."""
+    from starlette.concurrency import run_in_threadpool
+
+    async def route(request: Request):
+        fields = await read_form(request)
+
+        def run():
+            page = Page(request)
+            checked = page.checked(fields)
+            return page.forged() if checked is None else handler(page, checked)
+
+        return await run_in_threadpool(run)
+
+    route.__name__ = handler.__name__
+    return route
+
+
+class Page:
+    """One request's view of the portal: its language, session and verifier."""
+
+    def __init__(self, request):
+        self.request = request
+        self.app = request.app
+        self.verifier = request.app.state.verifier
+        self.now = time.time()
+        self.lang, self.remember_lang = i18n.choose(request.query_params.get("lang"),
+                                                     request.cookies.get(i18n.COOKIE),
+                                                     request.headers.get("accept-language"))
+        self.env = request.app.state.portal_templates[self.lang]
+        self.session = sessions.load(self.verifier.engine, request.cookies.get(sessions.COOKIE), self.now)
+
+    def gettext(self, text, **values):
+        text = self.env.globals["translations"].gettext(text)
+        return text % values if values else text
+
+    def ensure_session(self):
+        """The visitor's session, a new anonymous one if they have none (forms need its CSRF token)."""
+        if self.session is None:
+            self.session = sessions.create(self.verifier.engine, self.now)
+        return self.session
+
+    def checked(self, fields):
+        """The posted fields when they carry this session's CSRF token, else None."""
+        if fields is None or self.session is None or not self.session.csrf_ok(fields.get("csrf")):
+            return None
+        return fields
+
+    def render(self, template, status=200, **context):
+        session = self.ensure_session()
+        html = self.env.get_template(template).render(
+            lang=self.lang, languages=i18n.LANGUAGES, csrf=session.csrf, session=session, path=self.request.url.path,
+            **context)
+        return self._finish(HTMLResponse(html, status_code=status, headers=HEADERS))
+
+    def redirect(self, to):
+        return self._finish(RedirectResponse(to, status_code=303, headers=HEADERS))
+
+    def forged(self):
+        """A form without a valid CSRF token (forged, or from an expired session)."""
+        return self.render("error.html", status=403, title=self.gettext("This form has expired"),
+                           message=self.gettext("The form was too old or did not come from this site. "
+                                                "Nothing was changed. Please try again."))
+
+    def _finish(self, response):
+        secure = self.request.url.scheme == "https"
+        if self.session is not None and self.session.token:
+            response.set_cookie(sessions.COOKIE, self.session.token, httponly=True, samesite="strict", secure=secure,
+                                path="/", max_age=int(sessions.ABSOLUTE_TIMEOUT))
+        if self.remember_lang:
+            response.set_cookie(i18n.COOKIE, self.lang, httponly=True, samesite="strict", secure=secure, path="/",
+                                max_age=365 * 86400)
+        return response
