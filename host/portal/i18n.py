@@ -1,5 +1,5 @@
 """English and Japanese (the seed documents are Japanese help pages): gettext
-catalogues in translations/<lang>/LC_MESSAGES/messages.po, read with Babel when
+catalogues in translations/<lang>/LC_MESSAGES/*.po (one per area), read with Babel when
 the portal starts (no compiled .mo files to keep in step). English is the source
 language. The language comes from ?lang= (remembered in a cookie), else the
 cookie, else Accept-Language."""
@@ -21,12 +21,18 @@ def load(lang):
     """The translations for `lang` (NullTranslations for English)."""
     if lang == DEFAULT:
         return NullTranslations()
-    with open(HERE / "translations" / lang / "LC_MESSAGES" / "messages.po", "rb") as f:
-        catalog = read_po(f, locale=lang)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return Translations(buffer)
+    merged = None
+    for path in sorted((HERE / "translations" / lang / "LC_MESSAGES").glob("*.po")):  # one file per area
+        with open(path, "rb") as f:
+            catalog = read_po(f, locale=lang)
+        buffer = io.BytesIO()
+        write_mo(buffer, catalog)
+        buffer.seek(0)
+        if merged is None:
+            merged = Translations(buffer)
+        else:
+            merged.merge(Translations(buffer))
+    return merged or NullTranslations()
 
 
 def choose(query_lang, cookie_lang, accept_language):

@@ -125,10 +125,11 @@ def login_response(page, form):
     if not result.get("ok"):
         return _refuse(page, locked(page) if result.get("reason") == "locked" else failed(page),
                        423 if result.get("reason") == "locked" else 401)
+    role = page.verifier.user_info(result["user"])["role"]
     page.session = sessions.rotate(page.verifier.engine, page.session, page.now, stage=sessions.IN,
                                    username=result["user"], challenge_id=None,
-                                   data={"device": result["device"], "kind": result["kind"]})
-    return page.redirect("/")
+                                   data={"device": result["device"], "kind": result["kind"], "role": role})
+    return page.redirect("/helpdesk" if role == "helpdesk" else "/")
 
 
 def login_another(page, form):
