@@ -4,16 +4,18 @@
 - web.py: what every page shares (language, session cookie, CSRF, headers);
 - sessions.py: server-side sessions in the verifier's database;
 - i18n.py: English and Japanese gettext catalogues;
-- login.py: the two-step login; account.py: the user's pages.
+- login.py: the two-step login; account.py: the user's page; confirm.py: what
+  the user confirms with a device (activation, PIN change, online card, withdrawal).
 """
 
 from fastapi.staticfiles import StaticFiles
 
-from host.portal import account, i18n, login, web
+from host.portal import account, confirm, i18n, login, web
 
 
 def install(app):
     app.state.portal_templates = web.environments()
     app.include_router(login.router)
     app.include_router(account.router)
+    app.include_router(confirm.router)
     app.mount("/static", StaticFiles(directory=str(i18n.HERE / "static")), name="static")

@@ -1,5 +1,6 @@
-"""The user's "Secure Login System" pages after login: devices with status and
-expiry, and the user's own recent login activity."""
+"""The user's "Secure Login System" page after login: devices with status and
+expiry, the forms that start a confirmation (confirm.py), and the user's own
+recent login activity."""
 
 from fastapi import APIRouter, Request
 
@@ -25,5 +26,15 @@ def home(request: Request):
     page = Page(request)
     if page.session is None or not page.session.logged_in:
         return page.redirect("/login")
+    return home_page(page)
+
+
+def home_page(page, status=200, error=None, limits=None):
     name = page.session.username
-    return page.render("home.html", user=name, devices=page.verifier.devices(name), activity=_recent(page, name))
+    devices = page.verifier.devices(name)
+    own = [d for d in devices if not d.get("shared")]
+    return page.render("home.html", status=status, error=error, limits=limits, user=name, devices=devices,
+                       shipped=[d for d in own if d["kind"] == "token" and d["status"] == "shipped"],
+                       tokens=[d for d in own if d["kind"] == "token" and d["status"] == "active"],
+                       temporary=any(d["kind"] == "temp-passcode" and d["status"] == "active" for d in own),
+                       activity=_recent(page, name))

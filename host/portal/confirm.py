@@ -1,0 +1,162 @@
+"""What a logged-in user confirms with a device: activating a newly shipped
+token, a PIN change (the new PIN twice, then a challenge answered with the new
+PIN), an online security code card, a withdrawal. Each is the library's
+issue(purpose) and finish(); the challenge page is the login's.
+
+The open confirmation lives in the session (data["confirm"]), so a reload shows
+the same challenge and a second tab cannot answer a different one."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from host.portal import sessions
+from host.portal.login import _challenge
+from host.portal.web import HEADERS, Page, posted
+from host.verifier import cards
+from host.verifier.errors import VerifierError
+
+router = APIRouter(include_in_schema=False)
+PURPOSES = ("activation", "pin-change", "card", "withdrawal")
+
+
+def logged_in(page):
+    return page.session is not None and page.session.logged_in
+
+
+def headings(page):
+    return {"activation": page.gettext("Activate your token"), "pin-change": page.gettext("Change your PIN"),
+            "card": page.gettext("Get an online security code card"),
+            "withdrawal": page.gettext("Confirm a withdrawal")}
+
+
+def refused_text(page, e):
+    texts = {
+        "limit": page.gettext("The amount is over the withdrawal limits of your devices."),
+        "bad-amount": page.gettext("Type the amount in whole units, from 1 to 999,999,999,999."),
+        "bad-pin": page.gettext("A PIN is 4 to 8 digits."),
+        "no-device": page.gettext("None of your devices can confirm this."),
+        "no-pin": page.gettext("This token takes no PIN."),
+    }
+    return texts.get(e.code, page.gettext("This could not be done. Please try again or contact the help desk."))
+
+
+def limits_table(page):
+    """The seeds' table: what each kind of device may confirm per day and per five business days."""
+    rows = []
+    for kind_name, limits in sorted(page.verifier.policy.withdrawal_limits.items()):
+        rows.append({"kind": kind_name, "day": None if limits is None else limits[0],
+                     "week": None if limits is None else limits[1]})
+    return rows
+
+
+def start(page, form):
+    if not logged_in(page):
+        return page.redirect("/login")
+    purpose = form.get("purpose")
+    if purpose not in PURPOSES:
+        return page.redirect("/")
+    device = form.get("device") or None
+    new_pin = amount = None
+    try:
+        if purpose == "pin-change":
+            new_pin = form.get("new_pin", "")
+            if new_pin != form.get("new_pin_again", ""):
+                return home_with(page, page.gettext("The two new PINs differ; nothing changed."), 400)
+        if purpose == "withdrawal":
+            text = form.get("amount", "").replace(",", "").strip()
+            if not text.isascii() or not text.isdigit():
+                raise VerifierError("bad-amount", "")
+            amount = int(text)
+        ch = page.verifier.issue(page.session.username, device=device, purpose=purpose, new_pin=new_pin,
+                                 amount=amount)
+    except VerifierError as e:
+        return home_with(page, refused_text(page, e), 409 if e.code in ("limit", "no-device") else 400,
+                         limits=limits_table(page) if e.code == "limit" else None)
+    shown = _challenge(page, page.session.username, ch)
+    shown.update(purpose=purpose, amount=amount)
+    sessions.update(page.verifier.engine, page.session, data=dict(page.session.data, confirm=shown))
+    return page.redirect("/confirm")
+
+
+def home_with(page, message, status, limits=None):
+    from host.portal.account import home_page
+
+    return home_page(page, status=status, error=message, limits=limits)
+
+
+@router.get("/confirm")
+def confirm_page(request: Request):
+    page = Page(request)
+    if not logged_in(page):
+        return page.redirect("/login")
+    shown = page.session.data.get("confirm")
+    if not shown:
+        return page.redirect("/")
+    what = None
+    if shown["purpose"] == "pin-change":
+        what = page.gettext("Key your NEW PIN into the token, not the old one.")
+    elif shown["purpose"] == "withdrawal":
+        what = page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))
+    return page.render("challenge.html", challenge=shown, confirm=True, action="/confirm/response",
+                       heading=headings(page)[shown["purpose"]], what=what, submit=page.gettext("Confirm"),
+                       expired=page.now >= shown.get("expires_at", 0))
+
+
+def answer(page, form):
+    if not logged_in(page):
+        return page.redirect("/login")
+    shown = page.session.data.get("confirm")
+    if not shown:
+        return page.redirect("/")
+    data = {k: v for k, v in page.session.data.items() if k != "confirm"}
+    try:
+        result = page.verifier.finish(shown["id"], form.get("response", "").strip())
+    except VerifierError as e:
+        if e.code == "bad-response":
+            return page.render("challenge.html", status=400, challenge=shown, confirm=True,
+                               action="/confirm/response", heading=headings(page)[shown["purpose"]],
+                               error=page.gettext("Type only the letters and digits of the response, without "
+                                                  "spaces."))
+        result = {"ok": False}
+    sessions.update(page.verifier.engine, page.session, data=data)
+    if not result.get("ok"):
+        return home_with(page, page.gettext("The confirmation failed; nothing was changed."), 401)
+    done = {"activation": page.gettext("Your token is active."),
+            "pin-change": page.gettext("Your PIN is changed. Use the new PIN from now on."),
+            "card": page.gettext("Your online security code card is ready. Print it or save it now."),
+            "withdrawal": page.gettext("The withdrawal of %(amount)s is confirmed.",
+                                       amount="{:,}".format(result.get("amount") or 0))}[shown["purpose"]]
+    card = result.get("card")
+    return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,
+                       card_serial=card["serial"] if card else None,
+                       card_text=cards.render(card, "txt").decode() if card else None)
+
+
+def cancel(page, form):
+    if logged_in(page) and page.session.data.get("confirm"):
+        sessions.update(page.verifier.engine, page.session,
+                        data={k: v for k, v in page.session.data.items() if k != "confirm"})
+    return page.redirect("/")
+
+
+@router.get("/cards/{serial}.{fmt}")
+def card_file(serial: str, fmt: str, request: Request):
+    """One of the user's own active cards as a PNG or PDF to print (audited as a reprint)."""
+    page = Page(request)
+    if not logged_in(page):
+        return page.redirect("/login")
+    if fmt not in ("png", "pdf"):
+        return page.render("error.html", status=404, title=page.gettext("Not found"),
+                           message=page.gettext("There is no such page."))
+    try:
+        card = page.verifier.card(page.session.username, serial)
+    except VerifierError:
+        return page.render("error.html", status=404, title=page.gettext("Not found"),
+                           message=page.gettext("There is no such page."))
+    headers = dict(HEADERS, **{"Content-Disposition": 'attachment; filename="%s.%s"' % (card["serial"], fmt)})
+    return Response(cards.render(card, fmt), media_type=cards.FORMATS[fmt], headers=headers)
+
+
+router.add_api_route("/confirm/start", posted(start), methods=["POST"])
+router.add_api_route("/confirm/response", posted(answer), methods=["POST"])
+router.add_api_route("/confirm/cancel", posted(cancel), methods=["POST"])

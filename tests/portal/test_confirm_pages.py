@@ -1,0 +1,122 @@
+"""What a logged-in user confirms with a device in the portal: activating a
+shipped token, a PIN change, a withdrawal (and the limits table when no device
+may confirm it), an online security code card while on a temporary passcode."""
+
+import json
+import re
+
+import httpx
+import pytest
+
+from host.verifier import passwords, service
+from tests.ocra_reference import ocra
+from tests.portal.test_login_pages import alert, post
+from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, Server, make_db
+
+NEW_PIN = "8642"
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory, secrets_sent):
+    tmp = tmp_path_factory.mktemp("confirm")
+    cheap, passwords.N = passwords.N, 2 ** 4
+    try:
+        db, keyring = make_db(tmp, users=("alice", "gus", "hana", "ivan", "jun"))
+        v = service.Verifier(db, keyring)
+        v.enroll_token("gus", "DSC00007", KEY, PIN, suite=SUITE, active=False)  # shipped, not yet active
+        gus_card = v.issue_printed_card("gus")  # what gus logs in with meanwhile
+        v.enroll_token("hana", "DSC00008", KEY, PIN, suite=SUITE, active=True)
+        ivan_card = v.issue_printed_card("ivan")  # a code card only: low withdrawal limits
+        jun_temp = v.issue_temp_passcode("jun")
+        v.close()
+    finally:
+        passwords.N = cheap
+    secrets_sent.update({NEW_PIN, jun_temp["passcode"]})
+    policy = tmp / "policy.json"
+    policy.write_text(json.dumps({"throttle_per_address": 0, "throttle_per_user": 0,
+                                  "withdrawal_limits": {"code-card": [1000, 2000]}}))
+    s = Server(tmp, db, keyring, extra_env={"DSC_POLICY_FILE": str(policy)})
+    s.ivan_card, s.jun_temp, s.gus_card = ivan_card, jun_temp, gus_card
+    yield s
+    s.stop()
+
+
+def card_answer(card, challenge_text):
+    from host.verifier import cards
+
+    i, j = cards.parse_challenge(challenge_text)
+    return cards.expected(card["grid"], i, j)
+
+
+def login(url, name, answer):
+    """A logged-in client: `answer(page_html)` gives the second step's response."""
+    c = httpx.Client(base_url=url, timeout=30)
+    r = post(c, "/login", c.get("/login").text, username=name, password=PASSWORD)
+    assert r.status_code == 303, alert(r.text)
+    page = c.get("/login").text
+    r = post(c, "/login/response", page, response=answer(page))
+    assert r.status_code == 303, alert(r.text)
+    return c
+
+
+def token_answer(pin):
+    return lambda html: ocra(SUITE, KEY, re.search(r'id="challenge-code">([0-9]{6})<', html).group(1), pin=pin)
+
+
+def confirm(c, start_fields, answer):
+    home = c.get("/").text
+    r = post(c, "/confirm/start", home, **start_fields)
+    if r.status_code != 303:
+        return r
+    page = c.get("/confirm").text
+    return post(c, "/confirm/response", page, response=answer(page))
+
+
+def positions(html):
+    return " ".join(re.findall(r'<strong class="code">([0-9]+)</strong>', html))
+
+
+def test_activating_a_shipped_token_by_answering_a_challenge(portal):
+    c = login(portal.url, "gus", lambda html: card_answer(portal.gus_card, positions(html)))
+    home = c.get("/").text
+    assert "Activate token DSC00007" in home and re.search(r"<td>DSC00007</td><td>shipped</td>", home)
+    r = confirm(c, {"purpose": "activation", "device": "DSC00007"}, token_answer(PIN))
+    assert r.status_code == 200 and "Your token is active." in r.text
+    home = c.get("/").text
+    assert "Activate token" not in home and re.search(r"<td>DSC00007</td><td>active</td>", home)
+
+
+def test_a_pin_change_then_the_new_pin_logs_in(portal):
+    c = login(portal.url, "hana", token_answer(PIN))
+    r = post(c, "/confirm/start", c.get("/").text, purpose="pin-change", new_pin=NEW_PIN, new_pin_again="8643")
+    assert r.status_code == 400 and alert(r.text) == "The two new PINs differ; nothing changed."
+    r = confirm(c, {"purpose": "pin-change", "new_pin": NEW_PIN, "new_pin_again": NEW_PIN}, token_answer(NEW_PIN))
+    assert r.status_code == 200 and "Your PIN is changed." in r.text
+    assert login(portal.url, "hana", token_answer(NEW_PIN))
+    with pytest.raises(AssertionError):
+        login(portal.url, "hana", token_answer(PIN))  # the old PIN's response is refused
+
+
+def test_a_withdrawal_confirmed_and_one_over_every_limit_shows_the_table(portal):
+    c = login(portal.url, "ivan", lambda html: card_answer(portal.ivan_card, positions(html)))
+    r = confirm(c, {"purpose": "withdrawal", "amount": "500"},
+                lambda html: card_answer(portal.ivan_card, positions(html)))
+    assert r.status_code == 200 and "The withdrawal of 500 is confirmed." in r.text
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="1,000,000")
+    assert r.status_code == 409 and alert(r.text) == "The amount is over the withdrawal limits of your devices."
+    assert "Withdrawal limits by device" in r.text and "<td>code-card</td><td>1,000</td><td>2,000</td>" in r.text
+
+
+def test_an_online_card_while_on_a_temporary_passcode(portal):
+    c = login(portal.url, "jun", lambda html: portal.jun_temp["passcode"])
+    home = c.get("/").text
+    assert "Get an online security code card" in home
+    r = confirm(c, {"purpose": "card"}, lambda html: portal.jun_temp["passcode"])
+    assert r.status_code == 200 and "Your online security code card is ready." in r.text
+    assert r.headers["cache-control"] == "no-store"
+    serial = re.search(r'href="/cards/([A-Z0-9-]+)\.pdf"', r.text).group(1)
+    pdf = c.get("/cards/%s.pdf" % serial)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and pdf.headers["cache-control"] == "no-store"
+    assert c.get("/cards/%s.png" % serial).content.startswith(b"\x89PNG")
+    with httpx.Client(base_url=portal.url) as stranger:  # not logged in: no card
+        assert stranger.get("/cards/%s.pdf" % serial).status_code == 303
