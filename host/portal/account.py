@@ -34,7 +34,7 @@ def home_page(page, status=200, error=None, limits=None):
     devices = page.verifier.devices(name)
     own = [d for d in devices if not d.get("shared")]
     return page.render("home.html", status=status, error=error, limits=limits, user=name, devices=devices,
-                       shipped=[d for d in own if d["kind"] == "token" and d["status"] == "shipped"],
+                       shipped=[d for d in own if d["kind"] == "token" and d["status"] in ("shipped", "inactive")],
                        tokens=[d for d in own if d["kind"] == "token" and d["status"] == "active"],
                        temporary=any(d["kind"] == "temp-passcode" and d["status"] == "active" for d in own),
                        activity=_recent(page, name))

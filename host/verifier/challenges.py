@@ -169,8 +169,8 @@ class Challenges:
     def _may_confirm(self, dev, purpose, now):
         k = kind(dev.kind)
         now_status = status(dev, now, self.policy)
-        if purpose == ACTIVATION:
-            return ACTIVATION in k.purposes and now_status == "shipped"
+        if purpose == ACTIVATION:  # a new token, or one turned off as misplaced and found again
+            return ACTIVATION in k.purposes and now_status in ("shipped", "inactive")
         return now_status == "active" and k.may_confirm(purpose, dev, now, self.policy)
 
     # ---- the second factor -----------------------------------------------------------

@@ -28,6 +28,8 @@ def portal(tmp_path_factory, secrets_sent):
         v.enroll_token("hana", "DSC00008", KEY, PIN, suite=SUITE, active=True)
         ivan_card = v.issue_printed_card("ivan")  # a code card only: low withdrawal limits
         jun_temp = v.issue_temp_passcode("jun")
+        v.enroll_token("jun", "DSC00009", KEY, PIN, suite=SUITE, active=False)
+        v.set_token_status("jun", "DSC00009", False)  # turned off as misplaced: jun is on the passcode
         v.close()
     finally:
         passwords.N = cheap
@@ -120,3 +122,17 @@ def test_an_online_card_while_on_a_temporary_passcode(portal):
     assert c.get("/cards/%s.png" % serial).content.startswith(b"\x89PNG")
     with httpx.Client(base_url=portal.url) as stranger:  # not logged in: no card
         assert stranger.get("/cards/%s.pdf" % serial).status_code == 303
+
+
+def test_re_activating_a_found_token_ends_the_temporary_devices(portal):
+    c = login(portal.url, "jun", lambda html: portal.jun_temp["passcode"])
+    home = c.get("/").text
+    assert "Re-activate token DSC00009" in home
+    r = confirm(c, {"purpose": "activation", "device": "DSC00009"}, token_answer(PIN))
+    assert r.status_code == 200 and "Your token is active." in r.text
+    home = c.get("/").text
+    assert re.search(r"<td>DSC00009</td><td>active</td>", home)
+    assert re.search(r"<td>temp-passcode</td><td>TP-[0-9A-F]+</td><td>(revoked|expired)</td>", home)
+    with pytest.raises(AssertionError):
+        login(portal.url, "jun", lambda html: portal.jun_temp["passcode"])  # the passcode is over
+    assert login(portal.url, "jun", token_answer(PIN))
