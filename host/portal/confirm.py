@@ -16,7 +16,7 @@ from host.verifier import cards
 from host.verifier.errors import VerifierError
 
 router = APIRouter(include_in_schema=False)
-PURPOSES = ("activation", "pin-change", "card", "withdrawal")
+PURPOSES = ("activation", "pin-change", "card", "withdrawal", "share")
 
 
 def logged_in(page):
@@ -26,7 +26,8 @@ def logged_in(page):
 def headings(page):
     return {"activation": page.gettext("Activate your token"), "pin-change": page.gettext("Change your PIN"),
             "card": page.gettext("Get an online security code card"),
-            "withdrawal": page.gettext("Confirm a withdrawal")}
+            "withdrawal": page.gettext("Confirm a withdrawal"),
+            "share": page.gettext("Use another person's token")}
 
 
 def refused_text(page, e):
@@ -36,6 +37,13 @@ def refused_text(page, e):
         "bad-pin": page.gettext("A PIN is 4 to 8 digits."),
         "no-device": page.gettext("None of your devices can confirm this."),
         "no-pin": page.gettext("This token takes no PIN."),
+        # the seeds' messages for sharing
+        "different-identity": page.gettext("Different identification information."),
+        "temporary-device": page.gettext("A user with a temporary device cannot share devices."),
+        "less-secure-device": page.gettext("Less secure device."),
+        "same-user": page.gettext("You cannot share a device with yourself."),
+        "bad-credentials": page.gettext("The owner's user name or password is wrong."),
+        "locked": page.gettext("The owner's account is locked."),
     }
     return texts.get(e.code, page.gettext("This could not be done. Please try again or contact the help desk."))
 
@@ -67,10 +75,15 @@ def start(page, form):
             if not text.isascii() or not text.isdigit():
                 raise VerifierError("bad-amount", "")
             amount = int(text)
-        ch = page.verifier.issue(page.session.username, device=device, purpose=purpose, new_pin=new_pin,
-                                 amount=amount)
+        if purpose == "share":  # the owner types their password here and answers with their token
+            ch = page.verifier.start_share(page.session.username, form.get("owner", ""),
+                                           form.get("owner_password", ""), device=device)
+        else:
+            ch = page.verifier.issue(page.session.username, device=device, purpose=purpose, new_pin=new_pin,
+                                     amount=amount)
     except VerifierError as e:
-        return home_with(page, refused_text(page, e), 409 if e.code in ("limit", "no-device") else 400,
+        status = {"bad-credentials": 401, "locked": 423, "bad-amount": 400, "bad-pin": 400}.get(e.code, 409)
+        return home_with(page, refused_text(page, e), status,
                          limits=limits_table(page) if e.code == "limit" else None)
     shown = _challenge(page, page.session.username, ch)
     shown.update(purpose=purpose, amount=amount)
@@ -97,6 +110,9 @@ def confirm_page(request: Request):
         what = page.gettext("Key your NEW PIN into the token, not the old one.")
     elif shown["purpose"] == "withdrawal":
         what = page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))
+    elif shown["purpose"] == "share":
+        what = page.gettext("The owner of token %(serial)s keys this challenge into it and types the response.",
+                            serial=shown["serial"])
     return page.render("challenge.html", challenge=shown, confirm=True, action="/confirm/response",
                        heading=headings(page)[shown["purpose"]], what=what, submit=page.gettext("Confirm"),
                        expired=page.now >= shown.get("expires_at", 0))
@@ -125,7 +141,8 @@ def answer(page, form):
             "pin-change": page.gettext("Your PIN is changed. Use the new PIN from now on."),
             "card": page.gettext("Your online security code card is ready. Print it or save it now."),
             "withdrawal": page.gettext("The withdrawal of %(amount)s is confirmed.",
-                                       amount="{:,}".format(result.get("amount") or 0))}[shown["purpose"]]
+                                       amount="{:,}".format(result.get("amount") or 0)),
+            "share": page.gettext("You may now use token %(serial)s.", serial=shown["serial"])}[shown["purpose"]]
     card = result.get("card")
     return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,
                        card_serial=card["serial"] if card else None,

@@ -14,6 +14,7 @@ from tests.portal.test_login_pages import alert, post
 from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, Server, make_db
 
 NEW_PIN = "8642"
+OWNER_PASSWORD = "Owners-own-pw-5"
 
 
 @pytest.fixture(scope="module")
@@ -30,15 +31,22 @@ def portal(tmp_path_factory, secrets_sent):
         jun_temp = v.issue_temp_passcode("jun")
         v.enroll_token("jun", "DSC00009", KEY, PIN, suite=SUITE, active=False)
         v.set_token_status("jun", "DSC00009", False)  # turned off as misplaced: jun is on the passcode
+        same = dict(birth_date="1980-02-03", citizenship="JP", residence="JP", id_type="passport", id_number="TK1")
+        v.add_user("kai", PASSWORD, **same)
+        v.add_user("lee", OWNER_PASSWORD, **same)
+        v.add_user("mia", PASSWORD, **dict(same, id_number="TK2"))
+        kai_card = v.issue_printed_card("kai")
+        v.enroll_token("lee", "DSC00011", KEY, PIN, suite=SUITE, active=True)
+        v.enroll_token("mia", "DSC00012", KEY, PIN, suite=SUITE, active=True)
         v.close()
     finally:
         passwords.N = cheap
-    secrets_sent.update({NEW_PIN, jun_temp["passcode"]})
+    secrets_sent.update({NEW_PIN, jun_temp["passcode"], OWNER_PASSWORD})
     policy = tmp / "policy.json"
     policy.write_text(json.dumps({"throttle_per_address": 0, "throttle_per_user": 0,
                                   "withdrawal_limits": {"code-card": [1000, 2000]}}))
     s = Server(tmp, db, keyring, extra_env={"DSC_POLICY_FILE": str(policy)})
-    s.ivan_card, s.jun_temp, s.gus_card = ivan_card, jun_temp, gus_card
+    s.ivan_card, s.jun_temp, s.gus_card, s.kai_card = ivan_card, jun_temp, gus_card, kai_card
     yield s
     s.stop()
 
@@ -136,3 +144,14 @@ def test_re_activating_a_found_token_ends_the_temporary_devices(portal):
     with pytest.raises(AssertionError):
         login(portal.url, "jun", lambda html: portal.jun_temp["passcode"])  # the passcode is over
     assert login(portal.url, "jun", token_answer(PIN))
+
+
+def test_sharing_a_token_with_the_seeds_messages(portal):
+    c = login(portal.url, "kai", lambda html: card_answer(portal.kai_card, positions(html)))
+    r = post(c, "/confirm/start", c.get("/").text, purpose="share", owner="mia", owner_password=PASSWORD)
+    assert r.status_code == 409 and alert(r.text) == "Different identification information."
+    r = post(c, "/confirm/start", c.get("/").text, purpose="share", owner="lee", owner_password="Not-lees-pw-1")
+    assert r.status_code == 401 and alert(r.text) == "The owner's user name or password is wrong."
+    r = confirm(c, {"purpose": "share", "owner": "lee", "owner_password": OWNER_PASSWORD}, token_answer(PIN))
+    assert r.status_code == 200 and "You may now use token DSC00011." in r.text
+    assert re.search(r"<td>token</td><td>DSC00011</td><td>active</td>", c.get("/").text)

@@ -3,6 +3,7 @@ steps for each device kind, the session cookie and its rotation at login, the
 CSRF check, the security headers, the same answer for every refusal, the
 lockout text, the Japanese pages. tests/browser drives the same in Chromium."""
 
+import html as html_module
 import json
 import re
 
@@ -59,7 +60,7 @@ def password_step(c, name, password=PASSWORD):
 
 def alert(html):
     found = re.search(r'role="alert">([^<]*)<', html)
-    return found.group(1) if found else None
+    return html_module.unescape(found.group(1)) if found else None
 
 
 def test_a_token_login_with_the_challenge_text_of_the_seeds(browser, secrets_sent):
