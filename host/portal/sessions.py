@@ -53,10 +53,19 @@ def _row(stage, username, challenge_id, data, created_at, now):
 
 
 def create(engine, now, data=None):
+    """A new anonymous session. Timed-out ones are deleted on the way, so the table
+    holds at most the sessions of the last IDLE_TIMEOUT (visitors without a cookie
+    each get one)."""
     token, row = _row(ANONYMOUS, None, None, data, now, now)
     with engine.begin() as conn:
+        conn.execute(_expired(now))
         conn.execute(web_sessions.insert().values(**row))
     return Session(row, token)
+
+
+def _expired(now):
+    return delete(web_sessions).where((web_sessions.c.last_seen < now - IDLE_TIMEOUT)
+                                      | (web_sessions.c.created_at < now - ABSOLUTE_TIMEOUT))
 
 
 def load(engine, token, now):
@@ -108,6 +117,4 @@ def destroy(engine, session):
 def sweep(engine, now):
     """Delete timed-out sessions; the number deleted."""
     with engine.begin() as conn:
-        return conn.execute(delete(web_sessions).where(
-            (web_sessions.c.last_seen < now - IDLE_TIMEOUT) | (web_sessions.c.created_at < now - ABSOLUTE_TIMEOUT)
-        )).rowcount
+        return conn.execute(_expired(now)).rowcount
