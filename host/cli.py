@@ -130,6 +130,9 @@ def build_parser(only=None):
         from host.server import cli as server_cli
 
         server_cli.add_parser(sub)
+        from host import demo
+
+        demo.add_parser(sub)
     if want("ocra"):
         add_ocra(sub.add_parser("ocra", help="compute an OCRA response on this computer",
                                 description="compute an OCRA response on this computer (RFC 6287), as the token would"))
@@ -353,6 +356,10 @@ def main(argv=None):
             from host.server import cli as server_cli
 
             return server_cli.run(args)
+        if args.command == "demo":
+            from host import demo
+
+            return demo.run(args)
         from host.verifier import cli as verifier_cli
 
         return verifier_cli.run(args)

@@ -1,0 +1,417 @@
+"""`dsc demo` (make run): the whole system on one machine for a newcomer. The
+login service and portal (`dsc serve`) run as a child process; the simulated token
+runs in this process, its terminal UI in the foreground. Everything lives in one
+state folder and is made on the first run only: the database and key ring, a
+user `demo` with the token enrolled, a help-desk user `helpdesk` with a printed
+code card, and the passwords and PIN in demo-credentials.txt."""
+
+import os
+import signal
+import sys
+import threading
+
+# Light at import (the parser is built for every dsc command): subprocess, secrets
+# and the rest are imported where they are used.
+
+DEFAULT_STATE = ".state"
+DEFAULT_LISTEN = "127.0.0.1:8000"
+DEFAULT_LINK = "socket://127.0.0.1:7000"
+DEMO_USER = "demo"
+HELPDESK_USER = "helpdesk"
+SERVER_START_SECONDS = 60
+SERVER_STOP_SECONDS = 35  # dsc serve lets requests in flight finish for up to 30 s
+# Easy to read aloud and type: no 0/o, 1/l/i.
+PASSWORD_CHARS = "abcdefghjkmnpqrstuvwxyz23456789"
+CREDENTIAL_FIELDS = ("demo password", "demo PIN", "helpdesk password")
+
+
+class DemoError(Exception):
+    """A refusal: one line on stderr, exit 1."""
+
+
+class Stop(BaseException):
+    """SIGTERM, SIGINT or SIGHUP: unwind and stop the server."""
+
+
+def add_parser(sub):
+    text = ("run the whole system to try it: the portal and API, a user demo with an enrolled simulated "
+            "token (in the foreground) and a help-desk user; made on the first run, reused after")
+    c = sub.add_parser("demo", help=text, description=text)
+    c.add_argument("--state", default=DEFAULT_STATE, metavar="DIR",
+                   help="keep the database, keys, token and credentials here, owner-only (default %(default)s)")
+    c.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
+                   help="the portal's address (default %(default)s; port 0 picks a free one)")
+    c.add_argument("--link", default=DEFAULT_LINK, metavar="URL",
+                   help="the token's serial link, socket://HOST:PORT or pty (default %(default)s)")
+    c.add_argument("--no-ui", action="store_true",
+                   help="no terminal UI: serve until SIGTERM or Ctrl-C (for scripts, tests and headless use)")
+    return c
+
+
+class Paths:
+    def __init__(self, state):
+        def at(name):
+            return os.path.join(state, name)
+
+        self.state = state
+        self.db = at("dsc.db")
+        self.keyring = at("dsc-master.key")
+        self.token = at("token")
+        self.demo_key = at("demo.key")
+        self.credentials = at("demo-credentials.txt")
+        self.card = at("helpdesk-card.txt")
+        self.server_log = at("server.log")
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def handle_stop_signals(handler):
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def unwind(signum, frame):
+    handle_stop_signals(signal.SIG_IGN)  # the first stops us; later ones must not cut the clean-up short
+    raise Stop()
+
+
+def run(args):
+    from host.transport import HostError
+
+    paths = Paths(args.state)
+    stopped = threading.Event()
+    token = link = server = None
+
+    handle_stop_signals(unwind)
+    try:
+        check_port_free(args.listen)
+        prepare_state(paths.state)
+        credentials = read_credentials(paths.credentials)
+        token, link = start_token(paths, args.link)
+        token.on_exit.append(stopped.set)
+        info, key = read_token(paths, link.url)
+        setup_accounts(paths, info, key, credentials)
+        server = Server(paths, args.listen, on_exit=stopped.set)
+        block = instructions(server.url + "/login", link.url, credentials, paths, args.no_ui)
+        print("\n".join(block), flush=True)
+        if not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty():
+            show_token(token, block[:HEADER_LINES], stopped)
+        else:
+            while not stopped.wait(0.5):
+                pass
+        if token.exit_reason:
+            raise DemoError("the token stopped: %s" % token.exit_reason)
+        if server.proc.poll() is not None and not server.stopping:
+            raise DemoError("the portal stopped (see %s)" % paths.server_log)
+        return 0
+    except Stop:
+        return 0
+    except (DemoError, HostError) as e:
+        sys.stderr.write("dsc demo: %s\n" % e)
+        return 1
+    except SystemExit as e:  # the simulator's own one-line refusals
+        if isinstance(e.code, str):
+            sys.stderr.write(e.code.replace("dsc sim:", "dsc demo:", 1) + "\n")
+            return 1
+        raise
+    finally:
+        if server is not None:
+            server.stop()
+        if token is not None:
+            token.stop()
+        if link is not None:
+            link.close()
+
+
+def check_port_free(listen):
+    """Fail at once, in one line, when the portal's port is taken (a second make run)."""
+    import socket
+
+    from host.server.cli import _listen
+
+    host, port = _listen(listen)
+    if port == 0:
+        return
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as dsc serve binds
+        probe.bind((host, port))
+    except OSError as e:
+        raise DemoError("cannot listen on %s (%s): pass another address, e.g. --listen %s:%d "
+                        "(make run DEMO_ARGS=\"--listen %s:%d\")"
+                        % (listen, e.strerror or e, host, port + 1, host, port + 1))
+    finally:
+        probe.close()
+
+
+def prepare_state(path):
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        os.chmod(path, 0o700)  # it holds the master key and the demo passwords
+    except OSError as e:
+        raise DemoError("cannot keep the demo's state in %s: %s" % (path, e.strerror or e))
+
+
+# ---- credentials ---------------------------------------------------------------
+
+def new_password():
+    import secrets
+
+    return "-".join("".join(secrets.choice(PASSWORD_CHARS) for _ in range(4)) for _ in range(3))
+
+
+def read_credentials(path):
+    """The demo's passwords and PIN: from the file, or new ones (the file is written
+    once the database is known not to hold other passwords for these users)."""
+    if not os.path.exists(path):
+        import secrets
+
+        return {"demo password": new_password(), "demo PIN": "%04d" % secrets.randbelow(10000),
+                "helpdesk password": new_password(), "new": True}
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name, sep, value = line.strip().partition(": ")
+                if sep and not name.startswith("#"):
+                    fields[name] = value
+    except OSError as e:
+        raise DemoError("cannot read %s: %s" % (path, e.strerror or e))
+    missing = [name for name in CREDENTIAL_FIELDS if not fields.get(name)]
+    if missing:
+        raise DemoError("%s has no %s: remove the folder %s to start over"
+                        % (path, ", ".join(missing), os.path.dirname(path) or "."))
+    return fields
+
+
+def write_credentials(path, credentials):
+    text = "# dsc demo (make run): the demo accounts; remove this folder to start over\n"
+    text += "".join("%s: %s\n" % (name, credentials[name]) for name in CREDENTIAL_FIELDS)
+    write_private(path, text.encode())
+
+
+def write_private(path, data):
+    """Write a file readable by its owner only, replacing an older one whole."""
+    from host.files import create_private
+
+    temporary = path + ".tmp"
+    if os.path.exists(temporary):
+        os.remove(temporary)
+    with create_private(temporary, binary=True) as f:
+        f.write(data)
+    os.replace(temporary, path)
+
+
+# ---- the token -----------------------------------------------------------------
+
+def start_token(paths, link_spec):
+    """The simulated token on its flash folder, provisioned with the demo key when
+    blank, and its serial link."""
+    from simulator import cli as sim
+    from simulator import link as links
+    from simulator import runtime as runtimes
+
+    sim.prepare_state_dir(paths.token)
+    token = runtimes.make_runtime("cpython", paths.token)
+    try:
+        token.start()
+    except RuntimeError as e:
+        raise DemoError(str(e))
+    try:
+        sim.provision_demo(token, paths.demo_key)
+        try:
+            return token, links.open_link(link_spec, token)
+        except OSError as e:
+            raise DemoError("cannot open the token's link %s (%s): pass another, e.g. --link socket://127.0.0.1:0"
+                            % (link_spec, e.strerror or e))
+        except ValueError as e:
+            raise DemoError(str(e))
+    except BaseException:
+        token.stop()
+        raise
+
+
+def read_token(paths, url):
+    """The token's serial and suite, read over its link as from a real one, and its
+    key from the key file, checked against the key check value the token shows."""
+    import hashlib
+    import hmac
+
+    from host.client import TokenClient
+    from host.files import read_key_file
+
+    with TokenClient(url) as client:
+        info = client.info()
+    start_over = "remove the folder %s to start over" % paths.state
+    try:
+        key = read_key_file(paths.demo_key)
+    except ValueError as e:
+        raise DemoError("%s: %s" % (e, start_over))
+    kcv = hmac.new(key, b"OpenDSC KCV", hashlib.sha256).digest()[:3].hex().upper()  # as dsc/token.py
+    if info.get("kcv") != kcv:
+        raise DemoError("the token in %s does not hold the key in %s: %s" % (paths.token, paths.demo_key, start_over))
+    return info, key
+
+
+# ---- the accounts --------------------------------------------------------------
+
+def setup_accounts(paths, info, key, credentials):
+    """Make what is missing: the database, the two users, the enrolled token, the
+    help-desk card and its file. What exists is left as it is."""
+    from host.verifier import cards, service
+    from host.verifier.errors import VerifierError
+
+    start_over = "remove the folder %s to start over" % paths.state
+    try:
+        service.init_db(paths.db, paths.keyring)
+        v = service.Verifier(paths.db, paths.keyring)
+    except (VerifierError, service.VaultError) as e:
+        raise DemoError("%s: %s" % (e, start_over))
+    try:
+        roles = {u["user"]: u["role"] for u in v.users()}
+        if credentials.pop("new", False):
+            if DEMO_USER in roles or HELPDESK_USER in roles:
+                raise DemoError("%s has users %s and %s but %s is missing: %s"
+                                % (paths.db, DEMO_USER, HELPDESK_USER, paths.credentials, start_over))
+            write_credentials(paths.credentials, credentials)
+        if DEMO_USER not in roles:
+            v.add_user(DEMO_USER, credentials["demo password"])
+        if not any(d["kind"] == "token" and d["serial"] == info["serial"] for d in v.devices(DEMO_USER)):
+            v.enroll_token(DEMO_USER, info["serial"], key, credentials["demo PIN"], suite=info["suite"], active=True)
+        if HELPDESK_USER not in roles:
+            v.add_user(HELPDESK_USER, credentials["helpdesk password"], role="helpdesk")
+        elif roles[HELPDESK_USER] != "helpdesk":
+            raise DemoError("user %s in %s is not a help-desk user: %s" % (HELPDESK_USER, paths.db, start_over))
+        card = next((d for d in v.devices(HELPDESK_USER)
+                     if d["kind"] == cards.CODE_CARD and d["status"] == "active" and not d["shared"]), None)
+        if card is None:
+            write_private(paths.card, cards.render(v.issue_printed_card(HELPDESK_USER), "txt"))
+        elif not os.path.exists(paths.card):
+            write_private(paths.card, cards.render(v.card(HELPDESK_USER, card["serial"]), "txt"))
+    except VerifierError as e:
+        raise DemoError("%s: %s" % (e, start_over))
+    finally:
+        v.close()
+
+
+# ---- the login service ---------------------------------------------------------
+
+class Server:
+    """`dsc serve` as a child process in a session of its own (Ctrl-C at the token
+    reaches this process only, which stops it); its log goes to server.log."""
+
+    def __init__(self, paths, listen, on_exit):
+        import subprocess
+
+        env = dict(os.environ, DSC_MASTER_KEY_FILE=os.path.abspath(paths.keyring), PYTHONUNBUFFERED="1")
+        self.stopping = False
+        self.url = None
+        self._listening = threading.Event()
+        log = os.open(paths.server_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--listen", listen,
+                                          "--db", os.path.abspath(paths.db)],
+                                         env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                         start_new_session=True)
+        finally:
+            os.close(log)
+        threading.Thread(target=self._read, args=(on_exit,), name="server-output", daemon=True).start()
+        if not self._listening.wait(SERVER_START_SECONDS) or self.url is None:
+            self.stop()
+            raise DemoError("the portal did not start: %s" % last_line(paths.server_log))
+
+    def _read(self, on_exit):
+        for line in self.proc.stdout:
+            text = line.decode(errors="replace")
+            if self.url is None and "listening on " in text:
+                self.url = text.split("listening on ", 1)[1].split()[0]
+                self._listening.set()
+        self._listening.set()  # ended before it listened: __init__ says why
+        self.proc.wait()
+        on_exit()
+
+    def stop(self):
+        import subprocess
+
+        self.stopping = True
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(SERVER_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def last_line(path):
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        lines = []
+    return lines[-1] if lines else "no output (see %s)" % path
+
+
+# ---- what the newcomer sees ----------------------------------------------------
+
+def instructions(portal, link_url, credentials, paths, no_ui):
+    """The block printed at every start; its first HEADER_LINES head the token's screen."""
+    if no_ui:
+        how = ["Log in as %s in the portal: it shows a challenge. Key the PIN and the" % DEMO_USER,
+               "challenge into the token over its link and type its response into the portal:",
+               "dsc respond %s --pin PIN --challenge CHALLENGE" % link_url]
+    else:
+        how = ["Log in as %s in the portal: it shows a challenge. In the token window below," % DEMO_USER,
+               "press the power key (p), key the PIN and OK (Enter), then the challenge and OK,",
+               "and type the response the token shows into the portal."]
+    return [
+        "OpenDSC demo",
+        "  portal     %s" % portal,
+        "  user       %-9s password %s   PIN %s" % (DEMO_USER, credentials["demo password"], credentials["demo PIN"]),
+        "  help desk  %-9s password %s   card %s" % (HELPDESK_USER, credentials["helpdesk password"], paths.card),
+        "  token      %s" % link_url,
+        *how,
+        "Saved in %s (remove %s to start over);" % (paths.credentials, paths.state),
+        "the portal's log is %s. Stop with %s: the portal stops too." % (paths.server_log,
+                                                                          "Ctrl-C" if no_ui else "q"),
+    ]
+
+
+HEADER_LINES = 8  # what fits above the token in 24 rows
+
+
+def show_token(token, header, stopped):
+    """The simulator's token drawn under `header` until q, Ctrl-C or `stopped`."""
+    import select
+    import termios
+    import tty
+
+    from simulator import tui
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    wake_read, wake_write = os.pipe()  # a display change redraws at once
+    token.on_display.append(lambda a, b: os.write(wake_write, b"."))
+    sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen: the block stays on the main one
+    try:
+        tty.setcbreak(fd)  # Ctrl-C still signals: unwind() runs the clean-up
+        drawn = None
+        while not stopped.is_set():
+            if token.lines != drawn:
+                drawn = token.lines
+                screen = header + [""] + tui.render_token(drawn) + [tui.HELP]
+                sys.stdout.write("\x1b[H\x1b[2J" + "\r\n".join(screen) + "\r\n")
+                sys.stdout.flush()
+            ready, _, _ = select.select([fd, wake_read], [], [], 0.5)  # and `stopped` is seen within 0.5 s
+            if wake_read in ready:
+                os.read(wake_read, 4096)
+            typed = tui.keys_for(os.read(fd, 64) or b"q") if fd in ready else []  # b"": the terminal went away
+            for key in typed:
+                if key == tui.QUIT:
+                    return
+                token.press(key)
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        sys.stdout.write("\x1b[?25h\x1b[?1049l")
+        sys.stdout.flush()
