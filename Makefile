@@ -1,4 +1,4 @@
-# OpenDSC: `make run` starts the simulated token, `make test` runs every test.
+# OpenDSC: `make run` starts the whole system (portal and simulated token), `make test` runs every test.
 # Both set up .venv first (python3 -m venv + pip), so a fresh clone needs nothing by hand.
 
 PYTHON ?= python3
@@ -21,11 +21,12 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 	PYTHON=$(PYTHON) bash scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 
-# The token keeps its flash in .state/token/ (git-ignored) between runs; on the first
-# run it is provisioned with a demo key, written to .state/demo.key (mode 0600), so the
-# power key brings up PIN> at once and the verifier can enroll it (README).
+# The whole system (dsc demo): the portal and API on http://127.0.0.1:8000 and the simulated
+# token's terminal UI in the foreground. Everything stays in .state/ (git-ignored, 0700) between
+# runs; the first run makes the database, a user demo with the token enrolled and a help-desk
+# user, and every run prints their passwords (README). DEMO_ARGS="--listen 127.0.0.1:8001" etc.
 run: setup
-	$(VENV)/bin/dsc sim --state .state/token --demo-key .state/demo.key $(SIM_ARGS)
+	$(VENV)/bin/dsc demo --state .state $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m ruff check firmware host simulator scripts bench tests hardware
