@@ -904,7 +904,7 @@ class KeyMasher(RuleBasedStateMachine):
 
 
 KeyMasher.TestCase.settings = settings(
-    max_examples=300 * SCALE,
+    max_examples=150 * SCALE,  # make fuzz: 3000
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
