@@ -42,6 +42,25 @@ if [ -n "$missing" ]; then
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null \
         || echo "bootstrap: could not install$missing; the tests and benchmarks that need them are skipped" >&2
 fi
+# Debian's Chromium and axe-core (npm) for tests/browser: the tests launch /usr/bin/chromium
+# through Playwright's executable_path (Playwright's own browser download cannot be used here)
+# and inject axe.min.js from $venv/axe; without them those tests are skipped.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "bootstrap: installing chromium with apt-get" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null \
+        || echo "bootstrap: could not install chromium; tests/browser will be skipped" >&2
+fi
+if [ ! -f "$venv/axe/node_modules/axe-core/axe.min.js" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "bootstrap: installing npm with apt-get" >&2
+        sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq npm >/dev/null \
+            || echo "bootstrap: could not install npm" >&2
+    fi
+    npm install --silent --prefix "$venv/axe" axe-core@4 >/dev/null 2>&1 \
+        || echo "bootstrap: could not install axe-core with npm; tests/browser's accessibility checks will be skipped" >&2
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).
