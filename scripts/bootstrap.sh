@@ -45,10 +45,12 @@ fi
 # Debian's Chromium and axe-core (npm) for tests/browser: the tests launch /usr/bin/chromium
 # through Playwright's executable_path (Playwright's own browser download cannot be used here)
 # and inject axe.min.js from $venv/axe; without them those tests are skipped.
-if [ ! -x /usr/bin/chromium ]; then
-    echo "bootstrap: installing chromium with apt-get" >&2
+# A Japanese font too, or the Japanese pages render as empty boxes in screenshots.
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/ipafont-gothic ]; then
+    echo "bootstrap: installing chromium and fonts-ipafont-gothic with apt-get" >&2
     sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null \
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium \
+        fonts-ipafont-gothic >/dev/null \
         || echo "bootstrap: could not install chromium; tests/browser will be skipped" >&2
 fi
 if [ ! -f "$venv/axe/node_modules/axe-core/axe.min.js" ]; then
