@@ -10,7 +10,7 @@
 
 from fastapi.staticfiles import StaticFiles
 
-from host.portal import account, confirm, i18n, login, web
+from host.portal import account, confirm, helpdesk, i18n, login, web
 
 
 def install(app):
@@ -18,4 +18,5 @@ def install(app):
     app.include_router(login.router)
     app.include_router(account.router)
     app.include_router(confirm.router)
+    app.include_router(helpdesk.router)
     app.mount("/static", StaticFiles(directory=str(i18n.HERE / "static")), name="static")
