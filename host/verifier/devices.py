@@ -115,13 +115,16 @@ class Devices:
         now = self.clock()
         with self.engine.begin() as conn:
             user = find(conn, name)
-            dev = self._own_device(conn, user, serial, TOKEN)
-            new = "active" if active else "inactive"
-            conn.execute(devices.update().where(devices.c.id == dev.id).values(
-                status=new, activated_at=now if active else dev.activated_at))
-            if active:
-                self._revoke_temporary(conn, user.id, now)
-            audit_log.record(conn, now, name, "%s:%s" % (TOKEN, serial), "status", "ok", new)
+            return self._set_token_status(conn, user, serial, active, now)
+
+    def _set_token_status(self, conn, user, serial, active, now):
+        dev = self._own_device(conn, user, serial, TOKEN)
+        new = "active" if active else "inactive"
+        conn.execute(devices.update().where(devices.c.id == dev.id).values(
+            status=new, activated_at=now if active else dev.activated_at))
+        if active:
+            self._revoke_temporary(conn, user.id, now)
+        audit_log.record(conn, now, user.username, "%s:%s" % (TOKEN, serial), "status", "ok", new)
         return new
 
     def _revoke_temporary(self, conn, user_id, now):
@@ -132,10 +135,15 @@ class Devices:
                      .values(status="revoked", expires_at=now))
 
     def replace_token(self, name, serial):
-        """A lost token: deactivate it and issue a temporary passcode; the new
+        """A lost token: deactivate it and issue a temporary passcode, in one step
+        (a user who has a passcode already keeps the token as it was); the new
         token is enrolled as usual and ends the passcode when activated."""
-        self.set_token_status(name, serial, active=False)
-        return self.issue_temp_passcode(name)
+        name = inputs.username(name)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            user = find(conn, name, lock=True)
+            self._set_token_status(conn, user, serial, False, now)
+            return self._temp_passcode(conn, user, now)
 
     def remove_device(self, name, serial):
         """Remove one of a user's devices with its shares and open challenges."""
@@ -168,18 +176,22 @@ class Devices:
         while, then for some days more only the issue of an online code card."""
         name = inputs.username(name)
         now = self.clock()
-        k = kind("temp-passcode")
         with self.engine.begin() as conn:
             user = find(conn, name, lock=True)  # two help-desk clicks at once issue one passcode
-            mine = conn.execute(select(devices).where(devices.c.user_id == user.id)
-                                .where(devices.c.kind == k.name)).all()
-            if any(status(d, now, self.policy) == "active" for d in mine):
-                raise VerifierError("passcode-exists", "%s already has a temporary passcode" % name)
-            passcode = "".join(secrets.choice(PASSCODE_CHARS) for _ in range(PASSCODE_LENGTH))
-            serial = k.serial_prefix + secrets.token_hex(4).upper()
-            expires = now + self.policy.temp_full_access + self.policy.temp_card_only
-            self._insert_device(conn, user.id, k.name, serial, passcode.encode(), now, expires_at=expires)
-            audit_log.record(conn, now, name, "%s:%s" % (k.name, serial), "issue", "ok", "temporary passcode issued")
+            return self._temp_passcode(conn, user, now)
+
+    def _temp_passcode(self, conn, user, now):
+        k = kind("temp-passcode")
+        mine = conn.execute(select(devices).where(devices.c.user_id == user.id)
+                            .where(devices.c.kind == k.name)).all()
+        if any(status(d, now, self.policy) == "active" for d in mine):
+            raise VerifierError("passcode-exists", "%s already has a temporary passcode" % user.username)
+        passcode = "".join(secrets.choice(PASSCODE_CHARS) for _ in range(PASSCODE_LENGTH))
+        serial = k.serial_prefix + secrets.token_hex(4).upper()
+        expires = now + self.policy.temp_full_access + self.policy.temp_card_only
+        self._insert_device(conn, user.id, k.name, serial, passcode.encode(), now, expires_at=expires)
+        audit_log.record(conn, now, user.username, "%s:%s" % (k.name, serial), "issue", "ok",
+                         "temporary passcode issued")
         return {"serial": serial, "passcode": passcode, "full_access_until": now + self.policy.temp_full_access,
                 "expires_at": expires}
 
