@@ -103,6 +103,7 @@ class Page:
         session = self.ensure_session()
         html = self.env.get_template(template).render(
             lang=self.lang, languages=i18n.LANGUAGES, csrf=session.csrf, session=session, path=self.request.url.path,
+            page_query=[(k, v) for k, v in self.request.query_params.multi_items() if k != "lang"],
             **context)
         return self._finish(HTMLResponse(html, status_code=status, headers=HEADERS))
 

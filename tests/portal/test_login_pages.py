@@ -189,6 +189,8 @@ def test_japanese_from_accept_language_and_from_the_switch(portal):
         assert "ユーザー名" in c.get("/login?lang=ja").text
         assert "ユーザー名" in c.get("/login").text  # remembered
         assert "User name" in c.get("/login?lang=en").text
+        # the switch keeps the page's own query (a help-desk search, say)
+        assert 'href="/login?user=nora&amp;lang=ja"' in c.get("/login?user=nora").text
 
 
 def test_every_message_has_a_japanese_translation():
