@@ -72,6 +72,14 @@ def world(tmp_path_factory):
     v.close()
 
 
+@pytest.fixture(autouse=True)
+def no_failures_carried_over(world):
+    """Each test starts with alice's and bob's failure counts at zero (lockout_failures
+    is 3 here): which tests share a worker, and in what order, must not matter."""
+    for name in ("alice", "bob"):
+        world[1].unlock(name)
+
+
 def respond(key, challenge, pin=PIN):
     return ocra(SUITE, key, challenge, pin=pin)
 

@@ -1,6 +1,6 @@
 """Schemathesis against the app's own OpenAPI schema, in process (ASGI): whatever
 it sends, no 5xx, and every answer (status, content type, body) is one the schema
-declares. ~150 examples an operation of the login and validation API, ~40 of the
+declares. ~100 examples an operation of the login and validation API, ~40 of the
 operator API (sent with an admin API key, so they reach the library); many more
 with DSC_FUZZ=1 (make fuzz)."""
 
@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 from host.server.app import create_app
 from host.server.settings import Settings
 
-EXAMPLES = 2000 if os.environ.get("DSC_FUZZ") else 150
+EXAMPLES = 2000 if os.environ.get("DSC_FUZZ") else 100
 OPERATOR_EXAMPLES = 500 if os.environ.get("DSC_FUZZ") else 40
 OPERATOR = r"^/api/v1/(users|audit)"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -157,7 +157,7 @@ def test_rotation_killed_at_random_points_fuzz_breaks_nothing(tmp_path):
     """SIGKILL a rotation at random moments: the next command works (an enrolment
     right after each kill, whose key must stay readable), every secret decrypts,
     and a later rotation completes."""
-    seeds = range(12) if FUZZ else (11, 42)
+    seeds = range(12) if FUZZ else (42,)
     w = world_with(tmp_path, ("alice", "bob"))
     w.enroll("alice", "A1")
     w.issue_temp_passcode("bob")

@@ -43,7 +43,7 @@ PIN = "1234"
 USER, PASSWORD = "alice", "password123"
 RACERS = 48 if FUZZ else 12
 FAILERS = 40 if FUZZ else 14
-CRASH_ROUNDS = 100 if FUZZ else 6
+CRASH_ROUNDS = 100 if FUZZ else 4
 COUNTED = ("wrong response", "wrong password", "locked")  # reasons that count as failed logins
 NO_LOCK = {"lockout_failures": 1000}  # the most a policy allows: count every failure, never lock here
 
