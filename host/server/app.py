@@ -2,7 +2,8 @@
 
 Four small ASGI layers wrap the routes, outermost first:
 - the client address: behind a trusted reverse proxy, the scope's client becomes
-  the address from X-Forwarded-For (proxies.py), for the log and the throttle;
+  the address from X-Forwarded-For (proxies.py), for the log and the throttle,
+  and its scheme the one from X-Forwarded-Proto (so cookies are Secure);
 - the access log: method, the route's template (never the raw path or query
   string, which a client might fill with a secret), status, time;
 - the catch-all: an unexpected exception is logged by its type only and answered
@@ -132,6 +133,10 @@ class ClientAddress:
             client = proxies.client_address(peer, forwarded, self.networks)
             if client != peer:
                 scope = dict(scope, client=(client, 0))
+            scheme = proxies.scheme(peer, [v.decode("latin-1") for k, v in scope.get("headers") or ()
+                                           if k == b"x-forwarded-proto"], self.networks)
+            if scheme:  # TLS ended at the proxy: the portal's cookies must still be Secure
+                scope = dict(scope, scheme=scheme)
         return await self.app(scope, receive, send)
 
 

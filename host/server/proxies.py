@@ -47,3 +47,12 @@ def client_address(peer, forwarded_for, networks):
         if not _trusted(address, networks):
             return str(address)
     return peer
+
+
+def scheme(peer, forwarded_proto, networks):
+    """"https" or "http" as a trusted proxy reports the client's scheme in
+    X-Forwarded-Proto (its last value: the proxy's own), else None."""
+    if peer is None or not networks or not _trusted(_address(peer), networks) or not forwarded_proto:
+        return None
+    last = forwarded_proto[-1].split(",")[-1].strip().lower()
+    return last if last in ("http", "https") else None

@@ -194,3 +194,30 @@ def test_the_client_address_is_never_a_trusted_proxy_unless_every_hop_is(peer, h
         assert found == [h for h in hops if h not in trusted][-1]  # the nearest untrusted hop
     else:
         assert found == peer
+
+
+def test_the_portal_cookie_is_secure_when_the_client_used_https(tls_server, server):
+    verify = ssl.create_default_context(cafile=tls_server.cert)
+
+    def cookie_flags(url, **headers):
+        with httpx.Client(verify=verify) as fresh:  # no cookie yet: the answer sets one
+            cookie = fresh.get(url + "/login", headers=headers).headers["set-cookie"]
+        return [flag.strip().lower() for flag in cookie.split(";")[1:]]
+
+    assert "secure" in cookie_flags(tls_server.url)  # TLS in dsc serve itself
+    # its trusted proxy (127.0.0.1 here) says its client came over plain HTTP: believed
+    assert "secure" not in cookie_flags(tls_server.url, **{"X-Forwarded-Proto": "http"})
+    # a server that trusts no proxy ignores the header: plain HTTP, no Secure flag
+    assert "secure" not in cookie_flags(server.url, **{"X-Forwarded-Proto": "https"})
+
+
+@given(peer=ADDRESSES, values=st.lists(st.sampled_from(["http", "https", "HTTPS", "ftp", "", "https, http"]),
+                                       max_size=3), trusted=st.booleans())
+def test_x_forwarded_proto_counts_only_from_a_trusted_proxy(peer, values, trusted):
+    networks = proxies.parse([peer] if trusted else [])
+    found = proxies.scheme(peer, values, networks)
+    if not trusted or not values:
+        assert found is None
+    else:
+        last = values[-1].split(",")[-1].strip().lower()
+        assert found == (last if last in ("http", "https") else None)
