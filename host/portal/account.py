@@ -11,14 +11,7 @@ ACTIVITY = 20  # recent events shown
 
 
 def _recent(page, name):
-    events = []
-    after = 0
-    while True:  # the newest ACTIVITY events: the log pages oldest first
-        batch = page.verifier.audit_log(name, after_id=after, limit=1000)
-        events = (events + batch)[-ACTIVITY:]
-        if len(batch) < 1000:
-            return events[::-1]
-        after = batch[-1]["id"]
+    return page.verifier.audit_log(name, limit=ACTIVITY, newest=True)
 
 
 @router.get("/")

@@ -32,11 +32,13 @@ def record(conn, now, name, device, purpose, outcome, reason=""):
 
 
 class AuditLog:
-    def audit_log(self, name=None, outcome=None, since=None, until=None, after_id=0, limit=MAX_PAGE):
-        """Events oldest first, filtered, a page at a time (pass the last id as after_id)."""
+    def audit_log(self, name=None, outcome=None, since=None, until=None, after_id=0, limit=MAX_PAGE, newest=False):
+        """Events oldest first, filtered, a page at a time (pass the last id as after_id);
+        with newest=True the latest `limit` events, newest first."""
         from host.verifier import inputs
 
-        query = select(audit).where(audit.c.id > after_id).order_by(audit.c.id).limit(max(1, min(limit, MAX_PAGE)))
+        order = audit.c.id.desc() if newest else audit.c.id
+        query = select(audit).where(audit.c.id > after_id).order_by(order).limit(max(1, min(limit, MAX_PAGE)))
         if name is not None:
             query = query.where(audit.c.username == inputs.username(name))
         if outcome is not None:
