@@ -67,6 +67,12 @@ def crash_user(i):
     return "crash%d" % i
 
 
+def doomed_user(i):
+    """Users whose only login goes to the victim while it is frozen, so that the kill
+    always finds requests inside it (the load's own may all wait on other servers)."""
+    return "doomed%d" % i
+
+
 class World:
     """One database, its users, and the four servers on it."""
 
@@ -186,7 +192,8 @@ class World:
                              "WHERE u.username = :n", n=user))
 
 
-USERS = ["alice", "bob", "carol", "dave", "frank"] + [crash_user(i) for i in range(CRASH_USERS)]
+USERS = ["alice", "bob", "carol", "dave", "frank"] + [crash_user(i) for i in range(CRASH_USERS)] + [
+    doomed_user(i) for i in range(PER_SERVER)]
 SLOW_USER = "gina"  # the real password-hash cost: a check takes as long as in production
 
 
@@ -438,8 +445,25 @@ class Load:
         finally:
             with self.counting:
                 self.in_flight[index] -= 1
-        self.answers[i].append((index, path, a, cid))
+        if i is not None:
+            self.answers[i].append((index, path, a, cid))
         return a
+
+    def doom(self):
+        """A login per doomed user, sent to the victim; returns its threads."""
+        def run(k):
+            try:
+                with new_client() as client:
+                    a = self.send(client, None, VICTIM, START, {"username": doomed_user(k), "password": PASSWORD})
+                if a is not None:
+                    self.errors.append((doomed_user(k), "answered by a server that should be frozen", a))
+            except Exception as e:  # noqa: BLE001 - reported by the test
+                self.errors.append((doomed_user(k), repr(e)))
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(PER_SERVER)]
+        for t in threads:
+            t.start()
+        return threads
 
     def cycle(self, client, i, user, home, step):
         w = self.world
@@ -473,18 +497,22 @@ def test_a_server_killed_mid_request_leaves_consistent_data(world):
             time.sleep(0.01)
         time.sleep(CRASH_LOAD)
         with world.frozen():  # so that the kill lands while the victim's requests are inside it
+            doomed = load.doom()
+            deadline = time.monotonic() + 30
             while load.in_flight[VICTIM] < PER_SERVER and time.monotonic() < deadline:
                 time.sleep(0.005)
             time.sleep(0.05)  # their bodies reach the server
             load.killed_at = time.monotonic()
             assert world.servers[VICTIM].stop(sig=signal.SIGKILL) == -signal.SIGKILL
+        for t in doomed:
+            t.join(60)
         restarted = concurrent.futures.ThreadPoolExecutor(1)  # its start overlaps the checks below
         replacement = restarted.submit(world.new_server, VICTIM)
         time.sleep(CRASH_LOAD)
     finally:
         load.finish()
     assert not load.errors, load.errors
-    assert load.cut_off > 0, "no request was in flight on the killed server"
+    assert load.cut_off >= PER_SERVER, "the requests inside the killed server got answers"
 
     # The survivors answered everything, and only what the requests deserve.
     answered = Counter((a.status, a.error) for answers in load.answers.values() for _, _, a, _ in answers)
@@ -510,6 +538,8 @@ def test_a_server_killed_mid_request_leaves_consistent_data(world):
         assert set(events) <= {("ok", ""), ("fail", "wrong response"), ("fail", "wrong password")}, events
         assert world.pending(user) <= slack, user
         assert world.streak(user, settled=True) == streak_in(world.audit(user)), user
+    for k in range(PER_SERVER):  # their passwords were never checked
+        assert world.audit(doomed_user(k)) == [] and world.pending(doomed_user(k)) <= 1
     if not world.is_postgresql():
         assert world.sql("PRAGMA integrity_check") == [("ok",)]
 
