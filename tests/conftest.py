@@ -24,6 +24,19 @@ def secrets_sent():
     return log_scan.SECRETS
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server for this pytest process (tests/verifier/pg.py), shared by
+    every package's tests, stopped and removed at the end."""
+    from tests.verifier import pg
+
+    server = pg.Server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def pytest_sessionfinish(session):
     if os.environ.get("PYTEST_XDIST_WORKER"):
         log_scan.save(session.config)

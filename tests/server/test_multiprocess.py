@@ -200,15 +200,12 @@ SLOW_USER = "gina"  # the real password-hash cost: a check takes as long as in p
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request, tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("multiprocess-" + request.param)
-    cluster = w = None
+    w = None
     try:
         if request.param == "sqlite":
             db = str(tmp / "v.db")
         else:
-            from tests.verifier import pg
-
-            cluster = pg.Server()  # its own: tests/verifier's is not visible here
-            db = cluster.new_database()[0]
+            db = request.getfixturevalue("pg_server").new_database()[0]
         keyring = str(tmp / "master.key")
         make_users(db, keyring)
         w = World(tmp, db, keyring, secrets_sent)
@@ -216,8 +213,6 @@ def world(request, tmp_path_factory, secrets_sent):
         yield w
     finally:
         codes = w.close() if w else []
-        if cluster:
-            cluster.stop()
     assert log_scan.scan(tmp, w.secrets) == [], "secrets reached these logs"
     for server in w.started:
         assert "Traceback" not in server.log_text(), "a server failed (see %s)" % server.log_path

@@ -41,18 +41,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: a test about the SQLite file itself; not run on PostgreSQL")
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """A PostgreSQL server for this pytest process, stopped and removed at the end."""
-    from tests.verifier import pg
-
-    server = pg.Server()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
     """The database for a test: a SQLite path, or the URL of a new PostgreSQL database."""

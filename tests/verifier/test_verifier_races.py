@@ -12,7 +12,8 @@
   agree with the attempts the worker had durably logged, plus at most the one in
   flight.
 
-The workers are tests/verifier/workers.py, run as separate Python processes.
+The workers are tests/verifier/workers.py, separate processes forked from a
+server that has the verifier imported.
 User passwords are hashed with cheap scrypt parameters (the library stores the
 parameters in the hash and every process checks with the stored ones), so that
 start() costs about a millisecond instead of ~50 ms.
@@ -27,17 +28,15 @@ import random
 import secrets
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 
 import pytest
 
 from host.verifier import passwords, service
 from tests.ocra_reference import ocra
+from tests.verifier import workers as worker_processes
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 PIN = "1234"
 USER, PASSWORD = "alice", "password123"
@@ -149,12 +148,7 @@ def spawn(world, mode, args):
     path = world.path(mode + "-args") + ".json"
     with open(path, "w") as f:
         json.dump(args, f)
-    err = open(path + ".stderr", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.verifier.workers", mode, path], stdout=subprocess.DEVNULL,
-                            stderr=err, cwd=REPO)
-    err.close()
-    proc.stderr_path = path + ".stderr"
-    return proc
+    return worker_processes.start(mode, path)
 
 
 def stderr_of(proc):

@@ -1,8 +1,10 @@
 """Worker processes for tests/verifier/test_verifier_races.py.
 
-Run as a module from the repository (`python -m tests.verifier.workers MODE ARGS.json`) so that every
-worker is a separate process with its own Verifier, engine and SQLite connection
-on the shared database file.
+Every worker is a separate process with its own Verifier, engine and database
+connection on the shared database. `start(mode, path)` forks it from a
+multiprocessing fork server that has imported the verifier once (a fresh
+interpreter spends ~0.5 s of CPU on imports, which dozens of racers per test
+multiplied); `python -m tests.verifier.workers MODE ARGS.json` runs one by hand.
 
 race:  open a Verifier, create the `ready` file, wait for the `go` file, then make
        one attempt (finish() on a challenge, or start() with a password) and write
@@ -13,11 +15,66 @@ crash: open a Verifier, create the `ready` file, then make the attempts of `plan
 """
 
 import json
+import multiprocessing
 import os
 import sys
 import time
 
 from host.verifier import service
+
+_context = None
+
+
+class Worker:
+    """A started worker, with the parts of subprocess.Popen's interface the tests use."""
+
+    def __init__(self, process, stderr_path):
+        self.process, self.stderr_path = process, stderr_path
+        self.pid = process.pid
+
+    def poll(self):
+        return self.process.exitcode
+
+    def wait(self, timeout=None):
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise TimeoutError("worker %d still running after %s s" % (self.pid, timeout))
+        return self.process.exitcode
+
+    def send_signal(self, sig):
+        if self.process.exitcode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.process.kill()
+
+
+def start(mode, path):
+    """Fork a worker running `mode` on the arguments in the JSON file `path`; its
+    stderr goes to path + ".stderr"."""
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(["tests.verifier.workers"])
+    process = _context.Process(target=_child, args=(mode, path), daemon=True)
+    process.start()
+    return Worker(process, path + ".stderr")
+
+
+def _child(mode, path):
+    err = os.open(path + ".stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(err, 2)
+    os.close(err)
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.close(null)
+    main(mode, path)
+
+
+def main(mode, path):
+    with open(path) as f:
+        arguments = json.load(f)
+    {"race": race, "crash": crash}[mode](arguments)
 
 
 def _verifier(args):
@@ -77,7 +134,4 @@ def crash(args):
 
 
 if __name__ == "__main__":
-    mode, path = sys.argv[1], sys.argv[2]
-    with open(path) as f:
-        arguments = json.load(f)
-    {"race": race, "crash": crash}[mode](arguments)
+    main(sys.argv[1], sys.argv[2])
