@@ -395,7 +395,7 @@ def show_token(token, header, stopped):
     token.on_display.append(lambda a, b: os.write(wake_write, b"."))
     sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen: the block stays on the main one
     try:
-        tty.setcbreak(fd)  # Ctrl-C still signals: unwind() runs the clean-up
+        tty.setcbreak(fd, termios.TCSANOW)  # typed-ahead keys kept; Ctrl-C still signals: unwind() runs the clean-up
         drawn = None
         while not stopped.is_set():
             if token.lines != drawn:

@@ -214,7 +214,7 @@ class StdinKeys:
             import tty
 
             self._saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)  # no Enter needed; Ctrl-C still stops dsc sim
+            tty.setcbreak(self.fd, termios.TCSANOW)  # no Enter needed, typed-ahead keys kept; Ctrl-C still stops dsc sim
         threading.Thread(target=self._read, name="stdin-keys", daemon=True).start()
 
     def _read(self):

@@ -66,7 +66,7 @@ def run(runtime, url, stopped=None):
     runtime.on_exit.append(lambda: os.write(wfd, b"x"))
     sys.stdout.write("\x1b[?1049h\x1b[?25l")  # alternate screen, hide cursor
     try:
-        tty.setcbreak(fd)
+        tty.setcbreak(fd, termios.TCSANOW)  # keep keys typed before the screen came up (TCSAFLUSH drops them)
         while stopped is None or not stopped.is_set():
             _draw(runtime.lines, url)
             ready, _, _ = select.select([fd, rfd], [], [])

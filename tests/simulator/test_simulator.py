@@ -61,6 +61,25 @@ def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
         os.close(master)
 
 
+@pytest.mark.parametrize("rt", runtimes.RUNTIMES)
+def test_a_key_typed_before_the_screen_is_up_is_kept(rt, tmp_path):
+    """A person who presses p while dsc sim is still starting sees the token come on
+    (switching the terminal to single keys used to discard what was typed ahead)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
+                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    try:
+        os.write(master, b"p")
+        read_until(master, "NO KEY")  # a blank token, on
+        os.write(master, b"q")
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+
+
 def test_the_link_can_be_a_pty(tmp_path):
     proc = subprocess.Popen(DSC + ["sim", "--headless", "--link", "pty", "--state", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
