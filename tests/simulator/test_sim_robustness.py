@@ -3,7 +3,6 @@ last client, a megabyte without a newline, a token that dies, state folders and
 their permissions, signals, non-ASCII keys, stdin as the keypad, make run's demo key."""
 
 import os
-import pty
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from hypothesis import strategies as st
 
 from host.client import TokenClient
 from tests.ocra_reference import ocra
-from tests.simulator.pty_screen import read_until
+from tests.simulator.pty_screen import at_a_terminal, read_until
 
 DSC = [sys.executable, "-m", "host.cli"]
 RUNTIMES = ("cpython", "micropython")
@@ -217,11 +216,7 @@ def test_non_ascii_keys_are_ignored_not_taken_for_quit():
 
 
 def test_the_terminal_ui_keeps_running_after_non_ascii_keys(tmp_path):
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(DSC + ["sim", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
-                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    try:
+    with at_a_terminal(DSC + ["sim", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)]) as (master, proc):
         read_until(master, "link: socket://", timeout=15)
         os.write(master, "é£".encode())
         os.write(master, b"p")
@@ -229,10 +224,6 @@ def test_the_terminal_ui_keeps_running_after_non_ascii_keys(tmp_path):
         assert proc.poll() is None
         os.write(master, b"q")
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
 
 
 # -- section 2: stdin as the keypad, the display after provisioning, make run's demo key ------

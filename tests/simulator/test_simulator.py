@@ -2,7 +2,6 @@
 link, and the two runtimes behaving the same."""
 
 import os
-import pty
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from host.client import TokenClient
 from simulator import runtime as runtimes
 from simulator.tui import key_for, render_token
 from tests.ocra_reference import ocra
-from tests.simulator.pty_screen import read_until
+from tests.simulator.pty_screen import at_a_terminal, read_until
 
 DSC = [sys.executable, "-m", "host.cli"]
 
@@ -37,11 +36,7 @@ def test_keyboard_keys_map_to_keypad_keys():
 @pytest.mark.parametrize("rt", runtimes.RUNTIMES)
 def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
     """The terminal UI: p powers on, digits and Enter key PIN and challenge."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
-                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    try:
+    with at_a_terminal(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)]) as (master, proc):
         first = read_until(master, "\n")
         url = first.strip().splitlines()[0]
         with TokenClient(url) as client:
@@ -55,29 +50,17 @@ def test_a_person_at_the_terminal_keys_pin_and_challenge(rt, tmp_path):
         read_until(master, ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "654321", pin="1234"))
         os.write(master, b"q")
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
 
 
 @pytest.mark.parametrize("rt", runtimes.RUNTIMES)
 def test_a_key_typed_before_the_screen_is_up_is_kept(rt, tmp_path):
     """A person who presses p while dsc sim is still starting sees the token come on
     (switching the terminal to single keys used to discard what was typed ahead)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)],
-                            stdin=slave, stdout=slave, stderr=slave, close_fds=True)
-    os.close(slave)
-    try:
+    with at_a_terminal(DSC + ["sim", "--runtime", rt, "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)]) as (master, proc):
         os.write(master, b"p")
         read_until(master, "NO KEY")  # a blank token, on
         os.write(master, b"q")
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
 
 
 def test_the_link_can_be_a_pty(tmp_path):
