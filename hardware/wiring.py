@@ -44,6 +44,10 @@ GROUND_PINS = (3, 8, 13, 18, 23, 28, 33, 38)  # 33 is AGND, a ground like the ot
 PIN_3V3 = 36
 PIN_VSYS = 39
 ADC_GPIOS = (26, 27, 28, 29)  # GP29 (ADC3) is VSYS/3 on the board itself
+DS3231_ADDR = 0x68  # fixed in the chip (the ZS-042 module's AT24C32 EEPROM is at 0x57)
+DS3231_MAX_FREQ = 400000
+# Wokwi has no DS3231: its DS1307 (also fixed at 0x68, same time registers) stands in.
+WOKWI_RTC = "wokwi-ds1307"
 # Wokwi's wokwi-pi-pico names its ground pins GND.1 ... GND.8, in physical order.
 WOKWI_GROUND = {"GND.%d" % (i + 1): p for i, p in enumerate(GROUND_PINS)}
 
@@ -103,6 +107,14 @@ def pin_map_problems(pins):
         problems.append("GP%d is not I2C%d SCL" % (pins.I2C_SCL, pins.I2C_ID))
     if pins.VSYS_ADC not in ADC_GPIOS:
         problems.append("VSYS_ADC GP%d is not an ADC pin" % pins.VSYS_ADC)
+    # The optional DS3231 shares the display's bus: its address is fixed in the chip,
+    # and it is rated for 400 kHz, the speed the bus has while the firmware probes it.
+    if pins.RTC_ADDR != DS3231_ADDR:
+        problems.append("RTC_ADDR is 0x%02X, a DS3231 answers only at 0x%02X" % (pins.RTC_ADDR, DS3231_ADDR))
+    if pins.RTC_ADDR in (pins.DISPLAY_ADDR, pins.LCD_ADDR):
+        problems.append("RTC_ADDR 0x%02X is also a display's address" % pins.RTC_ADDR)
+    if pins.I2C_FREQ > DS3231_MAX_FREQ:
+        problems.append("I2C_FREQ %d is above the DS3231's %d" % (pins.I2C_FREQ, DS3231_MAX_FREQ))
     return problems
 
 
@@ -170,6 +182,12 @@ def connections(pins):
                             "OLED SCL", SCL_COLOR, "oled", "SCL"))
     wires.append(Connection(PIN_3V3, None, "3V3 out", "OLED VCC", V3_COLOR, "oled", "VCC"))
     wires.append(Connection(oled_gnd, None, "GND", "OLED GND", GND_COLOR, "oled", "GND"))
+    # The optional clock joins the OLED's four wires (chained through the module's
+    # pass-through header, or side by side on a breadboard): no header pin of its own.
+    rtc = "optional clock at I2C 0x%02X, shares the wire with the OLED" % pins.RTC_ADDR
+    for c in wires[-4:]:
+        wires.append(Connection(c.pin, c.gpio, c.signal, "DS3231 %s (%s)" % (c.part_pin, rtc),
+                                c.color, "rtc", c.part_pin))
     # The battery sits at the USB end in the picture: its minus lead takes the ground
     # pin nearest that end.
     battery_gnd = nearest_ground(1, taken)
@@ -216,7 +234,8 @@ TOP = 200            # y of pin 1
 PXL, PXR = 520, 720  # x of the left and right pin columns
 LANE = 14            # spacing of the vertical wire lanes beside the board
 EDGE = 12            # board edge beyond the pin columns
-WIDTH, HEIGHT = 1180, 1030
+WIDTH, HEIGHT = 1300, 1050
+RTC_W = 96           # width of the optional clock drawn on the OLED's wires
 BAT_Y = 76           # battery terminals
 
 
@@ -262,7 +281,8 @@ def _cross(p1, p2, q1, q2):
 
 def layout(pins):
     """Where each part's pins are, and the path of every wire."""
-    wires = [c for c in connections(pins) if c.pin is not None]
+    # The clock's wires are the OLED's: the picture draws it on them, not as more paths.
+    wires = [c for c in connections(pins) if c.pin is not None and c.part != "rtc"]
     by_part = {}
     for c in wires:
         by_part.setdefault(c.part, {})[c.part_pin] = c
@@ -296,10 +316,11 @@ def layout(pins):
         "R": [PXR + EDGE + LANE * (k + 1) for k in range(len(jogs["R"]))],
     }
     left_x = PXL - EDGE - LANE * (len(jogs["L"]) + 1) - 10   # keypad header, button legs
-    right_x = PXR + EDGE + LANE * (len(jogs["R"]) + 1) + 10  # OLED header
+    rtc_x = PXR + EDGE + LANE * (len(jogs["R"]) + 1) + 10    # the optional clock, on the OLED's wires
+    right_x = rtc_x + RTC_W + 40                              # OLED header
 
     places = {"keypad_x": left_x, "kp_top": kp_top, "oled_x": right_x, "sda_y": sda_y,
-              "oled_order": oled_order}
+              "oled_order": oled_order, "rtc_x": rtc_x}
     battery_x = {"-": PXL + 6, "+": PXL + 128}
     places["battery_x"] = battery_x
 
@@ -355,6 +376,7 @@ def svg(pins):
     out += _draw_keypad(pins, places)
     out += _draw_button(wires, places)
     out += _draw_oled(pins, places)
+    out += _draw_rtc(pins, places)
     for c, points in zip(wires, paths):
         d = " ".join("%s%g,%g" % ("M" if i == 0 else "L", x, y) for i, (x, y) in enumerate(points))
         out.append('<path d="%s" fill="none" stroke="%s" stroke-width="3" stroke-linejoin="round" stroke-linecap="round"/>'
@@ -364,6 +386,7 @@ def svg(pins):
     for c in wires:
         x, y = pin_xy(c.pin)
         out.append('<circle cx="%g" cy="%g" r="5.5" fill="%s" stroke="#111" stroke-width="1"/>' % (x, y, c.color))
+    out += _draw_rtc_joints(wires, places)
     out += _draw_legend(wires, pins)
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -510,6 +533,37 @@ def _draw_oled(pins, places):
     return out
 
 
+def _rtc_box(places):
+    top = places["sda_y"] - (len(places["oled_order"]) - 1) * PITCH
+    return places["rtc_x"], top - 22, RTC_W, (len(places["oled_order"]) - 1) * PITCH + 44
+
+
+def _draw_rtc(pins, places):
+    """The optional DS3231 module, dashed: it sits on the OLED's four wires."""
+    x, y, w, h = _rtc_box(places)
+    return [
+        '<rect x="%g" y="%g" width="%g" height="%g" rx="4" fill="#eceff1" stroke="#546e7a" stroke-width="1.5"'
+        ' stroke-dasharray="6 4"/>' % (x, y, w, h),
+        '<circle cx="%g" cy="%g" r="14" fill="#cfd8dc" stroke="#78909c"/>' % (x + w / 2, y + h + 22),
+        _text(x + w / 2, y + h + 26, "coin cell", 7, "middle", fill="#455a64"),
+        _text(x + w / 2, y - 40, "optional clock", 11, "middle", "bold", "#455a64"),
+        _text(x + w / 2, y - 26, "DS3231, I2C 0x%02X" % pins.RTC_ADDR, 10, "middle", fill="#455a64"),
+        _text(x + w / 2, y + h + 52, "for T suites", 10, "middle", fill="#455a64"),
+    ]
+
+
+def _draw_rtc_joints(wires, places):
+    """A dot where each of the clock's pins joins the OLED's wire, with the pin's name."""
+    x = places["rtc_x"] + RTC_W / 2
+    out = []
+    for k, name in enumerate(places["oled_order"]):
+        y = places["sda_y"] - (len(places["oled_order"]) - 1 - k) * PITCH
+        color = next(c.color for c in wires if c.part == "oled" and c.part_pin == name)
+        out.append('<circle cx="%g" cy="%g" r="4.5" fill="%s" stroke="#111" stroke-width="1"/>' % (x, y, color))
+        out.append(_text(x + 8, y - 4, name, 8, "start", "bold", "#455a64", "mono"))
+    return out
+
+
 def _draw_legend(wires, pins):
     y0 = TOP + 19 * PITCH + 92
     out = [_text(24, y0, "Connections (any GND pin will do; these are the nearest)", 13, weight="bold")]
@@ -524,6 +578,9 @@ def _draw_legend(wires, pins):
     y = y0 + 24 + half * 22 + 8
     out.append(_text(24, y, "On the board, no wire: GP%d is the on-board LED, GP%d reads VSYS through the Pico's %d:1 divider."
                      % (pins.LED, pins.VSYS_ADC, pins.VSYS_DIVIDER), 11, fill="#444"))
+    out.append(_text(24, y + 18, "Optional DS3231 clock (needed for T suites): its GND, VCC, SCL and SDA join the OLED's four wires,"
+                     " on the same Pico pins.", 11, fill="#444"))
+    y += 18
     out.append(_text(24, y + 18, "The diode lets USB and the battery both be connected: USB can never charge or back-feed the cells.",
                      11, fill="#444"))
     out.append(_text(24, y + 36, "Generated from firmware/boards/pico_pins.py by hardware/wiring.py: change the pin map, not this picture.",
@@ -557,8 +614,10 @@ def diagram_problems(pins, diagram):
     keypad = find("wokwi-membrane-keypad")
     oled = find("board-ssd1306")
     button = find("wokwi-pushbutton")
+    rtc = find(WOKWI_RTC)
     problems = []
-    for name, part in (("one Pico", pico), ("one membrane keypad", keypad), ("one SSD1306", oled), ("one pushbutton", button)):
+    for name, part in (("one Pico", pico), ("one membrane keypad", keypad), ("one SSD1306", oled), ("one pushbutton", button),
+                       ("one %s (the DS3231's stand-in)" % WOKWI_RTC, rtc)):
         if part is None:
             problems.append("needs %s" % name)
     if problems:
@@ -594,6 +653,14 @@ def diagram_problems(pins, diagram):
     expect(oled, "SCL", "GP%d" % pins.I2C_SCL)
     expect(oled, "VCC", "3V3")
     expect(oled, "GND", "GND")
+    # Wokwi's DS1307 answers only at 0x68, as a DS3231 does; its supply pin is named 5V,
+    # but the simulation does not care, and on the real board the DS3231 takes 3V3.
+    expect(rtc, "SDA", "GP%d" % pins.I2C_SDA)
+    expect(rtc, "SCL", "GP%d" % pins.I2C_SCL)
+    expect(rtc, "5V", "3V3")
+    expect(rtc, "GND", "GND")
+    if pins.RTC_ADDR != DS3231_ADDR:
+        problems.append("%s answers at 0x%02X, the pin map says RTC_ADDR 0x%02X" % (WOKWI_RTC, DS3231_ADDR, pins.RTC_ADDR))
     contacts = sorted(tuple(pico_pins_on(button, c)) for c in ("1", "2"))
     if contacts != sorted([("GP%d" % pins.POWER_BUTTON,), ("GND",)]):
         problems.append("the pushbutton must join pico:GP%d to GND, it joins %s"

@@ -137,6 +137,49 @@ def test_pin_map_problems_are_found():
     assert any("not I2C0 SDA" in p for p in problems)
 
 
+def _pin_map_copy(**changes):
+    class Copy:
+        pass
+
+    copy_ = Copy()
+    for name in dir(pins):
+        if name.isupper():
+            setattr(copy_, name, getattr(pins, name))
+    for name, value in changes.items():
+        setattr(copy_, name, value)
+    return copy_
+
+
+def test_the_optional_clock_is_on_the_display_bus():
+    # A DS3231's address is fixed, and it is rated for 400 kHz: the bus speed while
+    # the firmware probes it must not be above that.
+    assert pins.RTC_ADDR == wiring.DS3231_ADDR == 0x68
+    assert pins.RTC_ADDR not in (pins.DISPLAY_ADDR, pins.LCD_ADDR)
+    assert pins.I2C_FREQ <= 400000
+    problems = wiring.pin_map_problems(_pin_map_copy(RTC_ADDR=0x57, I2C_FREQ=pins.I2C_FAST_FREQ))
+    assert any("RTC_ADDR" in p for p in problems) and any("I2C_FREQ" in p for p in problems)
+
+
+def test_the_clock_is_in_the_table_and_the_picture_on_the_oleds_wires():
+    table = _read("hardware", "README.md").split(wiring.TABLE_START)[1].split(wiring.TABLE_END)[0]
+    rtc_rows = [line for line in table.splitlines() if "DS3231" in line]
+    pico_pins = sorted(int(line.split("|")[1]) for line in rtc_rows)
+    oled_pins = [c.pin for c in wiring.connections(pins) if c.part == "oled"]
+    assert pico_pins == sorted(oled_pins)
+    assert all("optional" in line and "0x%02X" % pins.RTC_ADDR in line for line in rtc_rows)
+    assert "DS3231, I2C 0x%02X" % pins.RTC_ADDR in _read("hardware", "wiring.svg")
+
+
+def test_moving_the_bus_without_regenerating_fails_the_check():
+    # GP20/GP21 are an I2C0 pair too: the table, the picture and the diagram (OLED and
+    # clock) then all disagree with the pin map.
+    moved = _pin_map_copy(I2C_SDA=20, I2C_SCL=21)
+    assert wiring.pin_map_problems(moved) == []
+    problems = wiring.check(moved, *_current())
+    assert any("run python hardware/wiring.py" in p for p in problems)
+    assert any("rtc:SDA" in p for p in problems) and any("rtc:SCL" in p for p in problems)
+
+
 # -- the Wokwi diagram ----------------------------------------------------------------------
 
 def _diagram():
@@ -147,11 +190,19 @@ def test_wokwi_diagram_matches_the_pin_map():
     assert wiring.diagram_problems(pins, _diagram()) == []
 
 
+def test_the_diagram_needs_the_clocks_stand_in():
+    diagram = _diagram()
+    diagram["parts"] = [p for p in diagram["parts"] if p["type"] != wiring.WOKWI_RTC]
+    assert any(wiring.WOKWI_RTC in p for p in wiring.diagram_problems(pins, diagram))
+
+
 @pytest.mark.parametrize("change, expect", [
     (lambda c: c.__setitem__(0, ["keypad:R1", "pico:GP3", "blue", []]), "keypad:R1"),
     (lambda c: [x for x in c if x[0] == "oled:SDA"][0].__setitem__(1, "pico:GP18"), "oled:SDA"),
     (lambda c: [x for x in c if x[0].startswith("power:2")][0].__setitem__(1, "pico:GP14"), "pushbutton"),
     (lambda c: c.append(["keypad:C1", "pico:GP7", "red", []]), "keypad:C"),
+    (lambda c: [x for x in c if x[0] == "rtc:SCL"][0].__setitem__(1, "oled:SDA"), "rtc:SCL"),
+    (lambda c: c.remove([x for x in c if x[0] == "rtc:GND"][0]), "rtc:GND"),
 ])
 def test_a_miswired_diagram_is_found(change, expect):
     diagram = copy.deepcopy(_diagram())
