@@ -1,7 +1,9 @@
 """The Pico board module on the real MicroPython interpreter, with a fake
-`machine` (keypad matrix, power button, VBUS/VSYS, SSD1306 on I2C, watchdog,
-light sleep): what a person holding the token would see."""
+`machine` (keypad matrix, power button, VBUS/VSYS, SSD1306 on I2C, a DS3231
+clock on the same bus, watchdog, light sleep): what a person holding the token
+would see, on a Pico, a Pico 2 and their W variants (issue 10)."""
 
+import calendar
 import json
 import subprocess
 import sys
@@ -15,27 +17,79 @@ ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = Path(sys.executable).parent / "micropython"
 RFC_KEY = bytes.fromhex("3132333435363738393031323334353637383930313233343536373839303132")
 RESPONSE = ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", RFC_KEY, "123456", pin="1234")
+TIME_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1-T1M"
+
+# sys.implementation._machine on the official images: MICROPY_HW_BOARD_NAME (ports/rp2/boards/
+# RPI_PICO*/mpconfigboard.h) + " with " + MICROPY_HW_MCU_NAME (ports/rp2/mpconfigport.h).
+# The Pico 2's board name has no space ("Pico2"); its W variant's has one ("Pico 2 W").
+PICO = "Raspberry Pi Pico with RP2040"
+PICO_W = "Raspberry Pi Pico W with RP2040"
+PICO2 = "Raspberry Pi Pico2 with RP2350"
+PICO2_W = "Raspberry Pi Pico 2 W with RP2350"
+
+DEC_1_2026 = calendar.timegm((2026, 12, 1, 3, 0, 0))  # 2026-12-01 03:00:00 UTC, a Tuesday
+# The DS3231's registers 0x00-0x06 for that moment, in BCD: s, min, h (24 h), weekday, date, month, year.
+DEC_1_2026_REGS = [0x00, 0x00, 0x03, 0x02, 0x01, 0x12, 0x26]
+JULY_4_2031 = calendar.timegm((2031, 7, 4, 18, 30, 0))  # what the test sets over the link
 
 
-def scenario(name, tmp_path):
+def scenario(name, tmp_path, stdin=b"", **options):
     if not MICROPYTHON.exists():
         pytest.skip("no micropython next to this Python: run make setup")
     out = subprocess.run([str(MICROPYTHON), str(ROOT / "tests" / "firmware" / "micropython" / "pico_board.py"),
-                          str(ROOT / "firmware"), str(tmp_path / "state"), name],
-                         capture_output=True, text=True, timeout=60, stdin=subprocess.PIPE)
-    assert out.returncode == 0, out.stderr
-    return {s["step"]: s for s in (json.loads(line) for line in out.stdout.splitlines() if line.startswith("{"))}
+                          str(ROOT / "firmware"), str(tmp_path / "state"), name, json.dumps(options)],
+                         capture_output=True, timeout=60, input=stdin)
+    stdout = out.stdout.decode(errors="replace")
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    steps = {s["step"]: s for s in (json.loads(line) for line in stdout.splitlines() if line.startswith("{"))}
+    steps["stdout"] = stdout.splitlines()
+    return steps
 
 
-def test_a_login_on_the_keypad_with_the_display(tmp_path):
-    steps = scenario("login", tmp_path)
+def fields(reply):
+    """`OK info a=1 b=2` -> {"a": "1", "b": "2"}."""
+    return dict(word.split("=", 1) for word in reply.split()[2:] if "=" in word)
+
+
+def bcd(b):
+    return (b >> 4) * 10 + (b & 0x0F)
+
+
+def regs_epoch(regs):
+    """Unix seconds from DS3231 registers 0x00-0x06, decoded here, independently of the firmware."""
+    assert not regs[2] & 0x40, "hours in 24-hour mode"
+    year = 2000 + bcd(regs[6]) + (100 if regs[5] & 0x80 else 0)
+    return calendar.timegm((year, bcd(regs[5] & 0x1F), bcd(regs[4] & 0x3F),
+                            bcd(regs[2] & 0x3F), bcd(regs[1] & 0x7F), bcd(regs[0] & 0x7F)))
+
+
+# -- a login, on every board -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("machine", [PICO, PICO2, PICO_W, PICO2_W])
+def test_a_login_on_the_keypad_with_the_display(tmp_path, machine):
+    steps = scenario("login", tmp_path, machine=machine, release=True)
     assert steps["booted"]["lines"] == ["", ""] and steps["booted"]["display_on"] is False
     assert steps["key-while-off"]["state"] == "off", "only the power button wakes the token"
     assert steps["power"]["lines"] == ["PIN>", ""] and steps["power"]["display_on"] is True
     assert steps["power"]["frames"] > 0, "the SSD1306 was drawn over I2C"
     assert steps["response"]["lines"] == [RESPONSE, ""]
     assert steps["response"]["feeds"] > 0, "the loop feeds the watchdog"
-    assert steps["off"]["state"] == "off" and steps["off"]["display_on"] is False
+    off = steps["off"]
+    assert off["state"] == "off" and off["display_on"] is False
+    # VBUS is GP24 on a Pico and Pico 2, the radio chip's WL_GPIO2 on the W boards: read
+    # from the wrong pin, a token on USB would think it runs on batteries and light-sleep,
+    # which drops the USB link.
+    assert off["sleeps"] == [], "off on USB power, the board stays awake"
+    assert off["wdts"] == [8000], "a release board arms the watchdog once, at 8 s"
+    assert -1 in off["kbd_intr"], "a release board turns Ctrl-C into data"
+
+
+def test_a_debug_token_never_arms_the_watchdog_so_it_can_be_reflashed(tmp_path):
+    steps = scenario("sleep", tmp_path, release=False)
+    assert steps["woken"]["lines"] == ["PIN>", ""], "the debug token still works, sleeping included"
+    assert steps["woken"]["wdts"] == [], "no machine.WDT: at the REPL the board is not reset 8 s later"
+    assert -1 not in steps["woken"]["kbd_intr"], "Ctrl-C still reaches the REPL"
 
 
 def test_a_low_battery_is_shown_before_the_response(tmp_path):
@@ -46,9 +100,10 @@ def test_a_low_battery_is_shown_before_the_response(tmp_path):
 
 
 def test_sleeps_while_off_and_wakes_on_the_power_button(tmp_path):
-    steps = scenario("sleep", tmp_path)
+    steps = scenario("sleep", tmp_path, release=True)
     slept = steps["slept"]
-    assert slept["sleeps"] and max(slept["sleeps"]) <= 5000 < slept["wdt"], "sleeps end before the watchdog bites"
+    assert slept["wdts"] == [8000]
+    assert slept["sleeps"] and max(slept["sleeps"]) <= 5000 < slept["wdts"][0], "sleeps end before the watchdog bites"
     assert slept["feeds"] >= len(slept["sleeps"])
     assert steps["usb-powered"]["sleeps"] == [], "no light sleep on USB power: it would drop the USB link"
     assert steps["woken"]["lines"] == ["PIN>", ""], "a press during sleep turns the token on, once"
@@ -58,3 +113,114 @@ def test_an_hd44780_lcd_is_used_when_no_oled_answers(tmp_path):
     steps = scenario("lcd", tmp_path)
     assert steps["lcd"]["display"] == "HD44780"
     assert steps["lcd"]["lines"] == ["PIN>", ""] and steps["lcd"]["writes"] > 0
+
+
+# -- chunked serial input (issue 10, 1.2) ------------------------------------------------
+
+
+def test_chunked_serial_input_answers_every_line_that_arrives_at_once_with_little_garbage(tmp_path):
+    lines = 600
+    stdin = b"ping\n" * lines  # 3000 bytes, all in the pipe before the first read
+    steps = scenario("serial", tmp_path, stdin=stdin, bytes=len(stdin))
+    read = steps["read"]
+    assert read["total"] == len(stdin)
+    assert read["sizes"][0] == 512, "a read takes what is waiting, up to the 512-byte bound"
+    assert max(read["sizes"]) <= 512, read["sizes"]
+    assert len(read["sizes"]) <= 8, "3000 waiting bytes come in a few chunks, not byte by byte"
+    pongs = [line for line in steps["stdout"] if line == "OK ping proto=1"]
+    assert len(pongs) == lines, "every line is answered, however many arrive together"
+    # Concatenating one byte at a time allocated ~130 KB of heap per 512 bytes (the
+    # RP2040 has ~190 KB): the collector ran every few reads.
+    assert read["allocated"] < 4096, read["allocated"]
+
+
+# -- the clock: a DS3231 on the display's bus (issue 10, 1.3) ------------------------------
+
+
+def test_without_a_clock_a_time_suite_is_refused_and_the_default_suite_is_taken(tmp_path):
+    steps = scenario("no-rtc", tmp_path)
+    boot = steps["boot"]
+    assert boot["clock"] == "none" and boot["epoch"] is None
+    assert fields(boot["info"][0])["clock"] == "none"
+    clock = steps["clock"]
+    assert clock["clock_read"] == ["OK clock clock=none"], "no time= without a clock"
+    assert len(clock["clock_set"]) == 1 and clock["clock_set"][0].startswith("ERR clock no-clock")
+    assert clock["state"] != "confirm", "nothing to confirm on a board without a clock"
+    refused = steps["time-suite"]
+    assert len(refused["provision"]) == 1 and refused["provision"][0].startswith("ERR provision no-clock")
+    assert fields(refused["info"][0])["state"] == "blank", "the refused provision changed nothing"
+    taken = steps["default-suite"]
+    assert taken["provision"][0].startswith("OK provision")
+    assert fields(taken["info"][0])["state"] == "provisioned"
+
+
+def test_the_ds3231_gives_the_time_is_set_over_the_link_with_an_ok_press_and_drives_a_time_suite(tmp_path):
+    steps = scenario("rtc", tmp_path, rtc="running", rtc_time=DEC_1_2026_REGS, set_to=JULY_4_2031)
+
+    read = steps["read"]
+    assert read["clock"] == "rtc"
+    assert DEC_1_2026 <= read["epoch"] <= DEC_1_2026 + 2, "epoch() is the DS3231's time"
+    assert fields(read["info"][0])["clock"] == "rtc"
+    reply = read["clock_read"]
+    assert len(reply) == 1 and reply[0].startswith("OK clock ")
+    assert fields(reply[0])["clock"] == "rtc" and DEC_1_2026 <= int(fields(reply[0])["time"]) <= DEC_1_2026 + 2
+
+    lost = steps["lost"]
+    assert lost["clock"] == "unset" and lost["epoch"] is None, "OSF set: the time is not trusted"
+    assert fields(lost["info"][0])["clock"] == "unset"
+    assert lost["provision"][0].startswith("ERR provision no-clock")
+    assert fields(lost["info_after"][0])["state"] == "blank"
+
+    done = steps["set"]
+    assert done["asked"] == ["WAIT clock confirm"] and done["shown"][0] == "SET CLK?"
+    assert len(done["replies"]) == 1 and done["replies"][0].startswith("OK clock ")
+    answer = fields(done["replies"][0])
+    assert answer["clock"] == "rtc" and JULY_4_2031 <= int(answer["time"]) <= JULY_4_2031 + 2
+    regs = done["regs"]
+    assert JULY_4_2031 <= regs_epoch(regs) <= JULY_4_2031 + 2, "the chip's registers hold the date set"
+    assert not regs[0x0F] & 0x80, "setting the time clears OSF"
+    assert done["clock"] == "rtc" and JULY_4_2031 <= done["epoch"] <= JULY_4_2031 + 3
+
+    assert steps["provisioned"]["provision"][0].startswith("OK provision")
+    assert fields(steps["provisioned"]["info"][0])["suite"] == TIME_SUITE
+    response = steps["response"]
+    step = response["epoch"] // 60
+    assert step == JULY_4_2031 // 60, "the login took under a minute"
+    assert response["lines"] == [ocra(TIME_SUITE, RFC_KEY, "123456", pin="1234", timestamp=step), ""]
+
+    lost_again = steps["no-clock"]
+    assert lost_again["clock"] == "unset"
+    assert lost_again["lines"][0] == "NO CLOCK", "no response from a clock that lost the time"
+
+
+# -- maintenance mode (issue 10, 1.4) -----------------------------------------------------
+
+# The rp2 filesystem's size in 4 KB blocks: MICROPY_HW_FLASH_STORAGE_BYTES of RPI_PICO
+# (1408 KB of its 2 MB) and of RPI_PICO2 (its 4 MB less 1 MB for the firmware).
+PICO_BLOCKS = 1408 * 1024 // 4096
+PICO2_BLOCKS = (4 * 1024 - 1024) * 1024 // 4096
+
+
+@pytest.mark.parametrize("blocks", [PICO_BLOCKS, PICO2_BLOCKS], ids=["pico", "pico2"])
+def test_maintenance_erases_every_block_then_formats_for_256_byte_pages_and_gives_back_ctrl_c(blocks):
+    if not MICROPYTHON.exists():
+        pytest.skip("no micropython next to this Python: run make setup")
+    out = subprocess.run([str(MICROPYTHON), str(ROOT / "tests" / "firmware" / "micropython" / "maintenance.py"),
+                          str(ROOT / "firmware"), str(blocks)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    calls = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("{")))["calls"]
+    names = [name for name, _ in calls]
+    assert "mkfs" in names and "VfsLfs2" in names and "mount" in names, names
+    mkfs = names.index("mkfs")
+    erased = [arg for name, arg in calls[:mkfs] if name == "erase"]
+    assert sorted(set(erased)) == list(range(blocks)), "every block, so no old copy of the key is left readable"
+    assert "erase" not in names[mkfs:], "nothing erased after the new filesystem is made"
+    # Without progsize=256 littlefs programs misaligned pages on the rp2 flash and fails with
+    # OSError 28 after a few small files: the firmware could not be installed again.
+    for name, kw in calls:
+        if name in ("mkfs", "VfsLfs2"):
+            assert kw.get("progsize") == 256, (name, kw)
+    assert names.index("mount") > names.index("VfsLfs2") > mkfs
+    assert [arg for name, arg in calls if name == "mount"] == ["/"]
+    kbd = [arg for name, arg in calls if name == "kbd_intr"]
+    assert kbd and kbd[-1] == 3, "Ctrl-C reaches the REPL again, so mpremote can reflash"

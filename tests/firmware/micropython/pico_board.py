@@ -1,13 +1,27 @@
 # The Pico board (boards/pico.py) on the unix port, with a fake `machine`:
-# a keypad matrix, the power button, VBUS and VSYS, an SSD1306 on I2C, the
-# watchdog and light sleep. Runs one scenario and prints JSON lines.
+# a keypad matrix, the power button, VBUS and VSYS, an SSD1306 on I2C, an
+# optional DS3231 clock on the same bus (register level), the watchdog and
+# light sleep. Runs one scenario and prints JSON lines.
 #
-#   micropython tests/firmware/micropython/pico_board.py FIRMWARE_DIR STATE_DIR SCENARIO
+#   micropython tests/firmware/micropython/pico_board.py FIRMWARE_DIR STATE_DIR SCENARIO [OPTIONS_JSON]
+#
+# OPTIONS_JSON (all optional):
+#   release  true: Board(release=True) (watchdog armed, Ctrl-C off); default false (debug)
+#   machine  sys.implementation._machine as the rp2 port reports it, e.g.
+#            "Raspberry Pi Pico W with RP2040"; default the plain Pico's
+#   rtc      "none" (no DS3231 fitted, the default), "lost" (fitted, OSF set: never
+#            set or its coin cell died) or "running" (fitted, OSF clear)
+#   rtc_time the DS3231's time registers 0x00-0x06 at power-up (a list of 7 bytes)
+#   set_to   the Unix time the rtc scenario sets over the link
 import sys
 import json
 import time
+import gc
 
 sys.path.insert(0, sys.argv[1])
+OPTIONS = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+MACHINE = OPTIONS.get("machine", "Raspberry Pi Pico with RP2040")
+IS_W = "Pico W" in MACHINE or "Pico 2 W" in MACHINE
 
 
 class Pin:
@@ -19,6 +33,8 @@ class Pin:
     by_id = {}
 
     def __init__(self, pin_id, mode=None, pull=None, value=None):
+        if isinstance(pin_id, str) and pin_id.startswith("WL_") and not IS_W:
+            raise ValueError("unknown named pin \"" + pin_id + "\"")  # as the rp2 port: no radio chip
         self.id = pin_id
         self.level = 1 if value is None else value
         self.handler = None
@@ -42,6 +58,8 @@ class World:
     vsys_raw = 60000
     sleeps = []
     feeds = 0
+    wdts = []  # the timeout of every machine.WDT constructed
+    kbd_intr = []  # every micropython.kbd_intr() call
     writes = []
 
     @staticmethod
@@ -49,8 +67,10 @@ class World:
         from boards import pico_pins as p
         if pin_id == p.POWER_BUTTON:
             return 0 if World.power else 1
-        if pin_id == 24:
+        if pin_id == "WL_GPIO2":  # the Pico W's VBUS sense, through its radio chip
             return World.vbus
+        if pin_id == 24:  # the Pico's VBUS sense; on a Pico W GP24 is the radio's SPI data line
+            return 0 if IS_W else World.vbus
         if pin_id in p.KEYPAD_COLS:
             c = p.KEYPAD_COLS.index(pin_id)
             for r, row in enumerate(p.KEYPAD_ROWS):
@@ -60,18 +80,128 @@ class World:
         return level
 
 
+# -- the DS3231, register by register --------------------------------------------
+
+
+def days_from_civil(y, m, d):
+    if m <= 2:
+        y -= 1
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def civil_from_days(z):
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if m <= 2 else 0), m, d
+
+
+def from_bcd(b):
+    return (b >> 4) * 10 + (b & 0x0F)
+
+
+def to_bcd(n):
+    return (n // 10) << 4 | n % 10
+
+
+class DS3231:
+    """A 19-byte register file (0x00-0x12) whose time registers count seconds
+    from whatever was last written to them, as the chip does."""
+
+    def __init__(self, time_regs, lost):
+        self.regs = bytearray(19)
+        self.regs[0x0E] = 0x1C  # control: the chip's power-up value
+        self.regs[0x0F] = 0x80 if lost else 0x00  # status: OSF
+        self.writes = []  # (register, bytes) of every write, in order
+        self.regs[0:7] = bytes(time_regs)
+        self._base = self.decode()
+        self._t0 = time.ticks_ms()
+
+    def decode(self):
+        r = self.regs
+        year = 2000 + from_bcd(r[6]) + (100 if r[5] & 0x80 else 0)
+        days = days_from_civil(year, from_bcd(r[5] & 0x1F), from_bcd(r[4] & 0x3F))
+        return days * 86400 + from_bcd(r[2] & 0x3F) * 3600 + from_bcd(r[1] & 0x7F) * 60 + from_bcd(r[0] & 0x7F)
+
+    def now(self):
+        return self._base + time.ticks_diff(time.ticks_ms(), self._t0) // 1000
+
+    def _tick(self):
+        """Bring the time registers up to date (the chip counts on its own)."""
+        t = self.now()
+        days, rest = divmod(t, 86400)
+        y, m, d = civil_from_days(days)
+        r = self.regs
+        r[0], r[1], r[2] = to_bcd(rest % 60), to_bcd(rest // 60 % 60), to_bcd(rest // 3600)
+        r[4], r[5], r[6] = to_bcd(d), to_bcd(m) | (0x80 if y >= 2100 else 0), to_bcd(y % 100)
+
+    def read(self, reg, n):
+        self._tick()
+        return bytes(self.regs[(reg + i) % 19] for i in range(n))  # the pointer wraps after 0x12
+
+    def write(self, reg, buf):
+        self._tick()
+        buf = bytes(buf)
+        self.writes.append((reg, buf))
+        for i in range(len(buf)):
+            self.regs[(reg + i) % 19] = buf[i]
+        if reg < 7:  # writing the seconds restarts the countdown from the new time
+            self._base = self.decode()
+            self._t0 = time.ticks_ms()
+
+    def state(self):
+        self._tick()
+        return list(self.regs)
+
+
 class I2C:
     def __init__(self, *a, **k):
-        pass
+        self._pointer = 0
 
     def scan(self):
-        return World.i2c_devices
+        found = list(World.i2c_devices)
+        if World.rtc is not None:
+            found.append(0x68)
+        return sorted(found)
+
+    def _rtc(self, addr):
+        if addr != 0x68 or World.rtc is None:
+            raise OSError(5)  # EIO: nobody acknowledged the address
+        return World.rtc
 
     def writeto(self, addr, buf):
+        if addr == 0x68:
+            buf = bytes(buf)
+            self._pointer = buf[0]
+            if len(buf) > 1:
+                self._rtc(addr).write(buf[0], buf[1:])
+            return
         World.writes.append(bytes(buf))
 
     def writevto(self, addr, bufs):
-        World.writes.append(b"".join(bytes(b) for b in bufs))
+        self.writeto(addr, b"".join(bytes(b) for b in bufs))
+
+    def readfrom(self, addr, n):
+        return self._rtc(addr).read(self._pointer, n)
+
+    def readfrom_mem(self, addr, reg, n, addrsize=8):
+        return self._rtc(addr).read(reg, n)
+
+    def readfrom_mem_into(self, addr, reg, buf, addrsize=8):
+        data = self._rtc(addr).read(reg, len(buf))
+        for i in range(len(buf)):
+            buf[i] = data[i]
+
+    def writeto_mem(self, addr, reg, buf, addrsize=8):
+        self._rtc(addr).write(reg, buf)
 
 
 class ADC:
@@ -83,8 +213,8 @@ class ADC:
 
 
 class WDT:
-    def __init__(self, timeout):
-        World.wdt_timeout = timeout
+    def __init__(self, id=0, timeout=5000):
+        World.wdts.append(timeout)
 
     def feed(self):
         World.feeds += 1
@@ -114,13 +244,46 @@ machine.lightsleep = lightsleep
 machine.unique_id = lambda: b"\x01\x02\x03\x04\x05\x06\x07\x08"
 World.wake_on_sleep = False
 World.i2c_devices = [0x27] if sys.argv[3] == "lcd" else [0x3C]  # the display module fitted
+RTC_TIME = OPTIONS.get("rtc_time", [0x00, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00])  # 2000-01-01: a chip never set
+World.rtc = None if OPTIONS.get("rtc", "none") == "none" else DS3231(RTC_TIME, OPTIONS["rtc"] == "lost")
 sys.modules["machine"] = machine
 
-from boards.pico import Board  # noqa: E402
+# micropython as it is, but with kbd_intr() recorded (the unix port's would also work)
+import micropython as _real_micropython  # noqa: E402
+
+
+class Micropython:
+    pass
+
+
+fake_micropython = Micropython()
+for _name in dir(_real_micropython):
+    if not _name.startswith("__"):
+        setattr(fake_micropython, _name, getattr(_real_micropython, _name))
+fake_micropython.kbd_intr = lambda chr: World.kbd_intr.append(chr)
+sys.modules["micropython"] = fake_micropython
+
+import boards.pico  # noqa: E402
 from dsc.token import Token  # noqa: E402
 
-board = Board(False, sys.argv[2])
-token = Token(board, True)
+boards.pico.machine_name = lambda: MACHINE  # what sys.implementation._machine says on that board
+RELEASE = bool(OPTIONS.get("release", False))
+SENT = []  # the board's replies on the link, also written to stdout as the board does
+board = token = None
+
+
+def boot():
+    """Power on: a new Board and Token over the same flash files."""
+    global board, token
+    board = boards.pico.Board(RELEASE, sys.argv[2])
+    write = board.serial_write
+
+    def recorded(data):
+        SENT.extend(bytes(data).decode().splitlines())
+        write(data)
+
+    board.serial_write = recorded
+    token = Token(board, True)
 
 
 def run(ms):
@@ -144,17 +307,40 @@ def hold_power(ms=60):
     run(ms)
 
 
+def login(pin="1234", challenge="123456"):
+    hold_power()
+    for k in list(pin) + ["OK"] + list(challenge) + ["OK"]:
+        hold_key(k)
+
+
 def report(**fields):
     fields["lines"] = list(token.ui.lines)
     fields["state"] = token.ui.state
     print(json.dumps(fields))
 
 
-def provision():
-    token.receive(b"provision key=" + b"3132333435363738393031323334353637383930313233343536373839303132" + b"\n")
+def ask(line):
+    """The token's replies to one request line."""
+    del SENT[:]
+    token.receive(line + b"\n")
+    return list(SENT)
+
+
+RFC_KEY_HEX = b"3132333435363738393031323334353637383930313233343536373839303132"
+TIME_SUITE = b"OCRA-1:HOTP-SHA256-8:QN06-PSHA1-T1M"
+
+
+def provision(suite=None):
+    return ask(b"provision key=" + RFC_KEY_HEX + (b" suite=" + suite if suite else b""))
+
+
+def clock_state():
+    return {"clock": board.clock(), "epoch": board.epoch()}
 
 
 scenario = sys.argv[3]
+if scenario != "serial":
+    boot()
 if scenario == "login":
     provision()
     run(50)
@@ -170,7 +356,10 @@ if scenario == "login":
         hold_key(k)
     report(step="response", feeds=World.feeds)
     hold_power()
-    report(step="off", display_on=board._display_on)
+    World.sleeps = []
+    board.idle(50)  # off, on USB power
+    report(step="off", display_on=board._display_on, sleeps=World.sleeps,
+           wdts=World.wdts, kbd_intr=World.kbd_intr)
 elif scenario == "battery":
     provision()
     World.vbus = 0
@@ -190,7 +379,7 @@ elif scenario == "sleep":
     World.vbus = 0
     run(50)
     board.idle(60000)
-    report(step="slept", sleeps=World.sleeps, feeds=World.feeds, wdt=World.wdt_timeout)
+    report(step="slept", sleeps=World.sleeps, feeds=World.feeds, wdts=World.wdts)
     World.vbus = 1
     World.sleeps = []
     board.idle(30)
@@ -199,4 +388,67 @@ elif scenario == "sleep":
     World.wake_on_sleep = True
     board.idle(60000)
     run(200)
-    report(step="woken")
+    report(step="woken", wdts=World.wdts, kbd_intr=World.kbd_intr)
+elif scenario == "serial":
+    # stdin holds many request lines, all there before the first read (the test pipes them in)
+    import select
+
+    poller = select.poll()
+    poller.register(sys.stdin, select.POLLIN)
+    poller.poll(5000)  # the test's bytes are in the pipe
+    boot()
+    gc.collect()
+    gc.disable()
+    before = gc.mem_alloc()
+    first = board.serial_read()
+    allocated = gc.mem_alloc() - before
+    gc.enable()
+    sizes = [len(first)]
+    total = len(first)
+    token.receive(first)
+    read = board.serial_read
+
+    def counted():
+        data = read()
+        sizes.append(len(data))
+        return data
+
+    board.serial_read = counted
+    expected = int(OPTIONS["bytes"])
+    end = time.ticks_add(time.ticks_ms(), 5000)
+    while total < expected and time.ticks_diff(end, time.ticks_ms()) > 0:
+        token.poll()
+        total += sizes[-1]
+    report(step="read", allocated=allocated, sizes=[n for n in sizes if n], total=total)
+elif scenario == "no-rtc":
+    report(step="boot", info=ask(b"info"), **clock_state())
+    report(step="clock", clock_read=ask(b"clock"), clock_set=ask(b"clock set=1796094000"))
+    report(step="time-suite", provision=provision(TIME_SUITE), info=ask(b"info"))
+    report(step="default-suite", provision=provision(), info=ask(b"info"))
+elif scenario == "rtc":
+    # A DS3231 with a good time: the board reads it.
+    report(step="read", info=ask(b"info"), clock_read=ask(b"clock"), **clock_state())
+    # Its oscillator stopped (OSF): the time is not trusted, a T suite is refused.
+    World.rtc.regs[0x0F] |= 0x80
+    boot()
+    report(step="lost", info=ask(b"info"), provision=provision(TIME_SUITE), info_after=ask(b"info"),
+           **clock_state())
+    # Set over the link, with the OK press on the token.
+    World.rtc.writes = []
+    asked = ask(b"clock set=" + str(OPTIONS["set_to"]).encode())
+    run(30)
+    shown = list(token.ui.lines)
+    del SENT[:]
+    hold_key("OK")
+    report(step="set", asked=asked, shown=shown, replies=list(SENT), regs=World.rtc.state(),
+           writes=[[reg, list(data)] for reg, data in World.rtc.writes], **clock_state())
+    # Now a T suite is taken, and a login gives the response for the current time step.
+    report(step="provisioned", provision=provision(TIME_SUITE), info=ask(b"info"))
+    login()
+    report(step="response", **clock_state())
+    hold_power()
+    # The coin cell died while the token was off: at the next power-up the time is gone.
+    World.rtc.regs[0x0F] |= 0x80
+    boot()
+    login()
+    report(step="no-clock", **clock_state())
