@@ -62,6 +62,8 @@ def build_cases():
             ["show", "123456789ABC", "XYZ-=?*>12345"],  # longer than 8: cut off
             ["show", "12345678", "XYZ-=?*>"],
             ["show", "48391045", "5FE29B9B"],
+            ["show", "PIN>", "*"],
+            ["show", "PIN>", "**"],  # one more digit keyed
             ["show", "", ""],
             ["power", False],
             ["power", True],
@@ -229,22 +231,53 @@ def test_init_sequence(replays, size):
     for cmd in (0xD5, 0xD3, 0x81, 0xD9, 0xDB):  # clock, offset, contrast, precharge, VCOM
         assert cmd in codes
     assert (0xD3, 0) in cmds and (0x40,) in cmds, "no display offset, start line 0"
-    assert cmds[-1] == (0xAF,) and codes.count(0xAF) == 1, "display on must be the last command"
-    assert codes.index(0x8D) < codes.index(0xAF)
-    # The RAM is cleared (all of it that shows) before the panel lights.
-    assert init["data_bytes"] == w * h // 8
-    assert not any(any(row) for row in init["image"])
+    # A token boots switched off: the panel stays dark, and no frame is sent yet.
+    assert 0xAF not in codes and init["data_bytes"] == 0
+    # The first picture overwrites all of the RAM that shows, so the noise it held
+    # after power-up can never light.
+    first = steps[1]
+    assert first["data_bytes"] == w * h // 8
+    assert ({c[1:] for c in first["commands"] if c[0] == 0x22}
+            == ({(0, h // 16 - 1), (h // 16, h // 8 - 1)}))
+
+
+def changed_span(before, after):
+    """(first, last) character cell that differs between two 8-cell lines, or None."""
+    a, b = before[:8].ljust(8), after[:8].ljust(8)
+    cells = [i for i in range(8) if a[i] != b[i]]
+    return (cells[0], cells[-1]) if cells else None
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["128x32", "128x64"])
-def test_show_sends_one_frame(replays, size):
+def test_show_sends_only_the_characters_that_changed(replays, size):
+    """Each line's changed run of characters goes out as one window: its pages by
+    its 16-pixel cells. Typing a digit is 32 bytes on a 128x32 panel, not a frame
+    (a frame is 11.7 ms at 400 kHz)."""
     w, h = size
+    line_pages = [(0, h // 16 - 1), (h // 16, h // 8 - 1)]
     case, steps = replays[size]
+    shown = ("\0" * 8, "\0" * 8)  # what the panel holds: unknown after power-up
     for op, step in zip(case["ops"], steps[1:]):
         if op[0] != "show":
             continue
-        assert step["data_bytes"] == w * h // 8, op
-        assert step["commands"] == [(0x21, 0, w - 1), (0x22, 0, h // 8 - 1)], op
+        expected_commands, expected_bytes = [], 0
+        for n, (before, after) in enumerate(zip(shown, op[1:])):
+            span = changed_span(before, after)
+            if span is None:
+                continue
+            first, last = span
+            pages = line_pages[n]
+            expected_commands += [(0x21, first * 16, last * 16 + 15), (0x22,) + pages]
+            expected_bytes += (last - first + 1) * 16 * (pages[1] - pages[0] + 1)
+        assert step["commands"] == expected_commands, op
+        assert step["data_bytes"] == expected_bytes, op
+        shown = tuple(line[:8].ljust(8) for line in op[1:])
+    # What a person typing sees cost: one more PIN digit is one cell of one line.
+    typed = [step for op, step in zip(case["ops"], steps[1:]) if op == ["show", "PIN>", "**"]][0]
+    assert typed["data_bytes"] == 16 * (h // 16)
+    image, (top, height) = screen_image(replays, size, "PIN>", "**"), LAYOUT[h][1]
+    assert crop(image, 16, top, 16, height) == crop(image, 0, top, 16, height), "the new * is drawn whole"
+    assert lit(crop(image, 16, top, 16, height))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["128x32", "128x64"])
