@@ -92,7 +92,7 @@ def _seconds(text):
     return value
 
 
-TOKEN_COMMANDS = ("sim", "info", "provision", "respond", "lock", "wipe", "ocra")
+TOKEN_COMMANDS = ("sim", "info", "provision", "respond", "lock", "wipe", "clock", "ocra")
 
 
 def build_parser(only=None):
@@ -123,6 +123,8 @@ def build_parser(only=None):
         port_command(sub, "lock", "lock the token: no further provisioning (press OK on it)")
     if want("wipe"):
         port_command(sub, "wipe", "erase the token's key (press OK on it)")
+    if want("clock"):
+        add_clock(sub)
     if only is None:
         from host.verifier import cli as verifier_cli
 
@@ -145,6 +147,16 @@ def port_command(sub, name, help_text):
     c.add_argument("--timeout", type=_rule(_seconds), default=5.0, metavar="SECONDS",
                    help="seconds to wait for a reply (default 5)")
     return c
+
+
+def add_clock(sub):
+    text = "show or set the token's real-time clock (time-based suites need one)"
+    c = sub.add_parser("clock", help=text, description=text)
+    actions = c.add_subparsers(dest="clock_action", metavar="ACTION", parser_class=Parser,
+                               help="show: print it; set: set it to this computer's time")
+    actions.required = True
+    port_command(actions, "show", "print the token's clock state and time")
+    port_command(actions, "set", "set the token's clock to this computer's time, in UTC (press OK on it)")
 
 
 # The token's rules (dsc.config) are imported by the commands that need them, so
@@ -312,6 +324,20 @@ def cmd_wipe(args, client):
     print("wiped")
 
 
+def cmd_clock(args, client):
+    if args.clock_action == "set":
+        import time
+
+        reply = client.clock(set=int(time.time()), on_wait=_ask_for_ok)
+    else:
+        reply = client.clock()
+    print("clock: %s" % reply["clock"])
+    if "time" in reply:
+        import time
+
+        print("time: %s UTC" % time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(reply["time"]))))
+
+
 def cmd_ocra(args):
     from host import ocra
 
@@ -331,7 +357,7 @@ def cmd_ocra(args):
 SERVER_MODULES = ("sqlalchemy", "cryptography", "pskc", "fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client")
 
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
-                 "lock": cmd_lock, "wipe": cmd_wipe}
+                 "lock": cmd_lock, "wipe": cmd_wipe, "clock": cmd_clock}
 
 
 def main(argv=None):

@@ -132,6 +132,12 @@ class TokenClient:
     def wipe(self, on_wait=None):
         return self.request("wipe", on_wait=on_wait)
 
+    def clock(self, set=None, on_wait=None):
+        """The token's clock state and time; with set=UNIX_SECONDS, set it (OK press)."""
+        if set is None:
+            return self.request("clock")
+        return self.request("clock", on_wait=on_wait, set=str(int(set)))
+
     # -- debug link ----------------------------------------------------------
 
     def press(self, *keys):

@@ -28,6 +28,9 @@ def add_arguments(parser):
                         help="keep the token's flash (its key) in DIR between runs, owner-only (0700, files 0600); "
                              "default: a temporary folder removed at exit")
     parser.add_argument("--headless", action="store_true", help="no terminal UI: for scripts and tests")
+    parser.add_argument("--no-clock", action="store_true",
+                        help="a token without a real-time clock, like a Pico with no DS3231: it refuses time-based "
+                             "(T) suites")
     parser.add_argument("--stdin-keys", action="store_true",
                         help="with --headless: stdin is the keypad, one key per character: 0-9, o = OK, c = C, "
                              "p = power (at a terminal Enter is OK too), so a person can confirm lock and wipe")
@@ -68,7 +71,7 @@ def _run(args, state):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
-        token = runtimes.make_runtime(args.runtime, state)
+        token = runtimes.make_runtime(args.runtime, state, clock=not args.no_clock)
         try:
             token.start()
         except RuntimeError as e:

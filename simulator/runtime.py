@@ -80,8 +80,10 @@ def micropython_binary():
 
 
 class Runtime:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, clock=True):
+        """clock=False: the token has no real-time clock, like a Pico without its DS3231."""
         self.state_dir = str(state_dir)
+        self.clock = clock
         self.lines = ("", "")
         self.on_display = []  # callables(line1, line2)
         self.on_serial = None  # callable(bytes): the link's sender, when a client is there
@@ -120,7 +122,8 @@ class CPythonRuntime(Runtime):
         from boards.sim import SimBoard
         from dsc.token import Token
 
-        self.board = SimBoard(self.state_dir, on_display=self._display, on_serial=self._serial_out)
+        self.board = SimBoard(self.state_dir, on_display=self._display, on_serial=self._serial_out,
+                              clock=self.clock)
         self.token = Token(self.board)
         self._running = True
         self._thread = threading.Thread(target=self._loop, name="token", daemon=True)
@@ -157,10 +160,10 @@ class MicroPythonRuntime(Runtime):
 
     name = "micropython"
 
-    def __init__(self, state_dir, firmware=None, heap=None):
+    def __init__(self, state_dir, firmware=None, heap=None, clock=True):
         """firmware: a folder to run instead of firmware/ (e.g. a built bundle);
         heap: a heap size for micropython -X heapsize (e.g. "64K")."""
-        super().__init__(state_dir)
+        super().__init__(state_dir, clock)
         self.firmware = Path(firmware) if firmware else None
         self.heap = heap
         self._temporary_tree = None
@@ -175,7 +178,8 @@ class MicroPythonRuntime(Runtime):
         heap = ["-X", "heapsize=" + self.heap] if self.heap else []
         try:
             self._proc = subprocess.Popen(
-                [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir],
+                [micropython_binary()] + heap + [str(fw / "main.py"), "--state", self.state_dir]
+                + ([] if self.clock else ["--no-clock"]),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(fw),
                 umask=0o077,  # MicroPython cannot set file modes: its flash files (the key) are 0600 this way
                 start_new_session=True,  # Ctrl-C at the terminal is for `dsc sim`, which then stops the token
@@ -252,11 +256,11 @@ class MicroPythonRuntime(Runtime):
             self._temporary_tree = None
 
 
-def make_runtime(name, state_dir):
+def make_runtime(name, state_dir, clock=True):
     if name == "cpython":
-        return CPythonRuntime(state_dir)
+        return CPythonRuntime(state_dir, clock)
     if name == "micropython":
-        return MicroPythonRuntime(state_dir)
+        return MicroPythonRuntime(state_dir, clock=clock)
     raise ValueError("runtime must be one of " + ", ".join(RUNTIMES))
 
 

@@ -16,7 +16,8 @@ from dsc.storage import DirFS, stored_id
 
 
 class SimBoard:
-    def __init__(self, state_dir=None, manual_clock=False, on_display=None, on_serial=None):
+    def __init__(self, state_dir=None, manual_clock=False, on_display=None, on_serial=None, clock=True):
+        """clock=False: a token with no real-time clock (a Pico without its DS3231)."""
         if state_dir is None:
             state_dir = tempfile.mkdtemp(prefix="dsc-token-")
         os.makedirs(state_dir, exist_ok=True)
@@ -29,6 +30,8 @@ class SimBoard:
         self._manual = manual_clock
         self._now = 0
         self._epoch = 1_700_000_000
+        self._has_clock = clock
+        self._clock_offset = 0  # set_clock moves this token's time, not the computer's
         self._start = time.monotonic()
         self._keys = []
         self._rx = bytearray()
@@ -42,8 +45,18 @@ class SimBoard:
             return self._now
         return int((time.monotonic() - self._start) * 1000)
 
+    def clock(self):
+        return "host" if self._has_clock else "none"
+
     def epoch(self):
-        return self._epoch + self._now // 1000 if self._manual else int(time.time())
+        if not self._has_clock:
+            return None
+        return self._clock_offset + (self._epoch + self._now // 1000 if self._manual else int(time.time()))
+
+    def set_clock(self, epoch):
+        if not self._has_clock:
+            raise OSError("no real-time clock")
+        self._clock_offset += epoch - self.epoch()
 
     def read_key(self):
         with self._wake:

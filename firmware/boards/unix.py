@@ -26,13 +26,16 @@ KEYS_MAX = 64  # key presses held, likewise
 
 
 class Board:
-    def __init__(self, state_dir):
+    def __init__(self, state_dir, clock=True):
+        """clock=False (--no-clock): a token with no real-time clock."""
         try:
             os.mkdir(state_dir)
         except OSError:
             pass  # already there
         self.fs = DirFS(state_dir)
         self._start = time.ticks_ms()
+        self._has_clock = clock
+        self._clock_offset = 0  # set_clock moves this token's time, not the computer's
         self._keys = []
         self._rx = b""
         self._reset = False  # a new client connected; its bytes wait until the token knows
@@ -44,8 +47,18 @@ class Board:
     def ticks_ms(self):
         return time.ticks_diff(time.ticks_ms(), self._start)
 
+    def clock(self):
+        return "host" if self._has_clock else "none"
+
     def epoch(self):
-        return int(time.time())
+        if not self._has_clock:
+            return None
+        return int(time.time()) + self._clock_offset
+
+    def set_clock(self, epoch):
+        if not self._has_clock:
+            raise OSError("no real-time clock")
+        self._clock_offset += epoch - self.epoch()
 
     def read_key(self):
         self._pump(0)

@@ -9,6 +9,9 @@ from dsc import ocra, version
 from dsc.quoting import quote, unquote
 
 MAX_LINE = 256
+# What `clock set=` takes: the years a DS3231 and every suite's time step agree on.
+CLOCK_MIN = 946684800  # 2000-01-01 00:00:00 UTC
+CLOCK_MAX = 4102444799  # 2099-12-31 23:59:59 UTC
 # Debug-link commands: a link without the debug link answers them `no-debug`.
 DEBUG_COMMANDS = ("press", "display", "state", "wait")
 _NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -164,7 +167,7 @@ class Link:
         allow(command, args, ())
         c = self.token.config
         fields = [("proto", version.PROTOCOL), ("fw", version.FIRMWARE), ("serial", c.serial),
-                  ("state", c.state), ("debug", 1 if self.debug else 0)]
+                  ("state", c.state), ("debug", 1 if self.debug else 0), ("clock", self.token.clock())]
         if c.state != cfg.BLANK:
             fields += [("suite", c.suite), ("label", c.label), ("kcv", self.token.kcv()),
                        ("pinlen", c.pinlen), ("timeout", c.timeout)]
@@ -180,6 +183,8 @@ class Link:
         if self.pending is not None:
             raise RequestError(command, "busy", "waiting for OK on the token for " + self.pending)
         new = _provisioned_config(command, args, current)
+        if ocra.Suite(new.suite).time_step:
+            _need_clock(command, self.token.clock())
         if current.state == cfg.BLANK:
             self._commit(command, new)
             return
@@ -207,6 +212,39 @@ class Link:
     def _wipe(self, command, args):
         allow(command, args, ())
         self._confirm(command, "WIPE?", lambda: self._store(command, cfg.Config(self.token.config.serial)))
+
+    def _clock(self, command, args):
+        """`clock`: the clock's state and time; `clock set=UNIX_SECONDS`: set it,
+        after the OK press (a wrong clock makes every T-suite response wrong)."""
+        allow(command, args, ("set",))
+        token = self.token
+        if "set" not in args:
+            self.ok(command, self._clock_fields())
+            return
+        try:
+            epoch = cfg.bounded_int(args["set"], CLOCK_MIN, CLOCK_MAX, "set")
+        except ValueError as e:
+            raise RequestError(command, "bad-argument", str(e) + " (Unix seconds, UTC)")
+        if token.clock() == "none":
+            raise RequestError(command, "no-clock", "this token has no real-time clock")
+        asked = token.now()
+
+        def set_clock():
+            try:  # the time that passed while the person found the OK key counts too
+                token.board.set_clock(epoch + (token.now() - asked) // 1000)
+            except (OSError, ValueError):
+                self.error(command, "clock", "the real-time clock did not take the time")
+                return
+            self.ok(command, self._clock_fields())
+
+        self._confirm(command, "SET CLK?", set_clock)
+
+    def _clock_fields(self):
+        fields = [("clock", self.token.clock())]
+        epoch = self.token.board.epoch()
+        if epoch is not None:
+            fields.append(("time", epoch))
+        return fields
 
     def _store(self, command, new):
         if self.token.save(new):
@@ -250,6 +288,14 @@ def allow(command, args, names):
             raise RequestError(command, "bad-argument", "unknown argument " + name)
 
 
+def _need_clock(command, clock):
+    """A T suite's responses are only right on a token that knows the time."""
+    if clock == "none":
+        raise RequestError(command, "no-clock", "a T suite needs a real-time clock; this token has none")
+    if clock not in ("rtc", "host"):
+        raise RequestError(command, "no-clock", "a T suite needs the time: set the token's clock first")
+
+
 def _provisioned_config(command, args, current):
     """The Config a provision request asks for, validated field by field."""
     try:
@@ -277,4 +323,5 @@ add_commands({
     "provision": Link._provision,
     "lock": Link._lock,
     "wipe": Link._wipe,
+    "clock": Link._clock,
 })

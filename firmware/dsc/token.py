@@ -49,7 +49,12 @@ class Token:
         c = self.config
         if suite.counter and c.counter >= cfg.COUNTER_MAX:
             return "ERROR"  # the counter is used up: its next value could not be stored
-        timestamp = suite.timestamp(self.board.epoch()) if suite.time_step else None
+        timestamp = None
+        if suite.time_step:
+            epoch = self.board.epoch()
+            if epoch is None:
+                return "NO CLOCK"  # e.g. the RTC's coin cell died: a response would be wrong
+            timestamp = suite.timestamp(epoch)
         response = suite.response(c.key, challenge, c.counter, pin, None, None, timestamp)
         if suite.counter:
             new = c.copy()
@@ -57,6 +62,11 @@ class Token:
             if not self.save(new):
                 return "ERROR"  # never show a response whose counter was not stored
         return response
+
+    def clock(self):
+        """The board's clock: "rtc", "host", "unset" or "none" (optional in the board interface)."""
+        check = getattr(self.board, "clock", None)
+        return check() if check else "none"
 
     def battery_low(self):
         """Boards with a battery sense say when it runs low (optional in the board interface)."""
