@@ -25,7 +25,7 @@ def make_board():
     state = "dsc-state"
     if "--state" in sys.argv:
         state = sys.argv[sys.argv.index("--state") + 1]
-    return Board(state)
+    return Board(state, clock="--no-clock" not in sys.argv)
 
 
 def maintenance_requested():
@@ -66,8 +66,11 @@ def enter_maintenance():
     vfs.umount("/")
     for block in range(flash.ioctl(4, 0) or 0):  # 4: block count
         flash.ioctl(6, block)  # 6: erase one block
-    vfs.VfsLfs2.mkfs(flash)
-    vfs.mount(vfs.VfsLfs2(flash), "/")  # type: ignore[abstract]  # the stubs mark it abstract
+    # The rp2 flash programs in 256-byte pages: without progsize=256 (what the
+    # port's own _boot.py passes) littlefs writes misaligned pages and runs out
+    # of space (OSError 28) after a few small files.
+    vfs.VfsLfs2.mkfs(flash, progsize=256)
+    vfs.mount(vfs.VfsLfs2(flash, progsize=256), "/")  # type: ignore[abstract]  # the stubs mark it abstract
     micropython.kbd_intr(3)  # Ctrl-C back on, so mpremote can reach the REPL
     print("OpenDSC maintenance: flash erased (key and firmware); install the firmware again")
 

@@ -1,5 +1,7 @@
-"""Raspberry Pi Pico / Pico 2 board: 4x4 keypad, power button, SSD1306 OLED,
-USB serial, battery sense, light sleep and a watchdog. Pins: boards/pico_pins.py.
+"""Raspberry Pi Pico / Pico 2 board (RP2040 or RP2350, and their W versions):
+4x4 keypad, power button, SSD1306 OLED, optional DS3231 clock, USB serial,
+battery sense, light sleep and, in release builds, a watchdog.
+Pins: boards/pico_pins.py.
 """
 
 import os
@@ -15,15 +17,26 @@ from boards.keypad import Button, Keypad
 from dsc.storage import DirFS
 
 STATE_DIR = "/state"  # the token's flash files; apart from the code, so reflashing keeps them
-SCAN_MS = 10  # keypad scan period while the token is on
-WATCHDOG_MS = 8000  # the longest the RP2040's watchdog allows is ~8.3 s
+SCAN_MS = 5  # keypad scan period while the token is on
+KEY_DEBOUNCE_MS = 5  # membrane keypads settle in about 5 ms
+WATCHDOG_MS = 8000  # the RP2040's watchdog allows ~8.3 s at most (the RP2350's ~16.7 s)
 SLEEP_MAX_MS = 5000  # wake to feed the watchdog well before it bites
+SERIAL_MAX = 512  # the most bytes one serial_read() returns
+
+
+def machine_name():
+    """The board as MicroPython names it, e.g. "Raspberry Pi Pico 2 W with RP2350"."""
+    return getattr(sys.implementation, "_machine", "")
 
 
 class Board:
     def __init__(self, release, state_dir=STATE_DIR):
+        # A release token: 0x03 on USB is data, not a way into the REPL, and the
+        # watchdog resets a hung token. A debug token keeps Ctrl-C and has no
+        # watchdog, which once armed cannot be stopped: at the REPL it would reset
+        # the board in the middle of re-flashing it.
         if release:
-            micropython.kbd_intr(-1)  # 0x03 on USB is data, not a way into the REPL
+            micropython.kbd_intr(-1)
         try:
             os.mkdir(state_dir)
         except OSError:
@@ -33,24 +46,27 @@ class Board:
         self.keypad = Keypad(
             [Pin(n, Pin.OPEN_DRAIN, value=1) for n in pins.KEYPAD_ROWS],
             [Pin(n, Pin.IN, Pin.PULL_UP) for n in pins.KEYPAD_COLS],
-            pins.KEYPAD_KEYS, settle=lambda: time.sleep_us(5))
+            pins.KEYPAD_KEYS, debounce_ms=KEY_DEBOUNCE_MS, settle=lambda: time.sleep_us(5))
         self._power_pin = Pin(pins.POWER_BUTTON, Pin.IN, Pin.PULL_UP)
         self.power = Button(self._power_pin, "PWR")
         self._woken = False
         self._power_pin.irq(self._on_power, Pin.IRQ_FALLING)
-        self._vbus = Pin("WL_GPIO2", Pin.IN) if _is_pico_w() else Pin(24, Pin.IN)
+        self._vbus = Pin("WL_GPIO2", Pin.IN) if _is_wireless() else Pin(24, Pin.IN)
         self._vbus_was = self._vbus.value()
         self._adc = machine.ADC(pins.VSYS_ADC)
-        self.display = _open_display()
-        self._display_on = True
+        self.display, self.rtc = _open_i2c_devices()
+        self._display_on = True  # until the token's first (blank) screen switches it off
         self._keys = []
         self._stdin = sys.stdin.buffer
         self._stdout = sys.stdout.buffer
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
+        self._rx = bytearray(SERIAL_MAX)
+        self._rx_view = memoryview(self._rx)
+        self._byte = bytearray(1)
         self._last = time.ticks_ms()
         self._elapsed = 0
-        self.watchdog = machine.WDT(timeout=WATCHDOG_MS)
+        self.watchdog = machine.WDT(timeout=WATCHDOG_MS) if release else None
 
     # -- board interface ------------------------------------------------------
 
@@ -61,8 +77,31 @@ class Board:
         self._last = now
         return self._elapsed
 
+    def clock(self):
+        """"rtc" when the DS3231 holds the time, "unset" when it lost it (a dead
+        coin cell; dsc clock set), "none" without one. The Pico's own clock
+        restarts at 2021-01-01 at every boot, so it never counts."""
+        if self.rtc is None:
+            return "none"
+        try:
+            return "unset" if self.rtc.lost() else "rtc"
+        except OSError:
+            return "unset"  # the module stopped answering
+
     def epoch(self):
-        return time.time() + 946684800 if time.gmtime(0)[0] == 2000 else time.time()
+        """Unix seconds from the RTC, or None when the token has no trustworthy time."""
+        if self.clock() != "rtc":
+            return None
+        try:
+            return self.rtc.read()
+        except OSError:
+            return None
+
+    def set_clock(self, epoch):
+        """Set the RTC (OSError if it does not answer; ValueError if out of its range)."""
+        if self.rtc is None:
+            raise OSError("no real-time clock")
+        self.rtc.write(epoch)
 
     def read_key(self):
         if not self._keys:
@@ -84,13 +123,25 @@ class Board:
             self._display_on = True
 
     def serial_read(self):
-        data = b""
-        while len(data) < 512 and self._poll.poll(0):
-            byte = self._stdin.read(1)
-            if not byte:
-                break  # end of input (only off-board, e.g. a closed pipe)
-            data += byte
-        return data
+        """What is waiting on USB, at most SERIAL_MAX bytes. MicroPython's stdin
+        read(n) waits until n bytes came, so bytes are taken one at a time while
+        poll says more are waiting, into a buffer made once: ipoll and readinto
+        allocate nothing, where poll() + read(1) + bytes concatenation cost about
+        13,500 cycles a byte on the RP2040 (9 KB/s, issue 10)."""
+        poll = self._poll
+        stdin = self._stdin
+        byte = self._byte
+        rx = self._rx
+        n = 0
+        while n < SERIAL_MAX:
+            waiting = False
+            for _ in poll.ipoll(0):
+                waiting = True
+            if not waiting or not stdin.readinto(byte):
+                break  # nothing more now (or end of input: only off-board, a closed pipe)
+            rx[n] = byte[0]
+            n += 1
+        return bytes(self._rx_view[:n]) if n else b""
 
     def serial_write(self, data):
         self._stdout.write(data)
@@ -113,12 +164,12 @@ class Board:
     def idle(self, ms):
         """Scan keys while the display is on; light-sleep while it is off and
         USB is not powering us (USB stops in light sleep)."""
-        self.watchdog.feed()
+        self._feed()
         if self._keys:
             return
         if not self._display_on and not self._vbus.value():
             machine.lightsleep(min(ms, SLEEP_MAX_MS))
-            self.watchdog.feed()
+            self._feed()
             return
         end = time.ticks_add(time.ticks_ms(), min(ms, SLEEP_MAX_MS))
         while time.ticks_diff(end, time.ticks_ms()) > 0:
@@ -137,6 +188,10 @@ class Board:
 
     # -- internals ------------------------------------------------------------
 
+    def _feed(self):
+        if self.watchdog is not None:
+            self.watchdog.feed()
+
     def _on_power(self, pin):
         self._woken = True
 
@@ -152,24 +207,38 @@ class Board:
             self._keys.extend(self.keypad.scan(now))
 
 
-def _is_pico_w():
-    """The Pico W senses VBUS through its radio chip, not GP24."""
-    machine_name = getattr(sys.implementation, "_machine", "")
-    return "Pico W" in machine_name or "Pico 2 W" in machine_name
+def _is_wireless():
+    """The Pico W and Pico 2 W sense VBUS through their radio chip, not GP24."""
+    name = machine_name()
+    return "Pico W" in name or "Pico 2 W" in name
 
 
-def _open_display():
-    """The SSD1306 OLED, else an HD44780 LCD, else None (the token still works over USB)."""
-    i2c = machine.I2C(pins.I2C_ID, sda=machine.Pin(pins.I2C_SDA), scl=machine.Pin(pins.I2C_SCL), freq=pins.I2C_FREQ)
+def _open_i2c_devices():
+    """(display, rtc) on the I2C bus: the SSD1306 OLED, else an HD44780 LCD, else
+    no display (the token still works over USB); a DS3231 clock, else None.
+    The bus runs at 1 MHz when only the OLED is on it, else at what the slowest
+    device fitted is rated for."""
+    Pin = machine.Pin
+
+    def bus(freq):
+        return machine.I2C(pins.I2C_ID, sda=Pin(pins.I2C_SDA), scl=Pin(pins.I2C_SCL), freq=freq)
+
+    i2c = bus(pins.I2C_FREQ)
     found = i2c.scan()
+    display = rtc = None
     if pins.DISPLAY_ADDR in found:
+        if pins.RTC_ADDR not in found and pins.I2C_FAST_FREQ != pins.I2C_FREQ:
+            i2c = bus(pins.I2C_FAST_FREQ)
         from boards.ssd1306 import SSD1306
 
-        return SSD1306(i2c, pins.DISPLAY_ADDR, pins.DISPLAY_WIDTH, pins.DISPLAY_HEIGHT)
-    if pins.LCD_ADDR in found:
+        display = SSD1306(i2c, pins.DISPLAY_ADDR, pins.DISPLAY_WIDTH, pins.DISPLAY_HEIGHT)
+    elif pins.LCD_ADDR in found:
+        i2c = bus(pins.LCD_I2C_FREQ)
         from boards.hd44780 import HD44780
 
-        slow = machine.I2C(pins.I2C_ID, sda=machine.Pin(pins.I2C_SDA), scl=machine.Pin(pins.I2C_SCL),
-                           freq=pins.LCD_I2C_FREQ)
-        return HD44780(slow, pins.LCD_ADDR)
-    return None
+        display = HD44780(i2c, pins.LCD_ADDR)  # type: ignore[assignment]  # either display, one interface
+    if pins.RTC_ADDR in found:
+        from boards.ds3231 import DS3231
+
+        rtc = DS3231(i2c, pins.RTC_ADDR)
+    return display, rtc
