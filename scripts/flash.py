@@ -5,7 +5,9 @@
 Removes the previous firmware's code first (so a release install leaves no
 debug-link module behind from a debug one), keeps the token's /state files,
 copies the bundle and resets the board, in one mpremote session. --resume skips
-the soft reset mpremote does on connect (for the unix port's REPL in tests).
+the soft reset mpremote does on connect (for the unix port's REPL in tests, which
+a soft reset would end); a Pico is still reset at the end, so the new firmware
+starts instead of leaving a bare REPL (after maintenance mode, say).
 """
 
 import subprocess
@@ -33,11 +35,26 @@ def _rm(p):
 for _p in %r:
     _rm(_p)
 """ % (CODE,)
+# Runs on the board last with --resume: restart a Pico into the new firmware; the
+# unix port (a REPL in tests) has no machine.reset and stays as it is.
+RESET_A_BOARD = """
+import machine
+_reset = getattr(machine, 'reset', None)
+if _reset:
+    _reset()
+"""
 
 
 def mpremote():
     beside = Path(sys.executable).parent / "mpremote"
     return str(beside) if beside.exists() else "mpremote"
+
+
+def mpremote_command(port, entries, resume):
+    cmd = [mpremote(), "connect", port] + (["resume"] if resume else [])
+    cmd += ["exec", REMOVE, "+", "cp", "-r"] + entries + [":./"]
+    cmd += ["+", "exec", "--no-follow", RESET_A_BOARD] if resume else ["+", "reset"]
+    return cmd
 
 
 def main():
@@ -49,12 +66,8 @@ def main():
     if not (bundle / "main.py").exists():
         raise SystemExit("flash: %s is not a built bundle (run make firmware)" % bundle)
     entries = sorted(p.name for p in bundle.iterdir())
-    cmd = [mpremote(), "connect", port] + (["resume"] if resume else [])
-    cmd += ["exec", REMOVE, "+", "cp", "-r"] + entries + [":./"]
-    if not resume:
-        cmd += ["+", "reset"]
     try:
-        out = subprocess.run(cmd, cwd=bundle, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(mpremote_command(port, entries, resume), cwd=bundle, capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         raise SystemExit("flash: no answer from %s within 300 s" % port)
     if out.returncode != 0:

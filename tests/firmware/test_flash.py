@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import tty
 from pathlib import Path
 
@@ -79,6 +80,23 @@ def test_flashing_release_over_debug_leaves_no_debug_link_and_keeps_the_state(bo
             assert (device / path.relative_to(release)).read_bytes() == path.read_bytes()
     assert not (device / "dsc" / "debuglink.mpy").exists(), "the debug link must not survive a release install"
     assert (device / "state" / "token.cfg").read_text() == "the token's flash\n"
+
+
+def test_a_board_restarts_into_the_new_firmware_even_with_resume(board, tmp_path):
+    """After maintenance mode a Pico sits at a bare REPL: --resume (no soft reset on
+    connect) must still end with a reset, or the new firmware never starts."""
+    device, port = board
+    (device / "machine.py").write_text("def reset():\n    open('reset-called', 'w').write('yes')\n")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "main.py").write_text("print('token')\n")
+    done = flash(port, bundle)
+    assert done.returncode == 0, done.stderr
+    deadline = time.monotonic() + 10
+    while not (device / "reset-called").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (device / "reset-called").exists(), "the board was left at the REPL"
+    assert (device / "main.py").read_text() == "print('token')\n"
 
 
 def test_flash_errors_are_one_line(tmp_path):
