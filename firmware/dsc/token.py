@@ -2,7 +2,6 @@
 
 from dsc import crypto, ocra
 from dsc import config as cfg
-from dsc.protocol import Link
 from dsc.storage import Storage
 from dsc.ui import UI
 
@@ -22,7 +21,11 @@ class Token:
         self._suite = None
         self._kcv = None
         self.ui = UI(self)
-        self.link = Link(self, debug)
+        # The serial link is made when its first byte arrives: a release token
+        # boots without loading the protocol (one module file fewer to find and
+        # load from flash before the power key works; a debug build has it anyway).
+        self.link = None
+        self._debug = debug
         # Optional in the board interface: True once a new client is on the link.
         self._link_reset = getattr(board, "serial_reset", None)
         self._shown = None
@@ -94,10 +97,15 @@ class Token:
     def tick(self):
         now = self.now()
         self.ui.tick(now)
-        self.link.tick(now)
+        if self.link is not None:
+            self.link.tick(now)
         self._refresh()
 
     def receive(self, data):
+        if self.link is None:
+            from dsc.protocol import Link
+
+            self.link = Link(self, self._debug)
         self.link.receive(data)
         self._refresh()
 
@@ -108,7 +116,7 @@ class Token:
         while k is not None:
             self.key(k)
             k = board.read_key()
-        if self._link_reset is not None and self._link_reset():
+        if self._link_reset is not None and self._link_reset() and self.link is not None:
             self.link.reset()  # a new client: what the last one half-sent is never run
         data = board.serial_read()
         if data:
@@ -118,7 +126,7 @@ class Token:
     def idle_ms(self):
         now = self.now()
         wait = self.ui.wait_ms(now)
-        if self.link.waiter is not None:
+        if self.link is not None and self.link.waiter is not None:
             until = max(0, self.link.waiter[1] - now)
             wait = until if wait is None else min(wait, until)
         return IDLE_MAX_MS if wait is None else min(wait, IDLE_MAX_MS)
@@ -129,7 +137,7 @@ class Token:
             self.board.idle(self.idle_ms())
 
     def _refresh(self):
-        if self.link.waiter is not None:
+        if self.link is not None and self.link.waiter is not None:
             self.link.tick(self.now())  # a debug `wait` answers as soon as the screen changes
         lines = self.ui.lines
         if lines != self._shown:
