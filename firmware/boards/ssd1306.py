@@ -7,9 +7,10 @@ framebuf's 8x8 font scaled 2x wide, so 8 characters fill the 128 px width:
 
 On the wire (SSD1306 datasheet, I2C interface): every write starts with a
 control byte; 0x00 = the rest are commands, 0x80 = one command follows,
-0x40 = the rest are display RAM data. The RAM is written in horizontal
-addressing mode: pages of 8 rows, one byte per column, LSB at the top, which is
-framebuf's MONO_VLSB layout.
+0x40 = the rest are display RAM data. The RAM is pages of 8 rows, one byte
+per column, LSB at the top (framebuf's MONO_VLSB layout), written in vertical
+addressing mode: a window's bytes go column by column, each column top page to
+bottom page, so a run of characters is their glyphs' bytes one after another.
 """
 
 import framebuf
@@ -21,7 +22,7 @@ SET_CONTRAST = 0x81
 RESUME_RAM = 0xA4  # output follows RAM (0xA5 would light every pixel)
 NORMAL = 0xA6  # 1 in RAM = lit (0xA7 inverts)
 SCROLL_OFF = 0x2E
-SET_MEMORY_MODE = 0x20  # + 0x00 horizontal
+SET_MEMORY_MODE = 0x20  # + 0x00 horizontal, 0x01 vertical
 SET_COLUMNS = 0x21  # + start, end
 SET_PAGES = 0x22  # + start, end
 SET_START_LINE = 0x40  # | line 0..63
@@ -36,8 +37,8 @@ SET_VCOM_DESELECT = 0xDB  # + level
 SET_CHARGE_PUMP = 0x8D  # + 0x14 on (internal VCC), 0x10 off
 
 CHAR_W = 16  # 8 px font, 2x wide
-SCALE_X = 2
 BLANK = 0x20  # a space draws nothing, like the end of a short line
+GLYPHS = 95  # printable ASCII, 0x20..0x7E
 
 
 def _spread_table(scale):
@@ -57,10 +58,11 @@ class SSD1306:
 
     A frame at 400 kHz is 11.7 ms on the bus, the most of the 17.7 ms a redraw
     took on a 125 MHz RP2040 (issue 10). Each line owns whole display pages, so a
-    changed span of characters is one window of pages x columns: typing a digit
-    sends 32 bytes, the response screen about 450. Glyphs are scaled with a
-    nibble table straight into the bytes sent, with no frame buffer to clear or
-    copy. Nothing is allocated while drawing.
+    changed run of characters is one window of columns x the line's pages, sent
+    in one write made of the characters' glyphs. A glyph (2x wide, scaled tall)
+    is drawn the first time its character is shown, into a pool made at start,
+    and reused: nothing is allocated while drawing, and a screen change costs a
+    few list stores plus the bus time.
     """
 
     def __init__(self, i2c, addr=0x3C, width=128, height=32):
@@ -86,15 +88,20 @@ class SSD1306:
         self._spread = _spread_table(self.scale_y)
         # What the panel's RAM shows, as character codes; 0 = unknown (after power-up).
         self._drawn = (bytearray(self.chars), bytearray(self.chars))
-        # One unscaled text line (8 characters of 8x8): one byte per column.
-        self._sbuf = bytearray(64)
-        self._scratch = framebuf.FrameBuffer(self._sbuf, 64, 8, framebuf.MONO_VLSB)
-        # The bytes of one update, after the I2C data control byte; a view for each
-        # span length, made once, so sending allocates nothing.
-        self._tx = bytearray(1 + width * self._line_pages)
-        self._tx[0] = 0x40
-        tx = memoryview(self._tx)
-        self._spans = [tx[:1 + n * CHAR_W * self._line_pages] for n in range(self.chars + 1)]
+        # Glyphs of the printable ASCII characters, drawn on first use: CHAR_W
+        # columns of _line_pages bytes each, in the order the window takes them.
+        glyph = CHAR_W * self._line_pages
+        self._pool = bytearray(glyph * GLYPHS)
+        self._ready = bytearray(GLYPHS)
+        pool = memoryview(self._pool)
+        self._glyphs = [pool[i * glyph:(i + 1) * glyph] for i in range(GLYPHS)]
+        # One unscaled 8x8 character.
+        self._sbuf = bytearray(8)
+        self._scratch = framebuf.FrameBuffer(self._sbuf, 8, 8, framebuf.MONO_VLSB)
+        # One write per run of changed characters: the data control byte, then a
+        # glyph per character (a list per run length, made once).
+        ctrl = b"\x40"
+        self._runs = [[ctrl] + [None] * n for n in range(self.chars + 1)]
         # Preallocated command writes.
         self._cmd1 = bytearray(2)
         self._cmd1[0] = 0x80
@@ -114,7 +121,7 @@ class SSD1306:
             SET_OFFSET, 0x00,
             SET_START_LINE | 0,
             SET_CHARGE_PUMP, 0x14,
-            SET_MEMORY_MODE, 0x00,
+            SET_MEMORY_MODE, 0x01,  # vertical: column by column
             SEGMENT_REMAP,
             COM_SCAN_DEC,
             SET_COM_PINS, 0x02 if self.height == 32 else 0x12,
@@ -138,7 +145,7 @@ class SSD1306:
         self.i2c.writeto(self.addr, c)
 
     def _update(self, n, text):
-        """Redraw the characters of line `n` that differ from what the panel shows."""
+        """Send the characters of line `n` that differ from what the panel shows."""
         drawn = self._drawn[n]
         chars = self.chars
         first = last = -1
@@ -152,6 +159,10 @@ class SSD1306:
                 last = i
                 if first < 0:
                     first = i
+                if not 32 <= code < 32 + GLYPHS:
+                    code = drawn[i] = BLANK  # the font has printable ASCII only
+                if not self._ready[code - 32]:
+                    self._draw_glyph(c, code - 32)
             i += 1
         while i < chars:
             if drawn[i] != BLANK:
@@ -162,39 +173,40 @@ class SSD1306:
             i += 1
         if first < 0:
             return
-        self._render(text, first, last)
+        run = self._runs[last - first + 1]
+        glyphs = self._glyphs
+        for i in range(first, last + 1):
+            run[i - first + 1] = glyphs[drawn[i] - 32]
         w = self._window
         w[2] = first * CHAR_W
         w[3] = (last + 1) * CHAR_W - 1
         w[5] = self.line_y[n] // 8
         w[6] = w[5] + self._line_pages - 1
         self.i2c.writeto(self.addr, w)
-        self.i2c.writeto(self.addr, self._spans[last - first + 1])
+        self.i2c.writevto(self.addr, run)
 
-    def _render(self, text, first, last):
-        """Characters first..last of `text`, scaled, into the send buffer: page by
-        page, each page's columns first*16 .. last*16+15 (the window's order)."""
-        self._scratch.fill(0)
-        self._scratch.text(text, 0, 0, 1)  # framebuf clips past 8 characters
+    def _draw_glyph(self, c, slot):
+        """Character `c` scaled into its glyph: each font column twice (2x wide),
+        each row scale_y times, shifted down to the line's place in its pages."""
+        scratch = self._scratch
+        scratch.fill(0)
+        scratch.text(c, 0, 0, 1)
         sbuf = self._sbuf
-        tx = self._tx
+        pool = self._pool
         spread = self._spread
         half = 4 * self.scale_y
         shift = self._shift
         pages = self._line_pages
-        stride = (last - first + 1) * CHAR_W
-        at = 1
-        for col in range(first * 8, (last + 1) * 8):
+        at = slot * CHAR_W * pages
+        for col in range(8):
             bits = sbuf[col]
             column = (spread[bits & 15] | spread[bits >> 4] << half) << shift
-            i = at
-            for _ in range(pages):
-                byte = column & 0xFF
-                tx[i] = byte
-                tx[i + 1] = byte  # 2x wide
-                column >>= 8
-                i += stride
-            at += SCALE_X
+            for k in range(pages):
+                byte = column >> (8 * k) & 0xFF
+                pool[at + k] = byte
+                pool[at + pages + k] = byte  # 2x wide
+            at += 2 * pages
+        self._ready[slot] = 1
 
     def show(self, line1, line2):
         """Draw two lines of up to 8 characters (more are cut off)."""

@@ -194,15 +194,23 @@ class Panel:
 
     def data(self, b):
         assert self.pending is None, "display data in the middle of command %r" % self.pending
-        assert self.mode == 0, "data written outside horizontal addressing mode"
+        assert self.mode in (0, 1), "data written in page addressing mode"
         self.data_bytes += 1
         self.ram[self.page][self.col] = b
-        self.col += 1
-        if self.col > self.columns[1]:
-            self.col = self.columns[0]
+        if self.mode == 0:  # horizontal: along the page, then the next page
+            self.col += 1
+            if self.col > self.columns[1]:
+                self.col = self.columns[0]
+                self.page += 1
+                if self.page > self.pages[1]:
+                    self.page = self.pages[0]
+        else:  # vertical: down the column, then the next column
             self.page += 1
             if self.page > self.pages[1]:
                 self.page = self.pages[0]
+                self.col += 1
+                if self.col > self.columns[1]:
+                    self.col = self.columns[0]
 
     def image(self, width, height):
         return [[(self.ram[y // 8][x] >> (y % 8)) & 1 for x in range(width)] for y in range(height)]
@@ -225,7 +233,7 @@ def test_init_sequence(replays, size):
     assert (0xA8, h - 1) in cmds, "multiplex ratio must be height - 1"
     assert (0x8D, 0x14) in cmds, "charge pump not enabled"
     assert (0xDA, 0x02 if h == 32 else 0x12) in cmds, "COM pins configuration for %d rows" % h
-    assert (0x20, 0x00) in cmds, "horizontal addressing mode"
+    assert (0x20, 0x01) in cmds, "vertical addressing mode: a run of characters is their glyphs in a row"
     for single in (0xA1, 0xC8, 0xA4, 0xA6):  # segment remap, COM scan decrement, RAM display, normal
         assert (single,) in cmds
     for cmd in (0xD5, 0xD3, 0x81, 0xD9, 0xDB):  # clock, offset, contrast, precharge, VCOM
