@@ -101,7 +101,7 @@ class SSD1306:
         # One write per run of changed characters: the data control byte, then a
         # glyph per character (a list per run length, made once).
         ctrl = b"\x40"
-        self._runs = [[ctrl] + [None] * n for n in range(self.chars + 1)]
+        self._runs = [[ctrl] + [None] * n for n in range(self.chars + 1)]  # type: list[list]
         # Preallocated command writes.
         self._cmd1 = bytearray(2)
         self._cmd1[0] = 0x80
