@@ -13,6 +13,7 @@ SERIAL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-"
 DIGITS = "0123456789"  # ASCII only: "١٢٣٤" is not a PIN
 _HEX = "0123456789abcdefABCDEF"
 KEY_MIN, KEY_MAX = 16, 64
+KEY_RECORD_MAX = 256  # what a key store may record in the key's place (dsc.storage)
 PINLEN_MIN, PINLEN_MAX = 4, 8
 TIMEOUT_MIN, TIMEOUT_MAX = 10, 600
 LABEL_MAX = 16
@@ -122,6 +123,6 @@ class Config:
         c.suite = fields["suite"]
         if c.state != BLANK:
             check_token_suite(c.suite)
-            if not KEY_MIN <= len(c.key) <= KEY_MAX:
-                raise ValueError("bad key length")
+            if not 0 < len(c.key) <= KEY_RECORD_MAX:  # the key itself is checked once its store gave it back
+                raise ValueError("bad key record")
         return c

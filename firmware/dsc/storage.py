@@ -7,7 +7,7 @@ line, so a torn or corrupted file is recognised and never loaded.
 import os
 
 from dsc import crypto
-from dsc.config import Config
+from dsc.config import KEY_MAX, KEY_MIN, Config
 
 FILE = "token.cfg"
 TEMP = "token.cfg.tmp"
@@ -89,17 +89,51 @@ def unseal(data):
         return None
 
 
+class FileKeyStore:
+    """The key kept in the config file with the token's other settings.
+
+    The seam for keeping it elsewhere: Storage records whatever wrap() returns
+    in the key's place (at most KEY_RECORD_MAX bytes) and gives unwrap() back
+    what it recorded. On an RP2350 a store can keep the key in OTP, or the file
+    can hold it encrypted under a key in OTP (docs/threat-model.md); a board
+    offers such a store as `board.key_store` and nothing else changes.
+    """
+
+    def wrap(self, key):
+        return key
+
+    def unwrap(self, recorded):
+        """The key; ValueError (or OSError) when this store cannot give it back."""
+        return recorded
+
+
 class Storage:
-    def __init__(self, fs):
+    def __init__(self, fs, keys=None):
         self.fs = fs
+        self.keys = keys if keys is not None else FileKeyStore()
 
     def load(self, default_serial):
-        """The saved Config; a blank one with `default_serial` when none is readable."""
-        config = unseal(self.fs.read(FILE))
+        """The saved Config; a blank one with `default_serial` when none is readable
+        (nor its key: a token whose key store cannot give the key back is blank)."""
+        config = self._read(FILE)
         if config is None:
-            config = unseal(self.fs.read(TEMP))  # a save cut short after its temp file was complete
+            config = self._read(TEMP)  # a save cut short after its temp file was complete
         return config if config is not None else Config(default_serial)
 
     def save(self, config):
-        self.fs.write(TEMP, seal(config))
+        record = config
+        if config.key:
+            record = config.copy()
+            record.key = self.keys.wrap(config.key)
+        self.fs.write(TEMP, seal(record))
         self.fs.rename(TEMP, FILE)
+
+    def _read(self, name):
+        config = unseal(self.fs.read(name))
+        if config is None or not config.key:
+            return config
+        try:
+            config.key = self.keys.unwrap(config.key)
+        except (ValueError, OSError):
+            return None
+        return config if KEY_MIN <= len(config.key) <= KEY_MAX else None

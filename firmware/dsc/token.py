@@ -16,7 +16,7 @@ def default_serial(unique_id):
 class Token:
     def __init__(self, board, debug=True):
         self.board = board
-        self.storage = Storage(board.fs)
+        self.storage = Storage(board.fs, getattr(board, "key_store", None))  # optional in the board interface
         self.config = self.storage.load(default_serial(board.unique_id()))
         self._suite = None
         self._kcv = None

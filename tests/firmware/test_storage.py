@@ -1,5 +1,6 @@
 """Token storage: a save cut short at any point leaves the old or the new state."""
 
+import hashlib
 
 import pytest
 
@@ -126,3 +127,52 @@ def test_a_failed_flash_write_changes_nothing_and_is_reported(tmp_path):
     assert token.ui.lines[0] == "ERROR"  # no response whose counter step was not stored
     assert token.config.encode() == before
     assert Token(SimBoard(str(tmp_path), manual_clock=True)).config.encode() == before
+
+
+class SealedKeys:
+    """A key store like the one an RP2350 could have: the file holds the key
+    only encrypted (here a keyed XOR stream with a check tag, standing in for
+    AES under a key in OTP). A different device key cannot unwrap it."""
+
+    def __init__(self, device_key):
+        self.device_key = device_key
+
+    def _stream(self, n):
+        return (self.device_key * n)[:n]
+
+    def _tag(self, key):
+        return hashlib.sha256(self.device_key + key).digest()[:4]
+
+    def wrap(self, key):
+        return self._tag(key) + bytes(a ^ b for a, b in zip(key, self._stream(len(key))))
+
+    def unwrap(self, recorded):
+        key = bytes(a ^ b for a, b in zip(recorded[4:], self._stream(len(recorded) - 4)))
+        if self._tag(key) != recorded[:4]:
+            raise ValueError("not this device's key")
+        return key
+
+
+def test_a_key_store_from_the_board_keeps_the_key_out_of_the_file(tmp_path):
+    """The seam an OTP key store will use: the board offers `key_store`, the
+    flash never holds the key, and the token works as before across a restart."""
+    from tests.ocra_reference import ocra
+
+    key = bytes(range(1, 33))
+    board = SimBoard(str(tmp_path), manual_clock=True)
+    board.key_store = SealedKeys(b"\x5a\xa5\x3c\xc3" * 8)
+    token = Token(board)
+    token.receive(b"provision key=" + key.hex().encode() + b"\n")
+    assert board.take_sent().startswith(b"OK provision")
+    flash = (tmp_path / storage.FILE).read_bytes()
+    assert key.hex().encode() not in flash and key not in flash
+
+    again = SimBoard(str(tmp_path), manual_clock=True)
+    again.key_store = SealedKeys(b"\x5a\xa5\x3c\xc3" * 8)
+    restarted = Token(again)
+    assert restarted.config.state == PROVISIONED and restarted.config.key == key
+    assert restarted.respond("1234", "123456") == ocra("OCRA-1:HOTP-SHA256-8:QN06-PSHA1", key, "123456", pin="1234")
+
+    other = SimBoard(str(tmp_path), manual_clock=True)
+    other.key_store = SealedKeys(b"\x01" * 32)  # the flash moved to another chip
+    assert Token(other).config.state == "blank", "a key that cannot be unwrapped is no key"
