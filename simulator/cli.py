@@ -18,6 +18,18 @@ class Stop(BaseException):
     """SIGTERM, SIGINT or SIGHUP: unwind, restoring the terminal and removing a temporary state."""
 
 
+def _factor(text):
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a number from 1 to 1000")
+    return value
+
+
 def add_arguments(parser):
     parser.add_argument("--runtime", choices=RUNTIMES, default="cpython",
                         help="run the firmware on CPython (the sim board) or on the real MicroPython unix port "
@@ -28,6 +40,9 @@ def add_arguments(parser):
                         help="keep the token's flash (its key) in DIR between runs, owner-only (0700, files 0600); "
                              "default: a temporary folder removed at exit")
     parser.add_argument("--headless", action="store_true", help="no terminal UI: for scripts and tests")
+    parser.add_argument("--slow", type=_factor, default=1.0, metavar="FACTOR",
+                        help="make each pass of the token's loop take FACTOR times as long (1-1000; --runtime cpython): "
+                             "a token as slow as a real board, to test that tools wait for replies, not for a time")
     parser.add_argument("--no-clock", action="store_true",
                         help="a token without a real-time clock, like a Pico with no DS3231: it refuses time-based "
                              "(T) suites")
@@ -71,7 +86,10 @@ def _run(args, state):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
-        token = runtimes.make_runtime(args.runtime, state, clock=not args.no_clock)
+        try:
+            token = runtimes.make_runtime(args.runtime, state, clock=not args.no_clock, slow=args.slow)
+        except ValueError as e:
+            raise SystemExit("dsc sim: %s" % e)
         try:
             token.start()
         except RuntimeError as e:

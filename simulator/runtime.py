@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from dsc.quoting import unquote
@@ -110,9 +111,13 @@ class Runtime:
 
 
 class CPythonRuntime(Runtime):
-    """The core imported into this process with the `sim` board, its loop in a thread."""
+    """The core imported into this process with the `sim` board, its loop in a thread.
+
+    slow: each pass of the loop takes this many times as long as it did (a token
+    as slow as a real board, or slower, for tests that must wait for events)."""
 
     name = "cpython"
+    slow = 1.0
 
     def start(self):
         fw = str(firmware_parts()[0])  # boards/ (and, in a checkout, dsc/)
@@ -131,9 +136,13 @@ class CPythonRuntime(Runtime):
 
     def _loop(self):
         token, board = self.token, self.board
+        extra = self.slow - 1
         try:
             while self._running:
+                started = time.perf_counter()
                 token.poll()
+                if extra > 0:
+                    time.sleep((time.perf_counter() - started) * extra)
                 board.idle(token.idle_ms())
         except Exception as e:  # a firmware bug: say so, never silently hang
             self._running = False
@@ -256,9 +265,13 @@ class MicroPythonRuntime(Runtime):
             self._temporary_tree = None
 
 
-def make_runtime(name, state_dir, clock=True):
+def make_runtime(name, state_dir, clock=True, slow=1.0):
     if name == "cpython":
-        return CPythonRuntime(state_dir, clock)
+        runtime = CPythonRuntime(state_dir, clock)
+        runtime.slow = slow
+        return runtime
+    if slow != 1.0:
+        raise ValueError("--slow goes with --runtime cpython")
     if name == "micropython":
         return MicroPythonRuntime(state_dir, clock=clock)
     raise ValueError("runtime must be one of " + ", ".join(RUNTIMES))

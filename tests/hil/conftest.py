@@ -1,6 +1,7 @@
 """Hardware in the loop: the same tests against the simulator on both runtimes,
 or against a real board given with `--port URL`."""
 
+import os
 import subprocess
 import sys
 import time
@@ -10,14 +11,23 @@ import pytest
 from host.client import TokenClient
 
 DSC = [sys.executable, "-m", "host.cli"]
-TARGETS = ("cpython", "micropython", "board")
+# "slow": the CPython simulator taking 100 times as long for everything it does
+# (dsc sim --slow 100), so a test that sleeps instead of waiting for a reply fails
+# here before it fails on a real board. Issue 10 asks for a token ten times slower
+# than the simulator; that was still too quick to catch the fixed 0.3 s sleep that
+# broke the suite on a Pico (which took 1.6 s over 15.9 KB of junk); 100 times is.
+# make test runs the bulk-traffic test on it; make fuzz (DSC_FUZZ=1) the whole suite.
+TARGETS = ("cpython", "micropython", "slow", "board")
+SLOW_FACTOR = 100
+SLOW_IN_MAKE_TEST = ("test_garbage_on_the_link_leaves_the_token_working_and_its_key_intact",)
 
 
 class SimulatedToken:
     """`dsc sim --headless` in a child process, as a user would start it."""
 
-    def __init__(self, runtime, state_dir):
+    def __init__(self, runtime, state_dir, slow=None):
         self.runtime = runtime
+        self.slow = slow
         self.state_dir = str(state_dir)
         self.proc = None
         self.url = None
@@ -25,7 +35,7 @@ class SimulatedToken:
     def start(self):
         self.proc = subprocess.Popen(
             DSC + ["sim", "--headless", "--runtime", self.runtime, "--link", "socket://127.0.0.1:0",
-                   "--state", self.state_dir],
+                   "--state", self.state_dir] + (["--slow", str(self.slow)] if self.slow else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("socket://"):
@@ -47,6 +57,16 @@ class SimulatedToken:
         return self.start()
 
 
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("DSC_FUZZ") == "1":
+        return
+    skip = pytest.mark.skip(reason="the whole suite runs on the slow token under make fuzz")
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec and callspec.params.get("target") == "slow" and item.originalname not in SLOW_IN_MAKE_TEST:
+            item.add_marker(skip)
+
+
 @pytest.fixture(params=TARGETS)
 def target(request, tmp_path):
     """A blank token's URL: a fresh simulator, or the real board wiped first."""
@@ -65,7 +85,10 @@ def target(request, tmp_path):
         return
     if port:
         pytest.skip("--port given: testing the real board only")
-    sim = SimulatedToken(request.param, tmp_path / "flash").start()
+    if request.param == "slow":
+        sim = SimulatedToken("cpython", tmp_path / "flash", slow=SLOW_FACTOR).start()
+    else:
+        sim = SimulatedToken(request.param, tmp_path / "flash").start()
     try:
         yield Target(sim.url, sim)
     finally:

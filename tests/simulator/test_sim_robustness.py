@@ -186,6 +186,16 @@ def test_a_state_that_cannot_be_a_folder_is_one_line_and_a_nonzero_exit(bad, say
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("args, says", [(["--slow", "0.5"], "from 1 to 1000"), (["--slow", "nan"], "from 1 to 1000"),
+                                        (["--slow", "10", "--runtime", "micropython"], "--runtime cpython")])
+def test_a_bad_slow_factor_is_one_line_and_a_nonzero_exit(args, says):
+    out = subprocess.run(DSC + ["sim", "--headless", "--link", "socket://127.0.0.1:0"] + args,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert lines and says in lines[-1] and "Traceback" not in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 @pytest.mark.parametrize("rt", RUNTIMES)
 def test_a_temporary_state_with_the_key_is_removed_at_exit(rt, sig, sims, tmp_path):
