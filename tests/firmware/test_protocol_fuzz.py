@@ -35,9 +35,9 @@ def fuzz_settings(n):
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 KEY = bytes.fromhex("3132333435363738393031323334353637383930313233343536373839303132")
 KEY2 = bytes.fromhex("00112233445566778899aabbccddeeff")
-COMMANDS = ("ping", "info", "provision", "lock", "wipe", "press", "display", "state", "wait")
+COMMANDS = ("ping", "info", "provision", "lock", "wipe", "clock", "press", "display", "state", "wait")
 CODES = ("bad-request", "too-long", "unknown-command", "bad-argument", "wrong-state", "locked",
-         "busy", "denied", "timeout", "no-debug", "storage")
+         "busy", "denied", "timeout", "no-debug", "storage", "no-clock", "clock")
 REPLY_RE = re.compile(r"^(OK|ERR|WAIT) (\S+)(?: (.*))?$")
 
 
@@ -299,7 +299,7 @@ def test_fuzz_oversized_lines_are_answered_too_long(kind, data):
 
 # -- structured fuzz: damaged real requests -----------------------------------------
 
-ARGS_OF = {"ping": (), "info": (), "lock": (), "wipe": (), "display": (), "state": (),
+ARGS_OF = {"ping": (), "info": (), "lock": (), "wipe": (), "display": (), "state": (), "clock": ("set",),
            "provision": ("key", "suite", "serial", "label", "pinlen", "timeout", "counter")}
 NAME_RE = re.compile(r"[a-z0-9_-]{1,32}")  # docs: lowercase letters, digits, - and _
 
@@ -350,6 +350,8 @@ VALID_REQUESTS = [
     "state",
     "lock",
     "wipe",
+    "clock",
+    "clock set=1796094000",
     "provision key=" + KEY2.hex(),
     "provision key=" + KEY2.hex() + " suite=OCRA-1:HOTP-SHA1-6:QN08 serial=AB-12 label=Bob%20X pinlen=6 timeout=30",
     "provision key=" + KEY2.hex() * 2 + " suite=OCRA-1:HOTP-SHA256-8:C-QN06-PSHA1 counter=7",
@@ -437,11 +439,11 @@ def test_fuzz_damaged_requests_change_nothing_without_an_ok_press(kind, lines, t
             else:
                 assert command == word, (req, reply)
             if kind_ == "WAIT":
-                assert reply == "WAIT %s confirm" % word and word in ("provision", "lock", "wipe")
+                assert reply == "WAIT %s confirm" % word and word in ("provision", "lock", "wipe", "clock")
                 assert waiting is None, "two confirmations pending at once"
                 waiting = word
             if kind_ == "OK":
-                assert word in ("ping", "info", "display", "state"), (req, reply)
+                assert word in ("ping", "info", "display", "state", "clock"), (req, reply)
         assert rig.config() == before
         assert rig.files() == files
         if waiting:
