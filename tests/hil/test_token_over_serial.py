@@ -101,13 +101,36 @@ def test_counter_suite_steps_and_survives_a_restart(target):
 
 
 def test_time_suite_uses_the_current_time_step(target):
+    """On a token that knows the time; one without a clock (a Pico with no DS3231,
+    or one whose clock lost the time) refuses the suite and stays blank."""
     suite = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1-T1M"
     with target.client() as client:
+        if client.info()["clock"] not in ("rtc", "host"):
+            with pytest.raises(TokenError) as refused:
+                provision(client, suite=suite)
+            assert refused.value.code == "no-clock" and client.info()["state"] == "blank"
+            return
         key = provision(client, suite=suite)
         before = int(time.time()) // 60
         got = client.respond("1234", "424242")
         after = int(time.time()) // 60
     assert got in {ocra(suite, key, "424242", pin="1234", timestamp=t) for t in (before, after)}
+
+
+def test_the_clock_is_set_only_with_the_ok_press_and_dsc_reads_it(target):
+    wanted = int(time.time()) + 3 * 3600  # far enough from now to tell apart
+    with target.client() as client:
+        clock = client.info()["clock"]
+        reply = confirm_with_ok(client, "clock", set=wanted)
+        if clock == "none":
+            assert reply.startswith("ERR clock no-clock "), reply
+            return
+        assert reply.startswith("OK clock clock=%s time=" % ("host" if clock == "host" else "rtc")), reply
+        assert wanted <= int(reply.rsplit("time=", 1)[1]) <= wanted + 5
+    out = dsc("clock", "show", target.url)
+    assert out.returncode == 0, out.stderr
+    hours = {time.strftime("%Y-%m-%d %H", time.gmtime(wanted + s)) for s in (0, 10)}
+    assert out.stdout.startswith("clock: ") and any("time: " + h in out.stdout for h in hours), out.stdout
 
 
 def test_key_and_state_persist_across_a_restart(target):
