@@ -136,6 +136,8 @@ def board_paths():
         r = json.loads(line)
         if "display" in r:
             results[("display", r["display"], r["change"])] = r
+        elif "keypad" in r:
+            results[("keypad", r["keypad"], None)] = r
         else:
             results[("serial", r["serial"], None)] = r
     return results
@@ -190,6 +192,8 @@ def against_baseline(paths, boot_now, boot_base):
         old, new = paths[("display", "baseline", change)], paths[("display", "now", change)]
         rows += [("display %s: CPU (us)" % change, old["us"], new["us"]),
                  ("display %s: bytes on the I2C bus" % change, old["bytes"], new["bytes"])]
+    old, new = paths[("keypad", "baseline", None)], paths[("keypad", "now", None)]
+    rows.append(("keypad scan, nothing pressed: CPU (us)", old["us"], new["us"]))
     old, new = paths[("serial", "baseline", None)], paths[("serial", "now", None)]
     rows += [("serial input: us per byte (a pipe: syscalls)", old["us_per_byte"], new["us_per_byte"]),
              ("serial input: heap bytes allocated per byte", old["heap_per_byte"], new["heap_per_byte"])]

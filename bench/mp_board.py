@@ -100,6 +100,30 @@ from boards.ssd1306 import SSD1306  # noqa: E402
 
 display("baseline", ssd1306_full_frame.SSD1306)
 display("now", SSD1306)
+
+
+class Pin:
+    """A GPIO that reads released (pulled up), like a keypad nobody touches."""
+
+    def value(self, v=None):
+        return 1
+
+
+def keypad(name, keypad_class):
+    keys = (("1", "2", "3", "F1"), ("4", "5", "6", "F2"), ("7", "8", "9", "F3"), ("C", "0", "OK", "F4"))
+    pad = keypad_class([Pin() for _ in range(4)], [Pin() for _ in range(4)], keys)
+    gc.collect()
+    t0 = time.ticks_us()
+    for now in range(REPEAT * 5):
+        pad.scan(now)
+    print(json.dumps({"keypad": name, "us": time.ticks_diff(time.ticks_us(), t0) / (REPEAT * 5)}))
+
+
+import keypad_every_key  # noqa: E402
+from boards.keypad import Keypad  # noqa: E402
+
+keypad("baseline", keypad_every_key.Keypad)
+keypad("now", Keypad)
 total = int(sys.argv[3])
 serial("baseline", baseline_serial_read, total)
 from boards.pico import Board  # noqa: E402  (imports machine, which the unix port has; Board is not made)

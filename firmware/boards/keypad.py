@@ -42,32 +42,45 @@ class Keypad:
         self._settle = settle
         self._state = [[Debounced(debounce_ms) for _ in cols] for _ in rows]
         self._down = [[False] * len(cols) for _ in rows]
+        self._pressed = 0  # keys read pressed by the last read_matrix()
+        self._settling = False  # some key is pressed, or was: its debouncing is not over
         for row in rows:
             row.value(1)
 
     def read_matrix(self):
         """The raw pressed/not grid, one row at a time."""
         down = self._down
+        pressed = 0
         for r, row in enumerate(self.rows):
             row.value(0)
             if self._settle:
                 self._settle()
             line = down[r]
             for c, col in enumerate(self.cols):
-                line[c] = col.value() == 0
+                line[c] = raw = col.value() == 0
+                if raw:
+                    pressed += 1
             row.value(1)
+        self._pressed = pressed
         return down
 
     def scan(self, now):
         """Keys newly pressed since the last scan (usually none or one)."""
         down = self.read_matrix()
+        if not self._pressed and not self._settling:
+            return ()  # nothing pressed, nothing settling: most scans end here, cheaply
         ghost = _has_rectangle(down)
         pressed = []
+        settling = False
         for r, line in enumerate(down):
             states = self._state[r]
             for c, raw in enumerate(line):
-                if states[c].update(raw, now) and not ghost:
+                state = states[c]
+                if state.update(raw, now) and not ghost:
                     pressed.append(self.keys[r][c])
+                if state._raw or state._stable:
+                    settling = True
+        self._settling = settling
         return pressed
 
     def any_down(self):
