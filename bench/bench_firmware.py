@@ -126,10 +126,20 @@ def boot_cost(bundle, tmp):
     return min(r["us"] for r in runs), statistics.median(r["heap"] for r in runs)
 
 
-def board_paths():
-    """Display and serial paths, baseline and now: {(kind, name, change): result}."""
+# The old drivers the board paths are measured against, from BASELINE_COMMIT,
+# under names of their own so both can be imported side by side.
+BASELINE_DRIVERS = {"ssd1306_full_frame.py": "firmware/boards/ssd1306.py",
+                    "keypad_every_key.py": "firmware/boards/keypad.py"}
+
+
+def board_paths(base):
+    """Display, keypad and serial paths, baseline and now: {(kind, name, change): result}."""
+    for name, path in BASELINE_DRIVERS.items():
+        source = subprocess.run(["git", "-C", str(ROOT), "show", "%s:%s" % (BASELINE_COMMIT, path)],
+                                check=True, capture_output=True).stdout
+        (base / name).write_bytes(source)
     out = subprocess.run([str(BIN / "micropython"), str(ROOT / "bench" / "mp_board.py"), str(ROOT / "firmware"),
-                          str(ROOT / "bench"), str(SERIAL_BYTES)],
+                          str(base), str(SERIAL_BYTES)],
                          input=b"ping\n" * (2 * SERIAL_BYTES // 5 + 1), check=True, capture_output=True)
     results = {}
     for line in out.stdout.decode().splitlines():
@@ -159,6 +169,7 @@ def main():
         boot_now = boot_cost(bundle, tmp)
         base = baseline_bundle(tmp)
         boot_base = boot_cost(base, tmp) if base else None
+        paths = board_paths(tmp / "baseline") if base else None
     debug_files, debug_bytes = sizes["debug"]
     files, size = sizes["release"]
     print("\nFirmware bundles (make firmware) and one response on the unix port")
@@ -174,9 +185,11 @@ def main():
     for name, value in rows:
         print("%-52s %14s" % (name, value))
     print("(64-bit unix objects are about twice their RP2040 size; the RP2040 has ~190 KiB free)")
-    paths = board_paths()
-    ratios = against_baseline(paths, boot_now, boot_base)
-    chip_estimates(paths, ratios, boot_now, boot_base)
+    if paths is None:
+        print("\nNot a git checkout: no baseline to measure the board's paths against")
+    else:
+        ratios = against_baseline(paths, boot_now, boot_base)
+        chip_estimates(paths, ratios, boot_now, boot_base)
     battery_estimate()
 
 

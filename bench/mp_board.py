@@ -1,8 +1,10 @@
 # MicroPython side of bench_firmware.py: the Pico board's display and serial
 # paths, each against its pre-issue-10 baseline, on this port.
 #
-#   micropython bench/mp_board.py FIRMWARE_DIR BENCH_DIR SERIAL_BYTES < BYTES
+#   micropython bench/mp_board.py FIRMWARE_DIR BASELINE_DIR SERIAL_BYTES < BYTES
 #
+# BASELINE_DIR holds the old drivers under names of their own (ssd1306_full_frame.py,
+# keypad_every_key.py), taken from git by bench_firmware.py.
 # Prints JSON lines: {"display": ...} per driver and screen change, {"serial": ...}
 # per implementation. stdin must hold 2 x SERIAL_BYTES bytes (baseline first).
 import sys
@@ -12,7 +14,7 @@ import select
 import time
 
 sys.path.insert(0, sys.argv[1])
-sys.path.insert(0, sys.argv[2] + "/baseline")
+sys.path.insert(0, sys.argv[2])
 
 REPEAT = 200
 # Screen changes a person sees: (before, after).
