@@ -293,7 +293,7 @@ def run(ms):
         board.idle(min(token.idle_ms(), 10))
 
 
-def hold_key(name, ms=60):
+def hold_key(name, ms=25):  # the keypad debounces 5 ms, scanned every 5 ms
     World.pressed.add(name)
     run(ms)
     World.pressed.discard(name)
