@@ -1,0 +1,16 @@
+"""OpenDSC Mobile, the phone's soft token (docs/mobile.md): the same OCRA suite
+and check as the hardware token, with the PIN as an input of the response; it
+ranks below the token and above the cards and the temporary passcode."""
+
+from host.verifier.kinds.base import ACTIVATION, PIN_CHANGE, SHARE, register
+from host.verifier.kinds.token import Token
+
+
+@register
+class MobileApp(Token):
+    name = "mobile"
+    level = 35
+    serial_prefix = "MA-"
+    purposes = Token.purposes - {ACTIVATION, PIN_CHANGE, SHARE}  # the app sets its PIN itself; no sharing
+    withdrawal_limits = (200000, 600000)  # the seeds' limits for the mobile app: a day, five business days
+    prompt = "Open OpenDSC Mobile, enter your PIN and this challenge, and type the response"
