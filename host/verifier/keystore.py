@@ -14,6 +14,8 @@ other verifier processes run.
 """
 
 import fcntl
+import hashlib
+import hmac
 import os
 import secrets
 import stat
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from host.verifier import store
-from host.verifier.store import challenges, devices, master_keys, meta
+from host.verifier.store import challenges, devices, master_keys, meta, mobile_activations
 
 LEGACY, FORMAT = b"\x01", b"\x02"   # 0x01: sealed before key ids (key 1); 0x02: key id follows
 CANARY = b"OpenDSC master key check"
@@ -37,6 +39,7 @@ SEALED = (
     (devices, devices.c.id, devices.c.secret, "device:%s:secret"),
     (devices, devices.c.id, devices.c.pin, "device:%s:pin"),
     (challenges, challenges.c.id, challenges.c.payload, "challenge:%s:payload"),
+    (mobile_activations, mobile_activations.c.id, mobile_activations.c.sealed, "mobile-activation:%s:keys"),
 )
 
 
@@ -167,6 +170,17 @@ class Keystore:
             return self._aead(key_id).decrypt(body[:12], body[12:], context.encode())
         except InvalidTag:
             raise VaultError("cannot decrypt %s: wrong master key or damaged data" % context)
+
+    def digest_with(self, key_id, data, context):
+        """HMAC-SHA256 of `data` under a key derived from master key `key_id`: what
+        the database keeps of a short-lived code, useless without the key ring."""
+        self._aead(key_id)  # loads the key ring again if another process rotated
+        mac_key = hmac.new(self._keys[key_id], b"OpenDSC digest key " + context.encode(), hashlib.sha256).digest()
+        return hmac.new(mac_key, data, hashlib.sha256).digest()
+
+    def digests(self, data, context):
+        """digest_with under every key in the ring: a code issued before a rotation is still found."""
+        return [self.digest_with(key_id, data, context) for key_id in sorted(self._keys)]
 
     def opens(self, key_id, canary):
         try:

@@ -20,6 +20,7 @@ from host.verifier.inputs import username as normal_username  # noqa: F401  (use
 from host.verifier.keystore import Keystore, VaultError, new_key, write_keyring
 from host.verifier.lockout import Lockout
 from host.verifier.maintenance import Maintenance
+from host.verifier.mobile_activation import MobileActivation
 from host.verifier.policy import Policy, load_policy  # noqa: F401
 from host.verifier.sharing import Sharing
 from host.verifier.users import Users
@@ -84,7 +85,7 @@ def _remove_sqlite(path):
             os.remove(path + suffix)
 
 
-class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance):
+class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance, MobileActivation):
     def __init__(self, db, master_key_file, clock=time.time, policy=None):
         self.clock = clock
         self.policy = policy or Policy()

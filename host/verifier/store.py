@@ -51,6 +51,7 @@ devices = Table(
     Column("activated_at", Float),
     Column("expires_at", Float),
     Column("created_at", Float, nullable=False),
+    Column("public_key", LargeBinary),  # the mobile app's ECDSA P-256 public point (docs/mobile.md); schema 8
     UniqueConstraint("kind", "serial"),
 )
 
@@ -152,6 +153,21 @@ web_sessions = Table(
     Column("last_seen", Float, nullable=False),
 )
 
+# OpenDSC Mobile activations (mobile_activation.py, docs/mobile.md): open (a code
+# issued), agreed (the app's keys taken, the OCRA key derived), done.
+mobile_activations = Table(
+    "mobile_activations", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("code_digest", LargeBinary, nullable=False),  # keyed under a master key: keystore.digest_with
+    Column("status", String(16), nullable=False),
+    Column("serial", String(64), nullable=False),
+    Column("device_key", LargeBinary),  # the app's ECDSA public point
+    Column("sealed", LargeBinary),  # the OCRA key and the PIN transport key, sealed; until done
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
 # Operator API keys (apikeys.py): only the SHA-256 of each key's secret is kept.
 api_keys = Table(
     "api_keys", metadata,
@@ -221,7 +237,15 @@ def _roles_and_web_sessions(conn):
         conn.exec_driver_sql("ALTER TABLE users ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'user'")
 
 
-SCHEMA_VERSION = 7
+def _mobile(conn):
+    """Schema 8: OpenDSC Mobile's activations and the app's public key on its device."""
+    metadata.create_all(conn, tables=[mobile_activations])
+    if "public_key" not in [c["name"] for c in sa_inspect(conn).get_columns("devices")]:
+        conn.exec_driver_sql("ALTER TABLE devices ADD COLUMN public_key %s"
+                             % ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB"))
+
+
+SCHEMA_VERSION = 8
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -231,6 +255,7 @@ MIGRATIONS = {
     5: lambda conn: metadata.create_all(conn, tables=[throttle]),  # request throttling (throttle.py)
     6: _api_keys_and_accepted,
     7: _roles_and_web_sessions,
+    8: _mobile,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001
