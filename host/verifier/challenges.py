@@ -28,7 +28,8 @@ CHALLENGE_ID = re.compile(r"[0-9a-f]{32}")
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
            challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
-           challenges.c.consumed, users.c.username, devices)
+           challenges.c.consumed, challenges.c.number, challenges.c.origin, challenges.c.created_at.label("asked_at"),
+           users.c.username, devices)
     .join(users, users.c.id == challenges.c.user_id)
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
@@ -98,16 +99,17 @@ class Challenges:
             raise VerifierError("bad-credentials", BAD_CREDENTIALS)
         return user
 
-    def start(self, name, password, device=None, purpose=LOGIN, new_pin=None, amount=None):
+    def start(self, name, password, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None):
         """Check the password, then issue a challenge for a device of the user's.
-        What a purpose needs (a new PIN, an amount) is checked before anything counts."""
-        needs = self._purpose_input(purpose, new_pin, amount)
+        What a purpose needs (a new PIN, an amount) is checked before anything counts.
+        `origin`: where the login comes from (address, application), shown by a phone that approves it."""
+        needs = self._purpose_input(purpose, new_pin, amount, origin)
         user = self.check_password(name, password, purpose)
         return self._issue(user, device, purpose, self.clock(), **needs)
 
-    def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None):
+    def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None):
         """A challenge for a user whose first factor a portal has already checked."""
-        needs = self._purpose_input(purpose, new_pin, amount)
+        needs = self._purpose_input(purpose, new_pin, amount, origin)
         name = inputs.username(name)
         with self.engine.connect() as conn:
             user = conn.execute(_USER, {"name": name}).first()
@@ -115,7 +117,12 @@ class Challenges:
             raise VerifierError("no-user", "no user %s" % name)
         return self._issue(user, device, purpose, self.clock(), **needs)
 
-    def _purpose_input(self, purpose, new_pin, amount):
+    def _purpose_input(self, purpose, new_pin, amount, origin=None):
+        needs = {"origin": inputs.origin(origin)} if origin is not None else {}
+        needs.update(self._purpose_needs(purpose, new_pin, amount))
+        return needs
+
+    def _purpose_needs(self, purpose, new_pin, amount):
         if purpose not in PURPOSES:
             raise VerifierError("bad-purpose", "purpose must be one of " + ", ".join(PURPOSES))
         if purpose == SHARE:
@@ -130,7 +137,7 @@ class Challenges:
             raise VerifierError("bad-pin", "only a PIN change takes a new PIN")
         return {}
 
-    def _issue(self, user, device, purpose, now, new_pin=None, amount=None, payload=None):
+    def _issue(self, user, device, purpose, now, new_pin=None, amount=None, payload=None, origin=None):
         if device is not None:
             device = inputs.serial(device)
         with self.engine.begin() as conn:
@@ -145,14 +152,19 @@ class Challenges:
                 payload = suite.pin_digest(new_pin)
             challenge_id = secrets.token_hex(16)
             text = k.challenge(dev, self)
+            number = k.number_to_match()
             conn.execute(challenges.insert(), dict(
                 id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
                 payload=self.keys.seal(conn, payload, "challenge:%s:payload" % challenge_id) if payload else None,
-                created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0))
+                created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0, number=number,
+                origin=origin, declined=0))
         expires = now + self.policy.challenge_ttl
-        return {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "serial": dev.serial,
-                "kind": dev.kind, "purpose": purpose, "expires_at": iso(expires), "expires_in": self.policy.challenge_ttl,
-                "prompt": k.prompt, "amount": amount}
+        issued = {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "serial": dev.serial,
+                  "kind": dev.kind, "purpose": purpose, "expires_at": iso(expires),
+                  "expires_in": self.policy.challenge_ttl, "prompt": k.prompt, "amount": amount}
+        if number is not None:
+            issued["number"] = number
+        return issued
 
     def _pick_device(self, conn, user_id, serial, purpose, now, amount=None):
         mine = conn.execute(USABLE_QUERY, {"user_id": user_id}).all()  # own and shared with the user
@@ -177,18 +189,20 @@ class Challenges:
 
     def challenge_state(self, challenge_id):
         """Read-only: "pending" while a challenge can still be answered, "accepted" once
-        a right response was taken, "closed" once it was answered wrongly or expired,
-        None for an unknown id. Only who holds the challenge id may ask (it is a
+        a right response was taken, "declined" once the user's phone declined it,
+        "closed" once it was answered wrongly or expired, None for an unknown id. Only who holds the challenge id may ask (it is a
         128-bit random value), e.g. a login page waiting for a phone's approval."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             return None
         with self.engine.connect() as conn:
-            row = conn.execute(select(challenges.c.consumed, challenges.c.accepted, challenges.c.expires_at)
-                               .where(challenges.c.id == challenge_id)).first()
+            row = conn.execute(select(challenges.c.consumed, challenges.c.accepted, challenges.c.declined,
+                                      challenges.c.expires_at).where(challenges.c.id == challenge_id)).first()
         if row is None:
             return None
         if row.accepted:
             return "accepted"
+        if row.declined:
+            return "declined"
         return "pending" if not row.consumed and self.clock() < row.expires_at else "closed"
 
     def finish(self, challenge_id, response):
@@ -206,47 +220,57 @@ class Challenges:
             row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
             if row is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
-            k = kind(row.kind)
-            response = k.normalize(response)  # before anything changes
-            taken = conn.execute(_CONSUME, {"challenge_id": challenge_id}).rowcount
-            if taken != 1:
-                return {"ok": False, "reason": "challenge already used"}
-            name, label = row.username, k.describe(row)
-            if now >= row.expires_at:
-                audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
-                return {"ok": False, "reason": "challenge expired"}
-            locked, counting = self.lockout.check(conn, name, now)
-            if locked:
-                self.lockout.fail(conn, name, now, "locked")
-                audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
-                return {"ok": False, "reason": "locked",
-                        "message": self.lockout.message(now + self.policy.lockout_duration)}
-            payload = self.keys.open(row.payload, "challenge:%s:payload" % challenge_id) if row.payload else None
-            secret = self.keys.open(row.secret, "device:%d:secret" % row.id)
-            matched = k.check(row, secret, row.challenge, response, now, self,
-                              pin_hash=payload if row.purpose == PIN_CHANGE else None)
-            if matched is None:
-                self.lockout.fail(conn, name, now, "wrong response")
-                audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response")
-                return {"ok": False, "reason": "wrong response"}
-            try:
-                extra = self._carry_out(conn, row, payload, now)
-            except _Refuse as refused:
-                audit_log.record(conn, now, name, label, row.purpose, "fail", refused.code)
-                return {"ok": False, "reason": refused.code, "message": str(refused)}
-            changes = dict(matched)
-            if row.purpose == ACTIVATION or (row.status == "shipped" and status(row, now, self.policy) == "active"):
-                changes.update(status="active", activated_at=now)
-            if row.purpose == PIN_CHANGE:
-                changes["pin"] = self.keys.seal(conn, payload, "device:%d:pin" % row.id)
-            if changes:
-                conn.execute(devices.update().where(devices.c.id == row.id).values(**changes))
-            if changes.get("status") == "active" and row.kind == TOKEN:
-                self._revoke_temporary(conn, row.user_id, now)
-            if counting:
-                self.lockout.reset(conn, name, now)
-            conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=1))
-            audit_log.record(conn, now, name, label, row.purpose, "ok", "")
+            return self._judge(conn, row, kind(row.kind).normalize(response), now)  # normalized before anything changes
+
+    def _judge(self, conn, row, response, now, wrong_number=False):
+        """Consume the challenge `row` (_FINISH_LOCKED's) and judge `response`, in
+        the caller's transaction; a wrong number picked on a phone fails like a
+        wrong response."""
+        challenge_id = row.challenge_id
+        k = kind(row.kind)
+        taken = conn.execute(_CONSUME, {"challenge_id": challenge_id}).rowcount
+        if taken != 1:
+            return {"ok": False, "reason": "challenge already used"}
+        name, label = row.username, k.describe(row)
+        if now >= row.expires_at:
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
+            return {"ok": False, "reason": "challenge expired"}
+        locked, counting = self.lockout.check(conn, name, now)
+        if locked:
+            self.lockout.fail(conn, name, now, "locked")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
+            return {"ok": False, "reason": "locked",
+                    "message": self.lockout.message(now + self.policy.lockout_duration)}
+        if wrong_number:
+            self.lockout.fail(conn, name, now, "wrong number")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong number")
+            return {"ok": False, "reason": "wrong number"}
+        payload = self.keys.open(row.payload, "challenge:%s:payload" % challenge_id) if row.payload else None
+        secret = self.keys.open(row.secret, "device:%d:secret" % row.id)
+        matched = k.check(row, secret, row.challenge, response, now, self,
+                          pin_hash=payload if row.purpose == PIN_CHANGE else None)
+        if matched is None:
+            self.lockout.fail(conn, name, now, "wrong response")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response")
+            return {"ok": False, "reason": "wrong response"}
+        try:
+            extra = self._carry_out(conn, row, payload, now)
+        except _Refuse as refused:
+            audit_log.record(conn, now, name, label, row.purpose, "fail", refused.code)
+            return {"ok": False, "reason": refused.code, "message": str(refused)}
+        changes = dict(matched)
+        if row.purpose == ACTIVATION or (row.status == "shipped" and status(row, now, self.policy) == "active"):
+            changes.update(status="active", activated_at=now)
+        if row.purpose == PIN_CHANGE:
+            changes["pin"] = self.keys.seal(conn, payload, "device:%d:pin" % row.id)
+        if changes:
+            conn.execute(devices.update().where(devices.c.id == row.id).values(**changes))
+        if changes.get("status") == "active" and row.kind == TOKEN:
+            self._revoke_temporary(conn, row.user_id, now)
+        if counting:
+            self.lockout.reset(conn, name, now)
+        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=1))
+        audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})
         return result

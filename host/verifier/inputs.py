@@ -38,6 +38,17 @@ def serial(text):
     return text
 
 
+ORIGIN_MAX = 128
+
+
+def origin(text):
+    """Where a login comes from, as the service describes it ("203.0.113.5, portal"):
+    printable text a phone shows its user, at most ORIGIN_MAX characters."""
+    if not isinstance(text, str) or not 0 < len(text) <= ORIGIN_MAX or not text.isprintable():
+        raise VerifierError("bad-origin", "an origin is 1-%d printable characters" % ORIGIN_MAX)
+    return text
+
+
 def pin(text, what="the PIN"):
     """A PIN the token's keypad can enter (the token's own rule)."""
     try:

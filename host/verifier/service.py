@@ -21,6 +21,7 @@ from host.verifier.keystore import Keystore, VaultError, new_key, write_keyring
 from host.verifier.lockout import Lockout
 from host.verifier.maintenance import Maintenance
 from host.verifier.mobile_activation import MobileActivation
+from host.verifier.mobile_approval import MobileApproval
 from host.verifier.policy import Policy, load_policy  # noqa: F401
 from host.verifier.sharing import Sharing
 from host.verifier.users import Users
@@ -85,7 +86,8 @@ def _remove_sqlite(path):
             os.remove(path + suffix)
 
 
-class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance, MobileActivation):
+class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance, MobileActivation,
+               MobileApproval):
     def __init__(self, db, master_key_file, clock=time.time, policy=None):
         self.clock = clock
         self.policy = policy or Policy()

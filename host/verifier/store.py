@@ -68,6 +68,11 @@ challenges = Table(
     Column("consumed", Integer, nullable=False, default=0),
     # 1 once a right response was accepted (polltransaction's "accept"); schema 6
     Column("accepted", Integer, nullable=False, default=0),
+    # OpenDSC Mobile (schema 8): the number the login page shows, where the login
+    # comes from (shown in the app), and 1 once the phone declined it.
+    Column("number", Integer),
+    Column("origin", String(128)),
+    Column("declined", Integer, nullable=False, default=0),
 )
 
 audit = Table(
@@ -238,11 +243,15 @@ def _roles_and_web_sessions(conn):
 
 
 def _mobile(conn):
-    """Schema 8: OpenDSC Mobile's activations and the app's public key on its device."""
+    """Schema 8: OpenDSC Mobile's activations, the app's public key on its device,
+    and what a login to approve on the phone carries."""
     metadata.create_all(conn, tables=[mobile_activations])
-    if "public_key" not in [c["name"] for c in sa_inspect(conn).get_columns("devices")]:
-        conn.exec_driver_sql("ALTER TABLE devices ADD COLUMN public_key %s"
-                             % ("BYTEA" if conn.dialect.name == "postgresql" else "BLOB"))
+    binary = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
+    for table, column, definition in (("devices", "public_key", binary), ("challenges", "number", "INTEGER"),
+                                      ("challenges", "origin", "VARCHAR(128)"),
+                                      ("challenges", "declined", "INTEGER NOT NULL DEFAULT 0")):
+        if column not in [c["name"] for c in sa_inspect(conn).get_columns(table)]:
+            conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
 
 
 SCHEMA_VERSION = 8

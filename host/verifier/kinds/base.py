@@ -56,5 +56,9 @@ class DeviceKind:
         """Whether an active device of this kind may answer a challenge for `purpose`."""
         return purpose in self.purposes
 
+    def number_to_match(self):
+        """The number a login page shows for the device to match (a phone's approval), or None."""
+        return None
+
     def describe(self, device):
         return "%s:%s" % (self.name, device.serial)

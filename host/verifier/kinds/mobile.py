@@ -2,6 +2,7 @@
 and check as the hardware token, with the PIN as an input of the response; it
 ranks below the token and above the cards and the temporary passcode."""
 
+from host.verifier import mobile
 from host.verifier.kinds.base import ACTIVATION, PIN_CHANGE, SHARE, register
 from host.verifier.kinds.token import Token
 
@@ -14,3 +15,6 @@ class MobileApp(Token):
     purposes = Token.purposes - {ACTIVATION, PIN_CHANGE, SHARE}  # the app sets its PIN itself; no sharing
     withdrawal_limits = (200000, 600000)  # the seeds' limits for the mobile app: a day, five business days
     prompt = "Open OpenDSC Mobile, enter your PIN and this challenge, and type the response"
+
+    def number_to_match(self):
+        return mobile.new_number()

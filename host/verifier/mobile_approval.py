@@ -1,0 +1,88 @@
+"""Approving a login on the phone (docs/mobile.md, "Login with approval"): the
+app's signed poll for what waits, and its signed answer.
+
+An answer is checked against the device key before anything changes; then the
+challenge is consumed and judged by the same step as a typed response
+(Challenges._judge), so a replayed answer finds it used, and a wrong PIN or a
+wrong number counts toward the lockout like any wrong response. A decline,
+signed like an approval, ends the login at once and counts nothing.
+"""
+
+from sqlalchemy import select
+
+from host.verifier import audit as audit_log, inputs, mobile
+from host.verifier.challenges import _CONSUME, _FINISH_LOCKED, CHALLENGE_ID
+from host.verifier.errors import VerifierError
+from host.verifier.kinds import MOBILE, WITHDRAWAL, kind
+from host.verifier.store import challenges, devices, users
+from host.verifier.timefmt import iso
+
+WAITING_MAX = 10  # requests one poll returns: more than a person can have open
+
+
+class MobileApproval:
+    def mobile_waiting(self, message, signature):
+        """The logins waiting for the phone that signed this poll, oldest first:
+        who, from where, when, what for, the question, and three numbers to pick from."""
+        now = self.clock()
+        poll = mobile.parse_poll(message, now)
+        signed = mobile.unb64u(signature, "signature", mobile.SIGNATURE_LENGTH)
+        with self.engine.connect() as conn:
+            dev = self._signing_phone(conn, poll["device"], message, signed)
+            rows = conn.execute(
+                select(challenges.c.id, challenges.c.purpose, challenges.c.challenge, challenges.c.number,
+                       challenges.c.origin, challenges.c.created_at, challenges.c.expires_at, challenges.c.payload,
+                       users.c.username)
+                .join(users, users.c.id == challenges.c.user_id)
+                .where(challenges.c.device_id == dev.id).where(challenges.c.consumed == 0)
+                .where(challenges.c.expires_at > now).where(challenges.c.number.is_not(None))
+                .order_by(challenges.c.created_at).limit(WAITING_MAX)).all()
+        waiting = []
+        for row in rows:
+            item = {"transaction": row.id, "user": row.username, "purpose": row.purpose, "origin": row.origin or "",
+                    "at": iso(row.created_at), "expires_at": iso(row.expires_at), "question": row.challenge,
+                    "numbers": mobile.numbers_to_pick(row.number)}
+            if row.purpose == WITHDRAWAL:  # the person sees what they confirm
+                item["amount"] = self.keys.open(row.payload, "challenge:%s:payload" % row.id).decode()
+            waiting.append(item)
+        return waiting
+
+    def mobile_answer(self, message, signature):
+        """The phone's signed approval or decline of one login. Returns what
+        Challenges.finish returns, or {"ok": False, "reason": "declined"}."""
+        answer = mobile.parse_answer(message)
+        signed = mobile.unb64u(signature, "signature", mobile.SIGNATURE_LENGTH)
+        challenge_id = answer["transaction"]
+        if not CHALLENGE_ID.fullmatch(challenge_id):
+            raise VerifierError("bad-challenge-id", "no such challenge")
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
+            if row is None or row.kind != MOBILE or row.public_key is None or row.number is None:
+                raise VerifierError("bad-challenge-id", "no such challenge")
+            mobile.check_signature(row.public_key, message.encode(), signed)  # before anything changes
+            if answer["decision"] == "decline":
+                return self._decline(conn, row, now)
+            response = kind(row.kind).normalize(answer["response"])
+            return self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number)
+
+    def _decline(self, conn, row, now):
+        if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:
+            return {"ok": False, "reason": "challenge already used"}
+        conn.execute(challenges.update().where(challenges.c.id == row.challenge_id).values(declined=1))
+        audit_log.record(conn, now, row.username, kind(row.kind).describe(row), row.purpose, "fail", "declined")
+        return {"ok": False, "reason": "declined"}
+
+    def _signing_phone(self, conn, serial, message, signed):
+        """The active phone `serial` whose key signed `message`; one refusal for every failure,
+        so a poll cannot tell an unknown phone from a wrong signature."""
+        try:
+            serial = inputs.serial(serial)
+        except VerifierError:
+            raise VerifierError("bad-signature", "the signature is not the device's")
+        dev = conn.execute(select(devices).where(devices.c.kind == MOBILE).where(devices.c.serial == serial)
+                           .where(devices.c.status == "active")).first()
+        if dev is None or dev.public_key is None:
+            raise VerifierError("bad-signature", "the signature is not the device's")
+        mobile.check_signature(dev.public_key, message.encode(), signed)
+        return dev

@@ -1,0 +1,148 @@
+"""Approving a login on the phone (docs/mobile.md): the signed poll, number
+matching with the PIN, declines, replays and the typed fallback, on SQLite and
+PostgreSQL, with the app of test_mobile_protocol.py."""
+
+import pytest
+
+from host.verifier import mobile
+from host.verifier.errors import VerifierError
+from tests.ocra_reference import ocra
+from tests.verifier.conftest import PASSWORD
+from tests.verifier.test_mobile_activation import activate
+from tests.verifier.test_mobile_protocol import SUITE, App
+
+PIN = "2468"
+
+
+@pytest.fixture
+def phone(world):
+    """(verifier, clock, app, OCRA key, the phone's serial): alice's activated phone."""
+    v, clock, _, _ = world
+    issued = v.mobile_activation("alice")
+    app, ocra_key, _, _ = activate(v, issued["code"], pin=PIN)
+    return v, clock, app, ocra_key, issued["serial"]
+
+
+def poll(v, app, serial, now):
+    message = '{"device":"%s","poll":%d}' % (serial, int(now))
+    return v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
+
+
+def answer(v, app, transaction, number, response="", decision="approve"):
+    message = '{"decision":"%s","number":%d,"response":"%s","transaction":"%s"}' % (decision, number, response,
+                                                                                   transaction)
+    return v.mobile_answer(message, mobile.b64u(app.sign(message.encode())))
+
+
+def test_the_phone_sees_the_login_and_approves_it_with_the_number_and_pin(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial, origin="203.0.113.5, portal")
+    assert 10 <= login["number"] <= 99 and v.challenge_state(login["challenge_id"]) == "pending"
+    (waiting,) = poll(v, app, serial, clock.now)
+    assert waiting["transaction"] == login["challenge_id"] and waiting["user"] == "alice"
+    assert waiting["origin"] == "203.0.113.5, portal" and waiting["question"] == login["challenge"]
+    assert login["number"] in waiting["numbers"] and len(set(waiting["numbers"])) == 3
+    done = answer(v, app, waiting["transaction"], login["number"], ocra(SUITE, key, waiting["question"], pin=PIN))
+    assert done["ok"] and done["user"] == "alice"
+    assert v.challenge_state(login["challenge_id"]) == "accepted"
+    assert poll(v, app, serial, clock.now) == [], "nothing waits any more"
+
+
+def test_a_replayed_approval_finds_the_login_used(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    response = ocra(SUITE, key, login["challenge"], pin=PIN)
+    assert answer(v, app, login["challenge_id"], login["number"], response)["ok"]
+    again = answer(v, app, login["challenge_id"], login["number"], response)
+    assert again == {"ok": False, "reason": "challenge already used"}
+
+
+def test_a_wrong_pin_or_number_fails_and_counts_toward_the_lockout(phone):
+    v, clock, app, key, serial = phone
+    v.policy.lockout_failures = 4  # the verifier reads its policy at each step
+    results = []
+    for i in range(v.policy.lockout_failures):
+        login = v.start("alice", PASSWORD, device=serial)
+        if i % 2:
+            wrong = login["number"] % 90 + 10 if login["number"] != 99 else 10
+            results.append(answer(v, app, login["challenge_id"], wrong, ocra(SUITE, key, login["challenge"], pin=PIN)))
+        else:
+            results.append(answer(v, app, login["challenge_id"], login["number"],
+                                  ocra(SUITE, key, login["challenge"], pin="1111")))
+    assert {r["reason"] for r in results} == {"wrong response", "wrong number"}
+    with pytest.raises(VerifierError) as e:
+        v.start("alice", PASSWORD, device=serial)
+    assert e.value.code == "locked"
+
+
+def test_a_decline_ends_the_login_at_once_and_counts_nothing(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    assert answer(v, app, login["challenge_id"], login["number"], decision="decline") == \
+        {"ok": False, "reason": "declined"}
+    assert v.challenge_state(login["challenge_id"]) == "declined"
+    late = v.finish(login["challenge_id"], ocra(SUITE, key, login["challenge"], pin=PIN))
+    assert not late["ok"], "a declined login cannot be completed by typing the code"
+    events = [(e["purpose"], e["outcome"], e["reason"]) for e in v.audit_log("alice")]
+    assert ("login", "fail", "declined") in events
+
+
+def test_only_the_phone_can_answer_or_see_its_logins(phone):
+    v, clock, app, key, serial = phone
+    intruder = App()
+    login = v.start("alice", PASSWORD, device=serial, origin="198.51.100.7, vpn")
+    for act in (lambda: answer(v, intruder, login["challenge_id"], login["number"], decision="decline"),
+                lambda: answer(v, intruder, login["challenge_id"], login["number"],
+                               ocra(SUITE, key, login["challenge"], pin=PIN)),
+                lambda: poll(v, intruder, serial, clock.now),
+                lambda: poll(v, app, "MA-NOSUCH1", clock.now)):
+        with pytest.raises(VerifierError) as e:
+            act()
+        assert e.value.code == "bad-signature"
+    assert v.challenge_state(login["challenge_id"]) == "pending", "a forged answer changes nothing"
+    with pytest.raises(VerifierError) as e:
+        poll(v, app, serial, clock.now - 120)
+    assert e.value.code == "stale-poll"
+
+
+def test_typing_the_code_completes_the_same_login_without_a_second_request(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    (waiting,) = poll(v, app, serial, clock.now)
+    # Offline: the app computes the response from the question the login page shows.
+    assert v.finish(login["challenge_id"], ocra(SUITE, key, login["challenge"], pin=PIN))["ok"]
+    late = answer(v, app, waiting["transaction"], login["number"], ocra(SUITE, key, login["challenge"], pin=PIN))
+    assert late == {"ok": False, "reason": "challenge already used"}
+
+
+def test_an_expired_login_is_not_shown_and_cannot_be_approved(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    clock.now += v.policy.challenge_ttl + 1
+    assert poll(v, app, serial, clock.now) == []
+    late = answer(v, app, login["challenge_id"], login["number"], ocra(SUITE, key, login["challenge"], pin=PIN))
+    assert late == {"ok": False, "reason": "challenge expired"}
+
+
+def test_a_withdrawal_shows_its_amount_on_the_phone(phone):
+    v, clock, app, key, serial = phone
+    v.start("alice", PASSWORD, device=serial, purpose="withdrawal", amount=1500)
+    (waiting,) = poll(v, app, serial, clock.now)
+    assert waiting["purpose"] == "withdrawal" and waiting["amount"] == "1500"
+
+
+def test_a_hardware_token_login_has_no_number_and_no_phone_can_answer_it(phone, world):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device="DSC00001")
+    assert "number" not in login
+    with pytest.raises(VerifierError) as e:
+        answer(v, app, login["challenge_id"], 42, "12345678")
+    assert e.value.code == "bad-challenge-id"
+
+
+@pytest.mark.parametrize("origin", ["", "x" * 129, "line\nbreak", 7])
+def test_a_bad_origin_is_refused_before_the_password_counts(phone, origin):
+    v, clock, app, key, serial = phone
+    with pytest.raises(VerifierError) as e:
+        v.start("alice", "wrong password", device=serial, origin=origin)
+    assert e.value.code == "bad-origin"
