@@ -75,8 +75,9 @@ def test_each_activation_gets_its_own_key():
     assert app.derive(server_public, "A-2")[0] != ocra_key, "bound to the activation id"
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x04" + b"\x00" * 64, b"\x02" + os.urandom(32), os.urandom(65),
-                                 b"\x04" + b"\xff" * 64])
+@pytest.mark.parametrize("raw", [b"", b"\x04" + b"\x00" * 64, b"\x02" + bytes(range(32)), bytes(range(65)),
+                                 b"\x04" + b"\xff" * 64],
+                         ids=["empty", "zero-point", "compressed", "no-prefix", "off-curve"])
 def test_a_key_that_is_not_a_p256_point_is_refused(raw):
     with pytest.raises(VerifierError) as e:
         mobile.agree(raw, "A-1")
