@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from host.verifier.errors import VerifierError
+from host.verifier.kinds.mobile import NUMBER_MAX, NUMBER_MIN, new_number  # noqa: F401  (new_number is part of the protocol)
 from host.verifier.kinds.passcode import PASSCODE_CHARS
 
 # No 0/O or 1/I: the code is typed from the screen when the camera cannot read the QR.
@@ -35,7 +36,6 @@ NONCE_LENGTH = 12
 AGREEMENT_INFO = b"OpenDSC mobile v1 activation "
 PIN_AAD = b"OpenDSC mobile v1 pin "
 DECISIONS = ("approve", "decline")
-NUMBER_MIN, NUMBER_MAX = 10, 99
 POLL_WINDOW = 60.0  # seconds a signed poll stays good, either way of the server's clock
 MESSAGE_MAX = 1024  # bytes of a signed message
 
@@ -189,6 +189,3 @@ def numbers_to_pick(right):
         shuffled.append(picks.pop(secrets.randbelow(len(picks))))
     return shuffled
 
-
-def new_number():
-    return NUMBER_MIN + secrets.randbelow(NUMBER_MAX - NUMBER_MIN + 1)
