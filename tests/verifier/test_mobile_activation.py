@@ -119,16 +119,14 @@ def test_the_pin_must_be_sealed_and_signed_by_the_phone_that_agreed(world):
     assert e.value.code == "bad-activation"
 
 
-@pytest.mark.parametrize("args, code", [
-    (("ABCDEFG", "x", "x"), "bad-code"),
-    (("ABCDEFGH", "!!", "AAAA"), "bad-ecdh"),
-    (("ABCDEFGH", mobile.b64u(b"\x04" + b"\x01" * 64), mobile.b64u(b"\x04" + b"\x01" * 64)), "bad-device-key"),
-])
-def test_bad_activation_requests_are_refused_with_one_error(world, args, code):
+def test_bad_activation_requests_are_refused_with_one_error(world):
     v, _, _, _ = world
-    with pytest.raises(VerifierError) as e:
-        v.mobile_activate(*args)
-    assert e.value.code == code
+    off_curve = mobile.b64u(b"\x04" + b"\x01" * 64)
+    for args, code in ((("ABCDEFG", "x", "x"), "bad-code"), (("ABCDEFGH", "!!", "AAAA"), "bad-ecdh"),
+                       (("ABCDEFGH", off_curve, off_curve), "bad-device-key")):
+        with pytest.raises(VerifierError) as e:
+            v.mobile_activate(*args)
+        assert e.value.code == code, args
 
 
 def test_two_apps_racing_with_one_code_activate_one_phone(world):

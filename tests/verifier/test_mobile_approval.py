@@ -140,9 +140,11 @@ def test_a_hardware_token_login_has_no_number_and_no_phone_can_answer_it(phone, 
     assert e.value.code == "bad-challenge-id"
 
 
-@pytest.mark.parametrize("origin", ["", "x" * 129, "line\nbreak", 7])
-def test_a_bad_origin_is_refused_before_the_password_counts(phone, origin):
+def test_a_bad_origin_is_refused_before_the_password_counts(phone):
     v, clock, app, key, serial = phone
-    with pytest.raises(VerifierError) as e:
-        v.start("alice", "wrong password", device=serial, origin=origin)
-    assert e.value.code == "bad-origin"
+    v.policy.lockout_failures = 1
+    for origin in ("", "x" * 129, "line\nbreak", 7):
+        with pytest.raises(VerifierError) as e:
+            v.start("alice", "wrong password", device=serial, origin=origin)
+        assert e.value.code == "bad-origin", origin
+    assert v.start("alice", PASSWORD, device=serial)["number"], "none of them counted as a failure"
