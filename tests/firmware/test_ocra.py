@@ -33,10 +33,10 @@ with open(VECTORS_FILE) as f:
     VECTORS = json.load(f)["vectors"]
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
-CROSS_EXAMPLES = 10000 if FUZZ else 1500
+CROSS_EXAMPLES = 10000 if FUZZ else 700
 SHA_EXAMPLES = 2000 if FUZZ else 200
-GRAMMAR_EXAMPLES = 10000 if FUZZ else 1500
-MP_BATCH = 20000 if FUZZ else 2000
+GRAMMAR_EXAMPLES = 10000 if FUZZ else 700
+MP_BATCH = 20000 if FUZZ else 1000
 MP_SEED = int.from_bytes(os.urandom(4), "big") if FUZZ else 6287
 
 
