@@ -20,7 +20,7 @@ import time
 
 from fastapi import FastAPI
 
-from host.server import errors, health, login, metrics as metrics_module, operator, privacyidea, protocol, proxies
+from host.server import errors, health, login, metrics as metrics_module, mobile, operator, privacyidea, protocol, proxies
 from host import portal
 from host.server.settings import Settings
 
@@ -44,6 +44,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(login.router)
     app.include_router(operator.router)  # behind API keys (dsc apikey create)
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
+    app.include_router(mobile.router)  # OpenDSC Mobile's API (docs/mobile.md)
     portal.install(app)  # the web pages: /login, /, /static
     app.add_middleware(RequestLimits, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(CatchAll)

@@ -33,12 +33,18 @@ STATUS = {
     "no-key": 404,
     "no-database": 503,
     "old-database": 503,
+    "bad-code": 404,          # an activation code unknown, used or expired (docs/mobile.md)
+    "bad-activation": 404,
+    "bad-signature": 401,     # not signed by the device's key
+    "stale-poll": 401,
 }
 # finish()'s {"ok": False, "reason": ...} -> (code, status)
 REJECTED = {
     "wrong response": ("wrong-response", 401),
     "challenge expired": ("expired", 401),
     "challenge already used": ("used", 401),
+    "wrong number": ("wrong-number", 401),  # the phone's user picked another number than the login page's
+    "declined": ("declined", 403),
     "locked": ("locked", 423),
 }
 HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "too-large",

@@ -36,6 +36,7 @@ class Challenge(BaseModel):
     expires_at: str
     expires_in: float
     amount: Optional[int] = None
+    number: Optional[int] = None  # for a phone: the number its user must pick (docs/mobile.md)
 
 
 class FinishRequest(BaseModel):
@@ -62,7 +63,8 @@ def start(body: StartRequest, request: Request):
         return throttle.refused(seconds)
     try:
         ch = request.app.state.verifier.start(body.username, body.password, device=body.device, purpose=body.purpose,
-                                              new_pin=body.new_pin, amount=body.amount)
+                                              new_pin=body.new_pin, amount=body.amount,
+                                              origin="%s, login API" % (throttle.client_address(request) or "?"))
     except VerifierError as e:
         metrics.outcome("start", e.code)
         return verifier_error(e)

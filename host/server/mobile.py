@@ -1,0 +1,112 @@
+"""OpenDSC Mobile's API under /mobile/api (docs/mobile.md): what the app sends
+to activate itself, to learn of logins waiting, and to answer them.
+
+Every rule is the library's (host/verifier/mobile*.py); these routes check only
+JSON types. Activation and answers are throttled per client address (an
+activation code is short; an answer judges a PIN). A poll is not: the app polls
+every two seconds while it is open, and each poll is signed by the device key.
+"""
+
+from typing import List, Optional
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from host.server import throttle
+from host.server.errors import rejected, responses
+
+router = APIRouter(prefix="/mobile/api")
+
+
+class ActivateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: StrictStr
+    ecdh: StrictStr
+    device_key: StrictStr
+
+
+class Activated(BaseModel):
+    activation: str
+    ecdh: str
+    suite: str
+    serial: str
+    user: str
+
+
+class FinishActivationRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    activation: StrictStr
+    pin: StrictStr
+    signature: StrictStr
+
+
+class ActivationDone(BaseModel):
+    serial: str
+    user: str
+
+
+class SignedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: StrictStr
+    signature: StrictStr
+
+
+class WaitingLogin(BaseModel):
+    transaction: str
+    user: str
+    purpose: str
+    origin: str
+    at: str
+    expires_at: str
+    question: str
+    numbers: List[int]
+    amount: Optional[str] = None
+
+
+class Waiting(BaseModel):
+    waiting: List[WaitingLogin]
+
+
+class Answered(BaseModel):
+    model_config = ConfigDict(extra="allow")  # what a purpose adds, e.g. amount
+    ok: bool
+    user: str
+    device: str
+    kind: str
+    purpose: str
+
+
+@router.post("/activate", response_model=Activated, responses=responses(400, 404, 413, 422, 429, 503))
+def activate(body: ActivateRequest, request: Request):
+    """The app's first step: the activation code and its public keys; the server's ECDH key back."""
+    seconds = throttle.wait(request)
+    if seconds is not None:
+        return throttle.refused(seconds)
+    return request.app.state.verifier.mobile_activate(body.code, body.ecdh, body.device_key)
+
+
+@router.post("/activate/finish", response_model=ActivationDone, responses=responses(400, 401, 404, 413, 422, 429, 503))
+def finish_activation(body: FinishActivationRequest, request: Request):
+    """The app's second step: the PIN hash sealed for the activation, signed by the device key."""
+    seconds = throttle.wait(request)
+    if seconds is not None:
+        return throttle.refused(seconds)
+    return request.app.state.verifier.mobile_activate_finish(body.activation, body.pin, body.signature)
+
+
+@router.post("/waiting", response_model=Waiting, responses=responses(400, 401, 413, 422, 503))
+def waiting(body: SignedRequest, request: Request):
+    """The logins waiting for the phone that signed this poll."""
+    return {"waiting": request.app.state.verifier.mobile_waiting(body.message, body.signature)}
+
+
+@router.post("/answer", response_model=Answered, responses=responses(400, 401, 403, 404, 413, 422, 423, 429, 503))
+def answer(body: SignedRequest, request: Request):
+    """The phone's signed approval or decline of one login."""
+    seconds = throttle.wait(request)
+    if seconds is not None:
+        return throttle.refused(seconds)
+    result = request.app.state.verifier.mobile_answer(body.message, body.signature)
+    if not result.get("ok"):
+        return rejected(result)
+    return result
