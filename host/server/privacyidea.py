@@ -103,14 +103,22 @@ def accept(result):
 
 def challenge(ch, value=False):
     """A challenge as privacyIDEA's multi_challenge. value: /validate/check says
-    false (not authenticated yet); /validate/triggerchallenge says how many."""
+    false (not authenticated yet); /validate/triggerchallenge says how many.
+    A phone's login comes twice, as privacyIDEA's push token does: to poll for
+    (client_mode poll, the number to pick in its message) and to type offline."""
     message = kind(ch["kind"]).prompt + (": " + ch["challenge"] if ch["challenge"] else "")
     one = {"transaction_id": ch["challenge_id"], "serial": ch["serial"], "type": ch["kind"],
            "client_mode": "interactive", "message": message,
            "attributes": {"challenge": ch["challenge"]} if ch["challenge"] else None}
+    entries, preferred = [one], "interactive"
+    if ch.get("number") is not None:
+        poll = "Approve on your phone: pick %d" % ch["number"]
+        entries = [dict(one, client_mode="poll", message=poll, attributes={"number": ch["number"]}), one]
+        message, preferred = poll, "poll"
     detail = {"transaction_id": ch["challenge_id"], "transaction_ids": [ch["challenge_id"]], "message": message,
-              "messages": [message], "multi_challenge": [one], "preferred_client_mode": "interactive",
-              "serial": ch["serial"], "type": ch["kind"], "attributes": one["attributes"]}
+              "messages": [e["message"] for e in entries], "multi_challenge": entries,
+              "preferred_client_mode": preferred, "serial": ch["serial"], "type": ch["kind"],
+              "attributes": one["attributes"]}
     return envelope({"status": True, "value": value, "authentication": "CHALLENGE"}, detail)
 
 
@@ -224,10 +232,12 @@ def _second_factor(verifier, transaction, response, name, serial):
     try:
         if name is not None:
             name = inputs.username(name)
-        result = verifier.finish(transaction, response)
+        # An empty pass takes a login approved on the phone (client_mode poll);
+        # it counts nothing, since it guesses no secret.
+        result = verifier.complete(transaction) if response == "" else verifier.finish(transaction, response)
     except VerifierError:
         return "reject", None
-    if not result.get("ok") or result.get("purpose") != LOGIN:
+    if result is None or not result.get("ok") or result.get("purpose") != LOGIN:
         return "reject", None
     if (name is not None and result["user"] != name) or (serial is not None and result["device"] != serial):
         return "reject", None

@@ -24,6 +24,8 @@ from host.verifier.store import challenges, devices, shares, users
 from host.verifier.timefmt import iso
 
 CHALLENGE_ID = re.compile(r"[0-9a-f]{32}")
+# challenges.accepted: a typed right response; a phone's approval; that approval taken by complete().
+ACCEPTED, APPROVED, COMPLETED = 1, 2, 3
 # One read for a verification: the challenge, its user, and the device it is for.
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
@@ -205,6 +207,22 @@ class Challenges:
             return "declined"
         return "pending" if not row.consumed and self.clock() < row.expires_at else "closed"
 
+    def complete(self, challenge_id):
+        """A login approved on a phone, taken once by the service that waited for it
+        (privacyIDEA's /validate/check with an empty pass and the transaction id):
+        {"ok": True, "user", "device", "kind", "purpose"}, or None when it was not
+        approved, is not yet, or was taken already. A typed response needs no
+        completing, so its challenge cannot be taken this way."""
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
+            return None
+        with self.engine.begin() as conn:
+            taken = conn.execute(challenges.update().where(challenges.c.id == challenge_id)
+                                 .where(challenges.c.accepted == APPROVED).values(accepted=COMPLETED)).rowcount
+            if taken != 1:
+                return None
+            row = conn.execute(_FINISH_QUERY, {"challenge_id": challenge_id}).first()
+        return {"ok": True, "user": row.username, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
+
     def finish(self, challenge_id, response):
         """Judge a response; the challenge is consumed by this first attempt, right or wrong.
 
@@ -269,7 +287,7 @@ class Challenges:
             self._revoke_temporary(conn, row.user_id, now)
         if counting:
             self.lockout.reset(conn, name, now)
-        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=1))
+        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=ACCEPTED))
         audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})

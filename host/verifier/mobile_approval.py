@@ -11,7 +11,7 @@ signed like an approval, ends the login at once and counts nothing.
 from sqlalchemy import select
 
 from host.verifier import audit as audit_log, inputs, mobile
-from host.verifier.challenges import _CONSUME, _FINISH_LOCKED, CHALLENGE_ID
+from host.verifier.challenges import _CONSUME, _FINISH_LOCKED, APPROVED, CHALLENGE_ID
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, WITHDRAWAL, kind
 from host.verifier.store import challenges, devices, users
@@ -64,7 +64,10 @@ class MobileApproval:
             if answer["decision"] == "decline":
                 return self._decline(conn, row, now)
             response = kind(row.kind).normalize(answer["response"])
-            return self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number)
+            result = self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number)
+            if result["ok"]:  # the service waiting for it takes it once: complete()
+                conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=APPROVED))
+            return result
 
     def _decline(self, conn, row, now):
         if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:

@@ -66,7 +66,8 @@ challenges = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("consumed", Integer, nullable=False, default=0),
-    # 1 once a right response was accepted (polltransaction's "accept"); schema 6
+    # 1 once a right response was accepted (polltransaction's "accept"); schema 6.
+    # A phone's approval (schema 8): 2, then 3 once the service that waited took it (complete()).
     Column("accepted", Integer, nullable=False, default=0),
     # OpenDSC Mobile (schema 8): the number the login page shows, where the login
     # comes from (shown in the app), and 1 once the phone declined it.

@@ -119,3 +119,36 @@ def test_refusals_are_json_errors(phone, phone_server):
     r = http.post("/mobile/api/activate", json={"code": codes[1], "ecdh": mobile.b64u(app2.ecdh_public()),
                                                 "device_key": mobile.b64u(app2.device_public())})
     assert r.status_code == 200, r.text
+
+
+def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secrets_sent):
+    http, app, key, serial = phone
+    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD})
+    detail = r.json()["detail"]
+    modes = {c["client_mode"]: c for c in detail["multi_challenge"]}
+    assert detail["preferred_client_mode"] == "poll" and set(modes) == {"poll", "interactive"}
+    transaction = detail["transaction_id"]
+    number = modes["poll"]["attributes"]["number"]
+    assert str(number) in modes["poll"]["message"], "the number reaches the user through the message"
+    assert modes["interactive"]["attributes"]["challenge"], "and the typed fallback its question"
+
+    def state():
+        return http.get("/validate/polltransaction", params={"transaction_id": transaction}).json()
+
+    assert state()["detail"]["challenge_status"] == "pending"
+    early = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
+    assert early.json()["result"]["authentication"] == "REJECT", "nothing to complete before the approval"
+    response = ocra(SUITE, key, modes["interactive"]["attributes"]["challenge"], pin=PIN)
+    secrets_sent.add(response)
+    assert answer(http, app, transaction, number, response).status_code == 200
+    assert state()["result"]["value"] is True and state()["detail"]["challenge_status"] == "accept"
+    done = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
+    assert done.json()["result"]["authentication"] == "ACCEPT"
+    again = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
+    assert again.json()["result"]["authentication"] == "REJECT", "an approval is taken once"
+    # A decline is seen by the polling client at once.
+    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD})
+    declined = r.json()["detail"]
+    assert answer(http, app, declined["transaction_id"], 10, decision="decline").status_code == 403
+    r = http.get("/validate/polltransaction", params={"transaction_id": declined["transaction_id"]})
+    assert r.json()["detail"]["challenge_status"] == "declined"

@@ -148,3 +148,17 @@ def test_a_bad_origin_is_refused_before_the_password_counts(phone):
             v.start("alice", "wrong password", device=serial, origin=origin)
         assert e.value.code == "bad-origin", origin
     assert v.start("alice", PASSWORD, device=serial)["number"], "none of them counted as a failure"
+
+
+def test_an_approved_login_is_completed_once_and_a_typed_one_never(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    assert v.complete(login["challenge_id"]) is None, "not approved yet"
+    assert answer(v, app, login["challenge_id"], login["number"], ocra(SUITE, key, login["challenge"], pin=PIN))["ok"]
+    done = v.complete(login["challenge_id"])
+    assert done == {"ok": True, "user": "alice", "device": serial, "kind": "mobile", "purpose": "login"}
+    assert v.complete(login["challenge_id"]) is None, "taken once"
+    assert v.challenge_state(login["challenge_id"]) == "accepted"
+    typed = v.start("alice", PASSWORD, device=serial)
+    assert v.finish(typed["challenge_id"], ocra(SUITE, key, typed["challenge"], pin=PIN))["ok"]
+    assert v.complete(typed["challenge_id"]) is None, "a typed login needs no completing and gets none"
