@@ -5,12 +5,13 @@
 - sessions.py: server-side sessions in the verifier's database;
 - i18n.py: English and Japanese gettext catalogues;
 - login.py: the two-step login; account.py: the user's page; confirm.py: what
-  the user confirms with a device (activation, PIN change, online card, withdrawal).
+  the user confirms with a device (activation, PIN change, online card, withdrawal);
+  mobile.py: adding OpenDSC Mobile (the activation QR code).
 """
 
 from fastapi.staticfiles import StaticFiles
 
-from host.portal import account, confirm, helpdesk, i18n, login, web
+from host.portal import account, confirm, helpdesk, i18n, login, mobile, web
 
 
 def install(app):
@@ -19,4 +20,5 @@ def install(app):
     app.include_router(account.router)
     app.include_router(confirm.router)
     app.include_router(helpdesk.router)
+    app.include_router(mobile.router)
     app.mount("/static", StaticFiles(directory=str(i18n.HERE / "static")), name="static")

@@ -1,0 +1,51 @@
+"""Adding OpenDSC Mobile from the user's page (docs/mobile.md, "Activation"): a
+one-time code for the app, shown as a QR code and as text.
+
+Only a session that logged in with a device at least as strong as the phone may
+add one, unless the user has none that strong: otherwise whoever holds a code
+card could add a phone and, as a new phone revokes the old, take over."""
+
+from fastapi import APIRouter
+
+from host.portal.web import posted
+from host.verifier.kinds import MOBILE, kind
+
+router = APIRouter(include_in_schema=False)
+
+
+def may_add_phone(page):
+    """Whether this session may add a phone (see the module's docstring)."""
+    needed = kind(MOBILE).level
+    logged_in_with = page.session.data.get("kind")
+    if logged_in_with and kind(logged_in_with).level >= needed:
+        return True
+    mine = page.verifier.devices(page.session.username)
+    return not any(d["status"] == "active" and d["level"] >= needed and not d.get("shared") for d in mine)
+
+
+def activation_url(page, code):
+    """The app's address with the code in the fragment, which browsers never send to a server."""
+    base = str(page.request.base_url).rstrip("/")
+    return "%s/mobile/#activate=%s" % (base, code)
+
+
+def add(page, form):
+    from host.portal.account import home_page
+
+    if page.session is None or not page.session.logged_in:
+        return page.redirect("/login")
+    if not may_add_phone(page):
+        return home_page(page, status=403, error=page.gettext(
+            "To add a mobile authenticator, log in with your token first."))
+    import segno
+
+    issued = page.verifier.mobile_activation(page.session.username)
+    url = activation_url(page, issued["code"])
+    qr = segno.make(url, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff",
+                                               title=page.gettext("Activation QR code"))
+    code = issued["code"]
+    return page.render("mobile_add.html", qr=qr, code=code[:4] + " " + code[4:], serial=issued["serial"],
+                       minutes=10)
+
+
+router.add_api_route("/mobile/add", posted(add), methods=["POST"])

@@ -1,0 +1,85 @@
+"""Adding OpenDSC Mobile in the portal (docs/mobile.md, "Activation"): the QR code
+and the typed code from the user's page, and who may add a phone."""
+
+import re
+
+import pytest
+
+from host.verifier import mobile, passwords, service
+from tests.portal.test_confirm_pages import card_answer, login, positions, token_answer
+from tests.portal.test_login_pages import alert, post
+from tests.server.conftest import PASSWORD, PIN, Server, make_db
+from tests.verifier.test_mobile_protocol import App
+
+pytestmark = pytest.mark.xdist_group("mobile-pages")  # one server for the module
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mobile-pages")
+    cheap, passwords.N = passwords.N, 2 ** 4
+    try:
+        db, keyring = make_db(tmp, users=("olga", "pia"))
+        v = service.Verifier(db, keyring)
+        olga_card = v.issue_printed_card("olga")  # olga also has the token DSC00001 (make_db)
+        pia_card = v.issue_printed_card("pia")  # a code card is all pia has
+        v.close()
+    finally:
+        passwords.N = cheap
+    s = Server(tmp, db, keyring)
+    s.olga_card, s.pia_card = olga_card, pia_card
+    yield s
+    s.stop()
+
+
+def add_phone(c):
+    return post(c, "/mobile/add", c.get("/").text)
+
+
+def test_the_user_page_shows_a_qr_code_and_a_code_that_activates_the_app(portal):
+    c = login(portal.url, "olga", token_answer(PIN))
+    home = c.get("/").text
+    assert "Add mobile authenticator" in home
+    r = add_phone(c)
+    assert r.status_code == 200, alert(r.text)
+    assert r.headers["cache-control"] == "no-store", "the code must not stay in a cache"
+    assert re.search(r"<svg[^>]*>", r.text), "the QR code is drawn in the page"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", r.text), "no inline script (the CSP forbids it)"
+    code = re.search(r'id="activation-code">([A-Z0-9]{4} [A-Z0-9]{4})<', r.text).group(1)
+    app = App()
+    activated = c.post("/mobile/api/activate", json={"code": code, "ecdh": mobile.b64u(app.ecdh_public()),
+                                                     "device_key": mobile.b64u(app.device_public())})
+    assert activated.status_code == 200 and activated.json()["user"] == "olga"
+    ja = c.get("/?lang=ja")
+    assert "モバイル認証アプリを追加" in ja.text
+
+
+def test_a_code_card_login_cannot_add_a_phone_over_an_active_token(portal):
+    import httpx
+
+    c = httpx.Client(base_url=portal.url, timeout=30)
+    r = post(c, "/login", c.get("/login").text, username="olga", password=PASSWORD)
+    assert r.status_code == 303, alert(r.text)
+    r = post(c, "/login/another", c.get("/login").text, device=portal.olga_card["serial"])
+    page = r.text if r.status_code == 200 else c.get("/login").text
+    r = post(c, "/login/response", page, response=card_answer(portal.olga_card, positions(page)))
+    assert r.status_code == 303, alert(r.text)
+    r = add_phone(c)
+    assert r.status_code == 403 and alert(r.text) == "To add a mobile authenticator, log in with your token first."
+
+
+def test_a_user_with_only_a_code_card_may_add_a_first_phone(portal):
+    c = login(portal.url, "pia", lambda html: card_answer(portal.pia_card, positions(html)))
+    assert add_phone(c).status_code == 200
+
+
+def test_a_forged_or_anonymous_request_adds_nothing(portal):
+    import httpx
+
+    with httpx.Client(base_url=portal.url, timeout=30) as anonymous:
+        r = anonymous.post("/mobile/add", data={"csrf": "x"})
+        assert r.status_code == 403 and "activation-code" not in r.text
+    c = login(portal.url, "olga", token_answer(PIN))
+    r = c.post("/mobile/add", data={"csrf": "not-the-token"})
+    assert r.status_code == 403 and "activation-code" not in r.text
+
