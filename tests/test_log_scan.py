@@ -29,3 +29,11 @@ def test_a_short_secret_counts_only_standing_alone(tmp_path):
     assert log_scan.scan(tmp_path, {"1234"}) == []
     log.write_text("pin=1234 typed\n")
     assert log_scan.scan(tmp_path, {"1234"}) == [(log, 1)]
+
+
+def test_a_process_id_equal_to_a_pin_is_no_leak_but_the_pin_elsewhere_is(tmp_path):
+    log = tmp_path / "server.log"
+    log.write_text("uvicorn.error INFO Started server process [9369]\nFinished server process [9369]\n")
+    assert log_scan.scan(tmp_path, {"9369"}) == []
+    log.write_text("uvicorn.error INFO Started server process [9369]\nPOST /login pin=9369\n")
+    assert log_scan.scan(tmp_path, {"9369"}) == [(log, 1)]
