@@ -19,6 +19,8 @@ from host.server.settings import Settings
 EXAMPLES = 2000 if os.environ.get("DSC_FUZZ") else 100
 OPERATOR_EXAMPLES = 500 if os.environ.get("DSC_FUZZ") else 40
 OPERATOR = r"^/api/v1/(users|audit)"
+MOBILE = r"^/mobile/api/"  # the phone app's routes: every body is refused before it reaches a secret
+MOBILE_EXAMPLES = 500 if os.environ.get("DSC_FUZZ") else 40
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -50,9 +52,15 @@ def verifier(tmp_path_factory):
     APP.state.verifier = _Pending()
 
 
-@schema.exclude(path_regex=OPERATOR).parametrize()
+@schema.exclude(path_regex=OPERATOR + "|" + MOBILE).parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_api_matches_its_schema(case):
+    case.call_and_validate(checks=CHECKS)
+
+
+@schema.include(path_regex=MOBILE).parametrize()
+@settings(max_examples=MOBILE_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_mobile_api_matches_its_schema(case):
     case.call_and_validate(checks=CHECKS)
 
 

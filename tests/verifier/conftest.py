@@ -39,6 +39,7 @@ def start_time():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: a test about the SQLite file itself; not run on PostgreSQL")
+    config.addinivalue_line("markers", "postgresql_under_fuzz: make test runs it on SQLite; make fuzz on both")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,6 +50,8 @@ def db(request, tmp_path):
         return
     if request.node.get_closest_marker("sqlite_only"):
         pytest.skip("about the SQLite file itself")
+    if request.node.get_closest_marker("postgresql_under_fuzz") and os.environ.get("DSC_FUZZ") != "1":
+        pytest.skip("make fuzz runs it on PostgreSQL too")
     yield from _new_pg_database(request)
 
 

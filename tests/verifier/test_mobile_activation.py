@@ -45,6 +45,7 @@ def test_a_phone_activated_with_the_code_answers_challenges_with_its_pin(world):
     assert not v.finish(ch["challenge_id"], ocra(SUITE, ocra_key, ch["challenge"], pin="1111"))["ok"], "a wrong PIN fails"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_the_database_never_holds_the_code_the_key_or_the_pin(world):
     v, _, _, tmp_path = world
     issued = v.mobile_activation("alice")
@@ -73,6 +74,7 @@ def test_a_code_works_once_and_only_for_ten_minutes(world):
     assert e.value.code == "bad-code"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_the_typed_code_may_have_any_case_and_spaces(world):
     v, _, _, _ = world
     code = v.mobile_activation("alice")["code"]
@@ -93,6 +95,7 @@ def test_a_new_phone_revokes_the_old_one(world):
     assert ("mobile:" + first["serial"], "revoke", "a new phone was activated") in events
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_the_pin_must_be_sealed_and_signed_by_the_phone_that_agreed(world):
     v, _, _, _ = world
     code = v.mobile_activation("alice")["code"]
@@ -119,6 +122,7 @@ def test_the_pin_must_be_sealed_and_signed_by_the_phone_that_agreed(world):
     assert e.value.code == "bad-activation"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_bad_activation_requests_are_refused_with_one_error(world):
     v, _, _, _ = world
     off_curve = mobile.b64u(b"\x04" + b"\x01" * 64)

@@ -87,6 +87,7 @@ def test_a_decline_ends_the_login_at_once_and_counts_nothing(phone):
     assert ("login", "fail", "declined") in events
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_only_the_phone_can_answer_or_see_its_logins(phone):
     v, clock, app, key, serial = phone
     intruder = App()
@@ -105,6 +106,7 @@ def test_only_the_phone_can_answer_or_see_its_logins(phone):
     assert e.value.code == "stale-poll"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_typing_the_code_completes_the_same_login_without_a_second_request(phone):
     v, clock, app, key, serial = phone
     login = v.start("alice", PASSWORD, device=serial)
@@ -115,6 +117,7 @@ def test_typing_the_code_completes_the_same_login_without_a_second_request(phone
     assert late == {"ok": False, "reason": "challenge already used"}
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_an_expired_login_is_not_shown_and_cannot_be_approved(phone):
     v, clock, app, key, serial = phone
     login = v.start("alice", PASSWORD, device=serial)
@@ -124,6 +127,7 @@ def test_an_expired_login_is_not_shown_and_cannot_be_approved(phone):
     assert late == {"ok": False, "reason": "challenge expired"}
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_a_withdrawal_shows_its_amount_on_the_phone(phone):
     v, clock, app, key, serial = phone
     v.start("alice", PASSWORD, device=serial, purpose="withdrawal", amount=1500)
@@ -131,6 +135,7 @@ def test_a_withdrawal_shows_its_amount_on_the_phone(phone):
     assert waiting["purpose"] == "withdrawal" and waiting["amount"] == "1500"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_a_hardware_token_login_has_no_number_and_no_phone_can_answer_it(phone, world):
     v, clock, app, key, serial = phone
     login = v.start("alice", PASSWORD, device="DSC00001")
@@ -140,6 +145,7 @@ def test_a_hardware_token_login_has_no_number_and_no_phone_can_answer_it(phone, 
     assert e.value.code == "bad-challenge-id"
 
 
+@pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
 def test_a_bad_origin_is_refused_before_the_password_counts(phone):
     v, clock, app, key, serial = phone
     v.policy.lockout_failures = 1
