@@ -202,7 +202,7 @@ def test_a_press_that_woke_the_board_counts_once_released_or_held():
 ALL_KEYS = [k for line in pins.KEYPAD_KEYS for k in line]
 
 
-@settings(max_examples=1000 if FUZZ else 60, deadline=None)
+@settings(max_examples=1000 if FUZZ else 40, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(ALL_KEYS), st.integers(0, DEBOUNCE - 5), st.integers(DEBOUNCE + 5, 400),
                           st.integers(0, DEBOUNCE - 5), st.integers(DEBOUNCE + 5, 200)), max_size=12))
 def test_one_key_at_a_time_with_any_bounce_gives_exactly_the_keys_pressed(presses):

@@ -21,7 +21,6 @@ from dsc.token import Token
 from tests.ocra_reference import ocra, parse_suite
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
-SCALE = 20 if FUZZ else 1
 
 DEFAULT_SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 NOPIN_SUITE = "OCRA-1:HOTP-SHA1-6:QN08"
@@ -904,7 +903,7 @@ class KeyMasher(RuleBasedStateMachine):
 
 
 KeyMasher.TestCase.settings = settings(
-    max_examples=150 * SCALE,  # make fuzz: 3000
+    max_examples=3000 if FUZZ else 100,
     stateful_step_count=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
