@@ -154,13 +154,13 @@ class SSD1306:
             if i == chars:
                 break  # longer lines are cut off
             code = ord(c)
+            if not 32 <= code < 32 + GLYPHS:
+                code, c = BLANK, " "  # the font has printable ASCII only
             if drawn[i] != code:
                 drawn[i] = code
                 last = i
                 if first < 0:
                     first = i
-                if not 32 <= code < 32 + GLYPHS:
-                    code = drawn[i] = BLANK  # the font has printable ASCII only
                 if not self._ready[code - 32]:
                     self._draw_glyph(c, code - 32)
             i += 1

@@ -76,6 +76,8 @@ def build_cases():
     index["alt_addr"] = len(cases)
     cases.append({"width": 128, "height": 32, "addr": ALT_ADDR,
                   "ops": [["show", "48391045", "NO KEY"], ["power", False], ["contrast", 1]]})
+    index["nonprintable"] = len(cases)  # nothing drawn before: the blank glyph is still unmade
+    cases.append({"width": 128, "height": 32, "ops": [["show", "A\x01B", "\x7f"], ["show", "A B", ""]]})
     index["bad_height"] = len(cases)
     cases.append({"width": 128, "height": 48, "ops": []})
     return cases, index
@@ -312,6 +314,14 @@ def test_only_writes_to_the_configured_address(run):
     case, steps = run.replay("alt_addr")
     assert steps[1]["data_bytes"] == 128 * 32 // 8
     assert steps[2]["commands"] == [(0xAE,)]
+
+
+def test_a_character_the_font_lacks_shows_as_a_blank_and_spoils_no_other(run):
+    _, steps = run.replay("nonprintable")
+    shown, same = steps[1], steps[2]
+    assert shown["image"] == same["image"], "\\x01 and \\x7f are drawn as spaces"
+    assert same["data_bytes"] == 0, "so 'A B' changes nothing after them"
+    assert not any(any(row[16:32]) for row in shown["image"]), "the blank cell stays blank"
 
 
 def test_rejects_an_unsupported_height(run):
