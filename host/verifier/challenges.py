@@ -30,8 +30,7 @@ ACCEPTED, APPROVED, COMPLETED = 1, 2, 3
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
            challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
-           challenges.c.consumed, challenges.c.number, challenges.c.origin, challenges.c.created_at.label("asked_at"),
-           users.c.username, devices)
+           challenges.c.consumed, challenges.c.number, users.c.username, devices)
     .join(users, users.c.id == challenges.c.user_id)
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
@@ -192,8 +191,9 @@ class Challenges:
     def challenge_state(self, challenge_id):
         """Read-only: "pending" while a challenge can still be answered, "accepted" once
         a right response was taken, "declined" once the user's phone declined it,
-        "closed" once it was answered wrongly or expired, None for an unknown id. Only who holds the challenge id may ask (it is a
-        128-bit random value), e.g. a login page waiting for a phone's approval."""
+        "closed" once it was answered wrongly or expired, None for an unknown id.
+        Only who holds the challenge id may ask (it is a 128-bit random value),
+        e.g. a login page waiting for a phone's approval."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             return None
         with self.engine.connect() as conn:
@@ -240,10 +240,11 @@ class Challenges:
                 raise VerifierError("bad-challenge-id", "no such challenge")
             return self._judge(conn, row, kind(row.kind).normalize(response), now)  # normalized before anything changes
 
-    def _judge(self, conn, row, response, now, wrong_number=False):
+    def _judge(self, conn, row, response, now, wrong_number=False, accepted=ACCEPTED):
         """Consume the challenge `row` (_FINISH_LOCKED's) and judge `response`, in
         the caller's transaction; a wrong number picked on a phone fails like a
-        wrong response."""
+        wrong response. A right one marks the challenge `accepted` (APPROVED for
+        a phone's approval, which complete() then takes once)."""
         challenge_id = row.challenge_id
         k = kind(row.kind)
         taken = conn.execute(_CONSUME, {"challenge_id": challenge_id}).rowcount
@@ -287,7 +288,7 @@ class Challenges:
             self._revoke_temporary(conn, row.user_id, now)
         if counting:
             self.lockout.reset(conn, name, now)
-        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=ACCEPTED))
+        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=accepted))
         audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})

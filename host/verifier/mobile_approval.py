@@ -64,10 +64,8 @@ class MobileApproval:
             if answer["decision"] == "decline":
                 return self._decline(conn, row, now)
             response = kind(row.kind).normalize(answer["response"])
-            result = self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number)
-            if result["ok"]:  # the service waiting for it takes it once: complete()
-                conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=APPROVED))
-            return result
+            return self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number,
+                               accepted=APPROVED)  # the service waiting for it takes it once: complete()
 
     def _decline(self, conn, row, now):
         if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:

@@ -225,22 +225,26 @@ def _keys_lockouts_and_kinds(conn):
         conn.execute(text("ALTER TABLE users DROP COLUMN failures"))
 
 
+def _add_columns(conn, columns):
+    """ALTER TABLE ... ADD COLUMN for each (table, column, SQL definition) the table lacks."""
+    for table, column, definition in columns:
+        if column not in [c["name"] for c in sa_inspect(conn).get_columns(table)]:
+            conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
+
+
 def _api_keys_and_accepted(conn):
     """Schema 6: operator API keys (apikeys.py) and who acted in the audit log, and
     whether a challenge was answered rightly (polltransaction's "accept")."""
     metadata.create_all(conn, tables=[api_keys])
-    for table, column, definition in (("challenges", "accepted", "INTEGER NOT NULL DEFAULT 0"),
-                                      ("audit", "actor", "VARCHAR(64) NOT NULL DEFAULT ''")):
-        if column not in [c["name"] for c in sa_inspect(conn).get_columns(table)]:
-            conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
+    _add_columns(conn, (("challenges", "accepted", "INTEGER NOT NULL DEFAULT 0"),
+                        ("audit", "actor", "VARCHAR(64) NOT NULL DEFAULT ''")))
 
 
 def _roles_and_web_sessions(conn):
     """Schema 7: a user's role (help-desk staff log in to the portal's console) and
     the portal's sessions."""
     metadata.create_all(conn, tables=[web_sessions])
-    if "role" not in [c["name"] for c in sa_inspect(conn).get_columns("users")]:
-        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN role VARCHAR(16) NOT NULL DEFAULT 'user'")
+    _add_columns(conn, (("users", "role", "VARCHAR(16) NOT NULL DEFAULT 'user'"),))
 
 
 def _mobile(conn):
@@ -248,11 +252,9 @@ def _mobile(conn):
     and what a login to approve on the phone carries."""
     metadata.create_all(conn, tables=[mobile_activations])
     binary = "BYTEA" if conn.dialect.name == "postgresql" else "BLOB"
-    for table, column, definition in (("devices", "public_key", binary), ("challenges", "number", "INTEGER"),
-                                      ("challenges", "origin", "VARCHAR(128)"),
-                                      ("challenges", "declined", "INTEGER NOT NULL DEFAULT 0")):
-        if column not in [c["name"] for c in sa_inspect(conn).get_columns(table)]:
-            conn.exec_driver_sql("ALTER TABLE %s ADD COLUMN %s %s" % (table, column, definition))
+    _add_columns(conn, (("devices", "public_key", binary), ("challenges", "number", "INTEGER"),
+                        ("challenges", "origin", "VARCHAR(128)"),
+                        ("challenges", "declined", "INTEGER NOT NULL DEFAULT 0")))
 
 
 SCHEMA_VERSION = 8
