@@ -325,16 +325,14 @@ def cmd_wipe(args, client):
 
 
 def cmd_clock(args, client):
-    if args.clock_action == "set":
-        import time
+    import time
 
+    if args.clock_action == "set":
         reply = client.clock(set=int(time.time()), on_wait=_ask_for_ok)
     else:
         reply = client.clock()
     print("clock: %s" % reply["clock"])
     if "time" in reply:
-        import time
-
         print("time: %s UTC" % time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(int(reply["time"]))))
 
 

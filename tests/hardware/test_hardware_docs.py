@@ -123,15 +123,7 @@ def test_i2c_pins_are_an_i2c0_pair():
 
 
 def test_pin_map_problems_are_found():
-    class Broken:
-        pass
-
-    broken = Broken()
-    for name in dir(pins):
-        if name.isupper():
-            setattr(broken, name, getattr(pins, name))
-    broken.POWER_BUTTON = pins.KEYPAD_ROWS[0]
-    broken.I2C_SDA, broken.I2C_SCL = 18, 17
+    broken = _pin_map_copy(POWER_BUTTON=pins.KEYPAD_ROWS[0], I2C_SDA=18, I2C_SCL=17)
     problems = wiring.pin_map_problems(broken)
     assert any("used twice" in p for p in problems)
     assert any("not I2C0 SDA" in p for p in problems)
