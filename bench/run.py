@@ -4,6 +4,9 @@
 
 bench_http.py (`http`) drives `dsc serve` with wrk and bench/http_validate.lua,
 on SQLite and on a throwaway PostgreSQL; without wrk it says so and is skipped.
+bench_mobile.py (`mobile`) times a phone's approval against a token's login in
+the library, then a login in Chromium; without Chromium or Playwright, or before
+the login page's approval exists, it says so and skips the browser part.
 """
 
 import glob
