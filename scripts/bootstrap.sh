@@ -63,6 +63,13 @@ if [ ! -f "$venv/axe/node_modules/axe-core/axe.min.js" ]; then
     npm install --silent --prefix "$venv/axe" axe-core@4 >/dev/null 2>&1 \
         || echo "bootstrap: could not install axe-core with npm; tests/browser's accessibility checks will be skipped" >&2
 fi
+# jsQR (npm), the QR decoder OpenDSC Mobile's camera uses, pinned by host/mobile/package-lock.json.
+# Without it the app still activates by the typed code.
+mobile_app="$(dirname "$0")/../host/mobile"
+if [ ! -f "$mobile_app/node_modules/jsqr/dist/jsQR.js" ] && command -v npm >/dev/null 2>&1; then
+    npm ci --silent --no-audit --no-fund --prefix "$mobile_app" >/dev/null 2>&1 \
+        || echo "bootstrap: could not install jsQR with npm; the mobile app's camera scan is left out" >&2
+fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).

@@ -90,6 +90,8 @@ def test_the_wheel_carries_the_host_tools_the_simulator_and_the_firmware(wheel):
     expected |= {"host/portal/" + str(p.relative_to(portal)) for p in portal.rglob("*")
                  if p.is_file() and p.suffix in (".html", ".js", ".css", ".po")}
     assert "host/portal/templates/login.html" in expected
+    expected |= {"host/mobile/static/" + p.name for p in (REPO / "host" / "mobile" / "static").iterdir()}
+    assert "host/mobile/static/sw.js" in expected  # the phone app, served from the installed copy
     missing = sorted(expected - names)
     assert not missing, "the wheel lacks %s (pyproject.toml [tool.setuptools] packages)" % missing
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "bench/"))]

@@ -21,7 +21,7 @@ import time
 from fastapi import FastAPI
 
 from host.server import errors, health, login, metrics as metrics_module, mobile, operator, privacyidea, protocol, proxies
-from host import portal
+from host import mobile as mobile_app, portal
 from host.server.settings import Settings
 
 access_log = logging.getLogger("dsc.access")
@@ -46,6 +46,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
     app.include_router(mobile.router)  # OpenDSC Mobile's API (docs/mobile.md)
     portal.install(app)  # the web pages: /login, /, /static
+    mobile_app.install(app)  # the OpenDSC Mobile app under /mobile/ (its API is the router above)
     app.add_middleware(RequestLimits, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(CatchAll)
     app.add_middleware(AccessLog, metrics=app.state.metrics)

@@ -1,0 +1,322 @@
+// OpenDSC Mobile: the accounts, activation, waiting logins and the offline
+// response (docs/mobile.md). Plain modules, no framework; every element id is
+// the one docs/mobile.md's "The app's screens" names.
+
+import * as accounts from "./accounts.js";
+import * as ocra from "./ocra.js";
+import * as protocol from "./protocol.js";
+
+const POLL_MS = 1000;  // while the app is visible; a push polls at once
+const $ = (sel, root = document) => root.querySelector(sel);
+
+const state = { accounts: [], pending: null, revoked: new Set(), requests: new Map(), scanning: null };
+
+function say(text) { $("#error").textContent = ""; $("#message").textContent = text; }
+function fail(text) { $("#message").textContent = ""; $("#error").textContent = text; }
+function show(id, visible) { $("#" + id).hidden = !visible; }
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") { node.className = v; } else if (k === "data") {
+      for (const [dk, dv] of Object.entries(v)) { node.dataset[dk] = dv; }
+    } else if (k.startsWith("on")) { node.addEventListener(k.slice(2), v); } else { node.setAttribute(k, v); }
+  }
+  node.append(...children);
+  return node;
+}
+
+async function api(server, path, body) {
+  const res = await fetch(server + "/mobile/api" + path, {
+    method: body === undefined ? "GET" : "POST", headers: { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store", credentials: "omit",
+  });
+  let data = {};
+  try { data = await res.json(); } catch (e) { data = {}; }
+  return { status: res.status, data };
+}
+
+function problem(data, fallback) {
+  const detail = data && (data.message || data.error || data.detail);
+  return typeof detail === "string" ? detail : fallback;
+}
+
+// ---- accounts
+
+async function loadAccounts() {
+  state.accounts = await accounts.all();
+  const list = $("#accounts");
+  list.replaceChildren(...state.accounts.map((a) => el("li", { class: "account", data: { serial: a.serial, user: a.user, server: a.server } },
+    el("span", { class: "who" }, a.user), " ",
+    el("span", { class: "where" }, new URL(a.server).host + " · " + a.serial),
+    state.revoked.has(a.id) ? el("span", { class: "revoked" }, " · no longer active") : "",
+    el("span", { class: "actions" },
+      el("button", { type: "button", class: "respond", onclick: () => openRespond(a) }, "Get a response"),
+      el("button", { type: "button", class: "remove", onclick: () => removeAccount(a) }, "Remove")))));
+  show("no-accounts", state.accounts.length === 0);
+}
+
+async function removeAccount(account) {
+  if (!window.confirm("Remove " + account.user + " (" + account.serial + ") from this phone?")) { return; }
+  await accounts.remove(account.id);
+  say("Removed " + account.user + " (" + account.serial + ")");
+  await loadAccounts();
+}
+
+// ---- activation
+
+function codeFromText(text) { return text.toUpperCase().replace(/[\s-]/g, ""); }
+
+async function activate(server, code) {
+  code = codeFromText(code);
+  if (!/^[A-Z0-9]{8}$/.test(code)) { fail("The activation code has 8 letters and digits."); return; }
+  let origin;
+  try { origin = new URL(server).origin; } catch (e) { fail("The server must be an address such as https://login.example.com."); return; }
+  say("Activating…");
+  try {
+    const keys = await protocol.newKeys();
+    const { status, data } = await api(origin, "/activate",
+      { code, ecdh: await protocol.publicRaw(keys.ecdh), device_key: await protocol.publicRaw(keys.device) });
+    if (status !== 200) { fail(status === 404 ? "This activation code is not valid: it may be used or expired. Make a new one in the portal." : problem(data, "The activation failed.")); return; }
+    const suite = ocra.parseSuite(data.suite);
+    const derived = await protocol.derive(keys.ecdh, data.ecdh, data.activation, suite.hash);
+    state.pending = { server: origin, device: keys.device, activation: data.activation, suite: data.suite,
+                      serial: data.serial, user: data.user, ...derived };
+    show("add-account", false);
+    show("choose-pin", true);
+    say("Choose a PIN for " + data.user + ".");
+    $("#pin").focus();
+  } catch (e) {
+    fail("The activation failed: the server could not be reached or answered wrongly.");
+  }
+}
+
+async function finishActivation(event) {
+  event.preventDefault();
+  const p = state.pending;
+  const pin = $("#pin").value, again = $("#pin2").value;
+  if (!p) { return; }
+  if (!/^\d{4}$/.test(pin)) { fail("The PIN must be 4 digits."); return; }
+  if (pin !== again) { fail("The two PINs differ."); return; }
+  try {
+    const blob = await protocol.sealPin(p.pinKey, p.activation, pin);
+    const { signature } = await protocol.signed(p.device, { activation: p.activation, pin: blob });
+    const { status, data } = await api(p.server, "/activate/finish", { activation: p.activation, pin: blob, signature });
+    if (status !== 200) { fail(problem(data, "The activation failed.") + " Start again with a new code."); return; }
+    for (const old of state.accounts) {  // a new phone for the user replaces the old one, on the server too
+      if (old.server === p.server && old.user === p.user) { await accounts.remove(old.id); }
+    }
+    const account = { id: accounts.accountId(p.server, p.serial), server: p.server, user: p.user, serial: p.serial,
+                      suite: p.suite, deviceKey: p.device, ocraKey: p.ocraKey, added: Date.now() };
+    await accounts.put(account);
+    state.pending = null;
+    $("#pin").value = ""; $("#pin2").value = "";
+    show("choose-pin", false);
+    say("Activated " + account.user + " (" + account.serial + ")");
+    await loadAccounts();
+    subscribePush(account);  // best effort, in the background: polling works without it
+    poll();
+  } catch (e) {
+    fail("The activation failed: the server could not be reached.");
+  }
+}
+
+// ---- the camera
+
+async function scan() {
+  if (!navigator.mediaDevices || !window.jsQR) { fail("This browser cannot use the camera here: type the code."); return; }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
+  } catch (e) {
+    fail("The camera is not available: type the code instead."); return;
+  }
+  const video = $("#camera");
+  video.srcObject = stream;
+  video.hidden = false;
+  await video.play().catch(() => {});
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  const stop = () => { stream.getTracks().forEach((t) => t.stop()); video.hidden = true; state.scanning = null; };
+  state.scanning = stop;
+  say("Point the camera at the QR code in the portal.");
+  const tick = () => {
+    if (state.scanning !== stop) { return; }
+    if (video.videoWidth) {
+      canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+      ctx.drawImage(video, 0, 0);
+      const found = window.jsQR(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height,
+                                { inversionAttempts: "dontInvert" });
+      const target = found && activationLink(found.data);
+      if (target) { stop(); activate(target.server, target.code); return; }
+    }
+    setTimeout(tick, 150);
+  };
+  tick();
+}
+
+// The portal's QR holds https://HOST/mobile/#activate=CODE: the server and the code.
+function activationLink(text) {
+  try {
+    const url = new URL(text);
+    const m = /^#activate=([A-Za-z0-9-]{8,9})$/.exec(url.hash);
+    return m && url.pathname.endsWith("/mobile/") ? { server: url.origin, code: m[1] } : null;
+  } catch (e) { return null; }
+}
+
+// ---- waiting logins
+
+async function poll() {
+  if (document.visibilityState !== "visible" || state.polling) { return; }
+  state.polling = true;
+  try {
+    const seen = new Set();
+    for (const account of state.accounts) {
+      let reply;
+      try {
+        const body = await protocol.signed(account.deviceKey, { device: account.serial, poll: Math.floor(Date.now() / 1000) });
+        reply = await api(account.server, "/waiting", body);
+      } catch (e) { continue; }  // offline: the typed response still works
+      if (reply.status === 401) {
+        if (!state.revoked.has(account.id)) { state.revoked.add(account.id); await loadAccounts(); }
+        continue;
+      }
+      if (reply.status !== 200) { continue; }
+      for (const item of reply.data.waiting || []) {
+        seen.add(item.transaction);
+        if (!state.requests.has(item.transaction)) { addRequest(account, item); }
+      }
+    }
+    for (const [id, node] of state.requests) {
+      if (!seen.has(id) && !node.dataset.busy) { node.remove(); state.requests.delete(id); }
+    }
+    show("requests", state.requests.size > 0);
+  } finally {
+    state.polling = false;
+  }
+}
+
+function addRequest(account, item) {
+  const when = new Date(item.at);
+  const numbers = item.numbers.map((n) => el("button", { type: "button", class: "number", "aria-pressed": "false",
+    onclick: (e) => pick(article, e.currentTarget) }, String(n)));
+  const pinId = "pin-" + item.transaction;
+  const what = item.purpose === "login" ? "Login" : item.purpose;
+  const article = el("article", { class: "request", data: { transaction: item.transaction, serial: account.serial } },
+    el("h3", {}, what + " request for " + item.user),
+    el("p", { class: "origin" }, "From " + (item.origin || "an unknown place") + ", at " + when.toLocaleTimeString()),
+    item.amount ? el("p", { class: "amount" }, "Amount " + item.amount) : "",
+    el("fieldset", {}, el("legend", {}, "Pick the number shown on the login page"), ...numbers),
+    el("label", { for: pinId }, "PIN"),
+    el("input", { id: pinId, class: "pin", type: "password", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4",
+                  autocomplete: "off" }),
+    el("div", { class: "actions" },
+      el("button", { type: "button", class: "approve", onclick: () => answer(account, item, article, "approve") }, "Approve"),
+      el("button", { type: "button", class: "decline", onclick: () => answer(account, item, article, "decline") }, "Decline")));
+  state.requests.set(item.transaction, article);
+  $("#request-list").append(article);
+  show("requests", true);
+  if (navigator.vibrate) { navigator.vibrate(200); }
+}
+
+function pick(article, button) {
+  for (const b of article.querySelectorAll("button.number")) { b.setAttribute("aria-pressed", String(b === button)); }
+}
+
+async function answer(account, item, article, decision) {
+  const picked = article.querySelector("button.number[aria-pressed=true]");
+  const pin = article.querySelector("input.pin").value;
+  let response = "";
+  let number = picked ? Number(picked.textContent) : item.numbers[0];
+  if (decision === "approve") {
+    if (!picked) { fail("Pick the number the login page shows."); return; }
+    if (!/^\d{4}$/.test(pin)) { fail("Enter your 4-digit PIN."); return; }
+    response = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), item.question, pin);
+  }
+  article.querySelector("input.pin").value = "";
+  article.dataset.busy = "1";
+  let reply;
+  try {
+    reply = await api(account.server, "/answer",
+      await protocol.signed(account.deviceKey, { decision, number, response, transaction: item.transaction }));
+  } catch (e) {
+    delete article.dataset.busy;
+    fail("The server could not be reached. Use “Get a response” and type it on the login page.");
+    return;
+  }
+  article.remove();
+  state.requests.delete(item.transaction);
+  show("requests", state.requests.size > 0);
+  if (reply.status === 200) { say("Approved"); } else if (decision === "decline" && reply.status === 403) { say("Declined"); } else if (reply.status === 423) { fail("The account is locked: contact the help desk."); } else if (reply.status === 401) { fail("The login failed: wrong number or PIN."); } else { fail(problem(reply.data, "The login could not be answered: it may have expired.")); }
+}
+
+// ---- the offline response
+
+function openRespond(account) {
+  state.responding = account;
+  $("#respond-who").textContent = account.user + " (" + account.serial + ")";
+  $("#response").textContent = "";
+  show("respond", true);
+  $("#respond-pin").focus();
+}
+
+async function respond(event) {
+  event.preventDefault();
+  const account = state.responding;
+  if (!account) { return; }
+  const pin = $("#respond-pin").value, challenge = $("#respond-challenge").value.replace(/\s/g, "");
+  if (!/^\d{4}$/.test(pin)) { fail("The PIN must be 4 digits."); return; }
+  if (!/^\d{6}$/.test(challenge)) { fail("The challenge has 6 digits."); return; }
+  try {
+    $("#response").textContent = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), challenge, pin);
+    $("#respond-pin").value = "";
+    say("Type this response on the login page.");
+  } catch (e) {
+    fail("No response could be computed: " + e.message);
+  }
+}
+
+// ---- Web Push: only a hint to poll now; the payload says nothing more
+
+async function subscribePush(account) {
+  try {
+    if (!("serviceWorker" in navigator) || !("PushManager" in window)) { return; }
+    const key = await api(account.server, "/push/key");
+    if (key.status !== 200 || !key.data.public_key) { return; }
+    const reg = await navigator.serviceWorker.ready;
+    const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: protocol.unb64u(key.data.public_key) });
+    const json = sub.toJSON();
+    await api(account.server, "/push/subscribe", await protocol.signed(account.deviceKey,
+      { auth: json.keys.auth, device: account.serial, endpoint: sub.endpoint, p256dh: json.keys.p256dh, poll: Math.floor(Date.now() / 1000) }));
+  } catch (e) { /* no push service here: polling is enough */ }
+}
+
+// ---- start
+
+function start() {
+  $("#add").addEventListener("click", () => { show("add-account", true); show("choose-pin", false); $("#code").focus(); });
+  $("#scan").addEventListener("click", scan);
+  $("#add-form").addEventListener("submit", (e) => { e.preventDefault(); activate($("#server").value, $("#code").value); });
+  $("#pin-form").addEventListener("submit", finishActivation);
+  $("#respond-form").addEventListener("submit", respond);
+  $("#respond-close").addEventListener("click", () => { show("respond", false); state.responding = null; });
+  $("#server").value = location.origin;
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {});
+    navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "poll") { poll(); } });
+  }
+  document.addEventListener("visibilitychange", poll);
+  loadAccounts().then(() => {
+    const link = /^#activate=([A-Za-z0-9-]{8,9})$/.exec(location.hash);
+    if (link) {
+      history.replaceState(null, "", location.pathname);  // the code leaves the address bar and history
+      activate(location.origin, link[1]);
+    } else if (state.accounts.length === 0) {
+      show("add-account", true);
+    }
+    poll();
+    setInterval(poll, POLL_MS);
+  });
+}
+
+start();
