@@ -18,7 +18,7 @@ from host.verifier import audit as audit_log, inputs, passwords, withdrawals
 from host.verifier.devices import USABLE_QUERY, status
 from host.verifier.errors import VerifierError
 from host.verifier.lockout import PENDING
-from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
+from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, MOBILE, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
                                  kind)
 from host.verifier.store import challenges, devices, shares, users
 from host.verifier.timefmt import iso
@@ -159,6 +159,8 @@ class Challenges:
                 payload=self.keys.seal(conn, payload, "challenge:%s:payload" % challenge_id) if payload else None,
                 created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0, number=number,
                 origin=origin, declined=0))
+        if dev.kind == MOBILE:  # committed: the server may wake the phone (mobile_push.py)
+            self._notify_phone(dev.id)
         expires = now + self.policy.challenge_ttl
         issued = {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "serial": dev.serial,
                   "kind": dev.kind, "purpose": purpose, "expires_at": iso(expires),

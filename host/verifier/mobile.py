@@ -139,11 +139,11 @@ def check_signature(device_public, message, signature):
         raise VerifierError("bad-signature", "the signature is not the device's")
 
 
-def parse_signed(message, fields):
+def parse_signed(message, fields, most=MESSAGE_MAX):
     """The JSON object of a signed message, which must be canonical and have
     exactly `fields` (a signature over one spelling is not a signature over another)."""
-    if not isinstance(message, str) or len(message.encode()) > MESSAGE_MAX:
-        raise VerifierError("bad-message", "the message must be canonical JSON of at most %d bytes" % MESSAGE_MAX)
+    if not isinstance(message, str) or len(message.encode()) > most:
+        raise VerifierError("bad-message", "the message must be canonical JSON of at most %d bytes" % most)
     try:
         obj = json.loads(message)
     except ValueError:
@@ -170,9 +170,10 @@ def parse_answer(message):
     return obj
 
 
-def parse_poll(message, now):
-    """A signed poll {device, poll}: which device asks, and when; VerifierError if stale."""
-    obj = parse_signed(message, ("device", "poll"))
+def parse_poll(message, now, fields=(), most=MESSAGE_MAX):
+    """A signed poll {device, poll}: which device asks, and when; VerifierError if stale.
+    A request that carries more (a push subscription) names its other `fields`."""
+    obj = parse_signed(message, ("device", "poll") + tuple(fields), most)
     if not isinstance(obj["device"], str) or not 0 < len(obj["device"]) <= 32:
         raise VerifierError("bad-message", "device is the app's serial")
     if type(obj["poll"]) is not int or abs(obj["poll"] - now) > POLL_WINDOW:

@@ -22,6 +22,7 @@ from host.verifier.lockout import Lockout
 from host.verifier.maintenance import Maintenance
 from host.verifier.mobile_activation import MobileActivation
 from host.verifier.mobile_approval import MobileApproval
+from host.verifier.mobile_push import MobilePush
 from host.verifier.policy import Policy, load_policy  # noqa: F401
 from host.verifier.sharing import Sharing
 from host.verifier.users import Users
@@ -87,7 +88,7 @@ def _remove_sqlite(path):
 
 
 class Verifier(Users, Devices, Challenges, Sharing, Withdrawals, AuditLog, ApiKeys, Maintenance, MobileActivation,
-               MobileApproval):
+               MobileApproval, MobilePush):
     def __init__(self, db, master_key_file, clock=time.time, policy=None):
         self.clock = clock
         self.policy = policy or Policy()

@@ -174,6 +174,28 @@ mobile_activations = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# Web Push for OpenDSC Mobile (mobile_push.py, docs/mobile.md); schema 9. The
+# server's VAPID key pair, made on first need and shared by every server process:
+# one row, id 1, its private scalar sealed.
+push_keys = Table(
+    "push_keys", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("public_key", LargeBinary, nullable=False),  # the raw uncompressed P-256 point (65 bytes)
+    Column("private_key", LargeBinary, nullable=False),  # sealed: the 32-byte private scalar
+    Column("created_at", Float, nullable=False),
+)
+
+# A phone's push subscription, as its browser made it: one per device, replaced
+# when the app subscribes again. Only pushed to while the device is active.
+push_subscriptions = Table(
+    "push_subscriptions", metadata,
+    Column("device_id", Integer, ForeignKey("devices.id"), primary_key=True),
+    Column("endpoint", String(1024), nullable=False),  # an https URL of the browser's push service
+    Column("p256dh", LargeBinary, nullable=False),  # the browser's ECDH public point (RFC 8291)
+    Column("auth", LargeBinary, nullable=False),  # its 16-byte authentication secret
+    Column("created_at", Float, nullable=False),
+)
+
 # Operator API keys (apikeys.py): only the SHA-256 of each key's secret is kept.
 api_keys = Table(
     "api_keys", metadata,
@@ -257,7 +279,7 @@ def _mobile(conn):
                         ("challenges", "declined", "INTEGER NOT NULL DEFAULT 0")))
 
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -268,6 +290,7 @@ MIGRATIONS = {
     6: _api_keys_and_accepted,
     7: _roles_and_web_sessions,
     8: _mobile,
+    9: lambda conn: metadata.create_all(conn, tables=[push_keys, push_subscriptions]),  # Web Push (mobile_push.py)
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001
