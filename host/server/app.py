@@ -20,7 +20,8 @@ import time
 
 from fastapi import FastAPI
 
-from host.server import errors, health, login, metrics as metrics_module, mobile, operator, privacyidea, protocol, proxies
+from host.server import (errors, health, login, metrics as metrics_module, mobile, operator, privacyidea, protocol, proxies,
+                         push)
 from host import mobile as mobile_app, portal
 from host.server.settings import Settings
 
@@ -38,6 +39,7 @@ def create_app(settings=None, verifier=None):
     app.state.trusted_proxies = proxies.parse(settings.trusted_proxies)
     app.state.verifier = verifier or settings.open_verifier()
     app.state.metrics = metrics_module.Metrics()
+    push.install(app, app.state.verifier, settings)  # a challenge for a phone wakes it (docs/mobile.md, Web Push)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(metrics_module.router)

@@ -1,10 +1,12 @@
 """OpenDSC Mobile's API under /mobile/api (docs/mobile.md): what the app sends
-to activate itself, to learn of logins waiting, and to answer them.
+to activate itself, to learn of logins waiting, and to answer them, and the
+Web Push subscription that wakes it when one waits.
 
 Every rule is the library's (host/verifier/mobile*.py); these routes check only
 JSON types. Activation and answers are throttled per client address (an
 activation code is short; an answer judges a PIN). A poll is not: the app polls
-every two seconds while it is open, and each poll is signed by the device key.
+every two seconds while it is open, and each poll is signed by the device key;
+nor is a push subscription, which is signed the same way.
 """
 
 from typing import List, Optional
@@ -67,6 +69,14 @@ class Waiting(BaseModel):
     waiting: List[WaitingLogin]
 
 
+class PushKey(BaseModel):
+    public_key: str
+
+
+class Subscribed(BaseModel):
+    serial: str
+
+
 class Answered(BaseModel):
     model_config = ConfigDict(extra="allow")  # what a purpose adds, e.g. amount
     ok: bool
@@ -110,3 +120,16 @@ def answer(body: SignedRequest, request: Request):
     if not result.get("ok"):
         return rejected(result)
     return result
+
+
+@router.get("/push/key", response_model=PushKey, responses=responses(503))
+def push_key(request: Request):
+    """The server's VAPID public key (a raw P-256 point, base64url): the app's applicationServerKey."""
+    return {"public_key": request.app.state.verifier.mobile_push_key()}
+
+
+@router.post("/push/subscribe", response_model=Subscribed, responses=responses(400, 401, 413, 422, 503))
+def push_subscribe(body: SignedRequest, request: Request):
+    """The phone's push subscription (endpoint, p256dh, auth), signed by the device key like a poll."""
+    return request.app.state.verifier.mobile_push_subscribe(
+        body.message, body.signature, allow_http=request.app.state.settings.push_allow_http)

@@ -1,6 +1,11 @@
 """What `dsc serve` runs with: the CLI's settings (DSC_DB, DSC_MASTER_KEY_FILE,
 DSC_POLICY_FILE), the reverse proxies whose X-Forwarded-For is believed
-(DSC_TRUSTED_PROXIES, comma-separated) and the HTTP limits."""
+(DSC_TRUSTED_PROXIES, comma-separated), the HTTP limits, and Web Push's: the
+contact a push service may write to about this server's pushes
+(DSC_PUSH_CONTACT, a mailto: or https: URL, the VAPID `sub`) and
+DSC_PUSH_ALLOW_HTTP=1, for tests and local development only, which lets phones
+subscribe with http:// endpoints and endpoints on local or private addresses,
+to which the server then POSTs (docs/mobile.md, "Web Push")."""
 
 import dataclasses
 import os
@@ -10,6 +15,7 @@ DEFAULT_MASTER_KEY = "dsc-master.key"
 MAX_BODY = 64 * 1024  # bytes; a login request is a few hundred
 HEADER_TIMEOUT = 10.0  # seconds for a request's head to arrive (protocol.py)
 BODY_TIMEOUT = 30.0  # seconds for its whole body (app.RequestLimits)
+PUSH_CONTACT = "mailto:webpush@opendsc.invalid"  # set DSC_PUSH_CONTACT to the operator's address
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,6 +27,8 @@ class Settings:
     trusted_proxies: tuple = ()  # addresses or networks, as text (proxies.parse)
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
+    push_contact: str = PUSH_CONTACT
+    push_allow_http: bool = False  # tests and local development only
 
     @classmethod
     def from_env(cls, env=None):
@@ -30,13 +38,16 @@ class Settings:
                    policy_file=env.get("DSC_POLICY_FILE", ""),
                    trusted_proxies=tuple(p for p in env.get("DSC_TRUSTED_PROXIES", "").split(",") if p.strip()),
                    header_timeout=_seconds(env, "DSC_HEADER_TIMEOUT", HEADER_TIMEOUT),
-                   body_timeout=_seconds(env, "DSC_BODY_TIMEOUT", BODY_TIMEOUT))
+                   body_timeout=_seconds(env, "DSC_BODY_TIMEOUT", BODY_TIMEOUT),
+                   push_contact=_contact(env.get("DSC_PUSH_CONTACT", "") or PUSH_CONTACT),
+                   push_allow_http=_flag(env, "DSC_PUSH_ALLOW_HTTP"))
 
     def env(self):
         """The settings as the environment a worker process reads them from."""
         return {"DSC_DB": self.db, "DSC_MASTER_KEY_FILE": self.master_key_file, "DSC_POLICY_FILE": self.policy_file,
                 "DSC_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
-                "DSC_HEADER_TIMEOUT": repr(self.header_timeout), "DSC_BODY_TIMEOUT": repr(self.body_timeout)}
+                "DSC_HEADER_TIMEOUT": repr(self.header_timeout), "DSC_BODY_TIMEOUT": repr(self.body_timeout),
+                "DSC_PUSH_CONTACT": self.push_contact, "DSC_PUSH_ALLOW_HTTP": "1" if self.push_allow_http else "0"}
 
     def open_verifier(self):
         """The verifier; a bad policy file, database or key ring raises one line."""
@@ -57,3 +68,18 @@ def _seconds(env, name, default):
     if not 0.1 <= value <= 3600:
         raise ValueError("%s must be a number of seconds from 0.1 to 3600" % name)
     return value
+
+
+def _flag(env, name):
+    text = env.get(name, "").strip()
+    if text not in ("", "0", "1"):
+        raise ValueError("%s must be 1 or 0" % name)
+    return text == "1"
+
+
+def _contact(text):
+    """The VAPID `sub`: how a push service reaches whoever runs this server."""
+    if not (text.startswith("mailto:") and "@" in text or text.startswith("https://")) or len(text) > 256 \
+            or any(c <= " " for c in text):
+        raise ValueError("DSC_PUSH_CONTACT must be a mailto: or https: URL")
+    return text
