@@ -13,6 +13,7 @@ from host.verifier.errors import VerifierError
 from host.verifier.mobile_push import check_endpoint
 from host.verifier.store import push_keys, push_subscriptions
 from tests.verifier.conftest import PASSWORD
+from tests.verifier.test_mobile_activation import mobile_rows
 from tests.verifier.test_mobile_approval import phone  # noqa: F401  (a fixture)
 
 ENDPOINT = "https://push.example.net/v2/abc-DEF_123"
@@ -111,8 +112,11 @@ def test_the_hook_runs_after_a_phone_challenge_commits_and_never_fails_a_login(p
     v.on_mobile_challenge = hook
     login = v.start("alice", PASSWORD, device=serial)
     assert login["number"] and len(calls) == 1 and calls[0][1] == 1
+    v.issue("alice", device=serial)  # the portal's way: the password checked already
+    assert len(calls) == 2 and calls[1][1] == 2
     v.start("alice", PASSWORD, device="DSC00001")
-    assert len(calls) == 1, "a token's challenge wakes no phone"
+    assert len(calls) == 2, "a token's challenge wakes no phone"
+    assert {c[0] for c in calls} == {d.id for d in mobile_rows(v)}
 
 
 def signed_poll(app, serial, now):
