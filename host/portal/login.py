@@ -1,6 +1,8 @@
 """The login screen: user name and password, then the second step that the
 device kind asks for (a token's challenge, a code card's two positions, a
-temporary passcode), with another device or a new challenge on request.
+temporary passcode, or "Approve on your phone" with the number to pick and,
+under "Didn't get a notification?", the same challenge to answer by typing),
+with another device or a new challenge on request.
 
 Every refusal of either step reads the same, and never says whether the
 password or the response was wrong; the lockout has its own text (the seeds').
@@ -8,6 +10,7 @@ The library decides everything (start, issue, finish); this module only keeps
 the session's stage."""
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from host import ocra
 from host.portal import sessions
@@ -15,7 +18,7 @@ from host.portal.web import Page, posted
 from host.server import throttle
 from host.verifier import inputs
 from host.verifier.errors import VerifierError
-from host.verifier.kinds import TOKEN
+from host.verifier.kinds import MOBILE, TOKEN
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,6 +48,8 @@ def _challenge(page, name, ch):
     if ch["kind"] == TOKEN:
         suite = next((d["suite"] for d in page.verifier.devices(name) if d["serial"] == ch["serial"]), "")
         shown["digits"] = ocra.Suite(suite or ocra.DEFAULT_SUITE).digits
+    elif ch["kind"] == MOBILE:  # approved on the phone by this number, or answered by typing
+        shown["number"] = ch.get("number")
     elif ch["challenge"] and " " in ch["challenge"]:
         shown["positions"] = ch["challenge"].split()
     return shown
@@ -125,11 +130,58 @@ def login_response(page, form):
     if not result.get("ok"):
         return _refuse(page, locked(page) if result.get("reason") == "locked" else failed(page),
                        423 if result.get("reason") == "locked" else 401)
+    return _logged_in(page, result)
+
+
+def _logged_in(page, result):
     role = page.verifier.user_info(result["user"])["role"]
     page.session = sessions.rotate(page.verifier.engine, page.session, page.now, stage=sessions.IN,
                                    username=result["user"], challenge_id=None,
                                    data={"device": result["device"], "kind": result["kind"], "role": role})
     return page.redirect("/helpdesk" if role == "helpdesk" else "/")
+
+
+def declined(page):
+    return page.gettext("The login was declined on your phone. If you did not start it, change your password.")
+
+
+def _approval_state(page):
+    """Where the phone's answer to this session's challenge stands, for the waiting page:
+    pending, approved, declined, expired or failed (a wrong PIN or number)."""
+    state = page.verifier.challenge_state(page.session.challenge_id)
+    if state == "closed":
+        expired = page.now >= page.session.data.get("challenge", {}).get("expires_at", 0)
+        return "expired" if expired else "failed"
+    return {"accepted": "approved", None: "failed"}.get(state, state)
+
+
+@router.get("/login/status")
+def login_status(request: Request):
+    """The login page's poll while it waits for the phone (static/portal.js): JSON, read-only."""
+    page = Page(request)
+    if page.session is None or page.session.stage != sessions.CHALLENGED:
+        return JSONResponse({"state": "none"}, status_code=409, headers={"Cache-Control": "no-store"})
+    return JSONResponse({"state": _approval_state(page)}, headers={"Cache-Control": "no-store"})
+
+
+def login_approved(page, form):
+    """The phone approved (the page's poll saw it, or the person says so): the login is taken
+    once, as privacyIDEA's empty-pass check takes it."""
+    if page.session.stage != sessions.CHALLENGED:
+        return page.redirect("/login")
+    result = page.verifier.complete(page.session.challenge_id)
+    if result is not None:
+        return _logged_in(page, result)
+    state = _approval_state(page)
+    if state == "pending":
+        return page.render("challenge.html", status=409, challenge=page.session.data.get("challenge", {}),
+                           others=_others(page), error=page.gettext("Not approved yet. Approve the login in "
+                                                                    "OpenDSC Mobile, then try again."))
+    if state == "declined":
+        return _refuse(page, declined(page), 403)
+    if state == "expired":
+        return _refuse(page, page.gettext("The request expired before it was approved. Please log in again."), 401)
+    return _refuse(page, failed(page), 401)
 
 
 def login_another(page, form):
@@ -158,6 +210,7 @@ def logout(page, form):
 
 router.add_api_route("/login", posted(login_password), methods=["POST"])
 router.add_api_route("/login/response", posted(login_response), methods=["POST"])
+router.add_api_route("/login/approved", posted(login_approved), methods=["POST"])
 router.add_api_route("/login/another", posted(login_another), methods=["POST"])
 router.add_api_route("/login/cancel", posted(login_cancel), methods=["POST"])
 router.add_api_route("/logout", posted(logout), methods=["POST"])

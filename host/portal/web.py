@@ -2,7 +2,8 @@
 security headers, the session cookie and the CSRF check.
 
 Every page is plain HTML with forms: it works without JavaScript. The only
-script (static/portal.js) adds the challenge countdown."""
+script (static/portal.js) adds the challenge countdown, and moves the login page
+on by itself once a phone has approved."""
 
 import time
 
@@ -14,8 +15,9 @@ from host.portal import i18n, sessions
 from host.verifier.timefmt import iso
 
 # No inline script or style anywhere; nothing may frame the portal.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+# connect-src: the login page's poll while a phone approves (static/portal.js).
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
 MAX_FIELD = 1024  # characters of one form field

@@ -7,8 +7,10 @@ import pytest
 
 from host.verifier import mobile, passwords, service
 from tests.portal.test_confirm_pages import card_answer, login, positions, token_answer
+from tests.ocra_reference import ocra
 from tests.portal.test_login_pages import alert, post
-from tests.server.conftest import PASSWORD, PIN, Server, make_db
+from tests.server.conftest import PASSWORD, PIN, SUITE, Server, make_db
+from tests.verifier.test_mobile_activation import activate
 from tests.verifier.test_mobile_protocol import App
 
 pytestmark = pytest.mark.xdist_group("mobile-pages")  # one server for the module
@@ -19,15 +21,17 @@ def portal(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mobile-pages")
     cheap, passwords.N = passwords.N, 2 ** 4
     try:
-        db, keyring = make_db(tmp, users=("olga", "pia"))
+        db, keyring = make_db(tmp, users=("olga", "pia", "quinn"))
         v = service.Verifier(db, keyring)
         olga_card = v.issue_printed_card("olga")  # olga also has the token DSC00001 (make_db)
         pia_card = v.issue_printed_card("pia")  # a code card is all pia has
+        quinn_phone = activate(v, v.mobile_activation("quinn")["code"], pin=PIN)[:2]  # quinn logs in with a phone
         v.close()
     finally:
         passwords.N = cheap
     s = Server(tmp, db, keyring)
-    s.olga_card, s.pia_card = olga_card, pia_card
+    s.olga_card, s.pia_card, s.quinn_phone = olga_card, pia_card, quinn_phone
+    s.verifier = lambda: service.Verifier(db, keyring)
     yield s
     s.stop()
 
@@ -83,3 +87,84 @@ def test_a_forged_or_anonymous_request_adds_nothing(portal):
     r = c.post("/mobile/add", data={"csrf": "not-the-token"})
     assert r.status_code == 403 and "activation-code" not in r.text
 
+
+
+@pytest.fixture
+def phone_login(portal):
+    """quinn's password step: (client, the waiting page, the phone's view of the login, approve, decline)."""
+    import time
+
+    import httpx
+
+    app, key = portal.quinn_phone
+    v = portal.verifier()
+    c = httpx.Client(base_url=portal.url, timeout=30)
+    try:
+        r = post(c, "/login", c.get("/login").text, username="quinn", password=PASSWORD)
+        assert r.status_code == 303, alert(r.text)
+        serial = [d["serial"] for d in v.devices("quinn") if d["kind"] == "mobile"][0]
+        message = '{"device":"%s","poll":%d}' % (serial, time.time())
+        (waiting,) = v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
+
+        def approve(number, pin=PIN):
+            return answer(v, app, waiting["transaction"], number,
+                          response=ocra(SUITE, key, waiting["question"], pin=pin))
+
+        def decline():
+            return answer(v, app, waiting["transaction"], waiting["numbers"][0], decision="decline")
+
+        yield c, c.get("/login").text, waiting, approve, decline
+    finally:
+        c.close()
+        v.close()
+
+
+def answer(v, app, transaction, number, response="", decision="approve"):
+    """The phone's signed answer, as the app posts it."""
+    message = mobile.canonical({"decision": decision, "number": number, "response": response,
+                                "transaction": transaction}).decode()
+    return v.mobile_answer(message, mobile.b64u(app.sign(message.encode())))
+
+
+def shown_number(page):
+    return int(re.search(r'id="approve-number">(\d\d)<', page).group(1))
+
+
+def test_the_login_page_waits_for_the_phone_and_moves_on_once_it_approves(phone_login):
+    c, page, waiting, approve, _ = phone_login
+    assert "Approve on your phone" in page and "Didn't get a notification?" in page
+    assert shown_number(page) in waiting["numbers"]
+    assert 'id="challenge-code">%s<' % waiting["question"] in page, "the typed fallback: the same challenge"
+    assert c.get("/login/status").json() == {"state": "pending"}
+    early = post(c, "/login/approved", page)  # the button for browsers without script, pressed too soon
+    assert early.status_code == 409 and "Not approved yet" in alert(early.text)
+    assert approve(shown_number(page))["ok"]
+    assert c.get("/login/status").json() == {"state": "approved"}
+    r = post(c, "/login/approved", page)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "quinn" in c.get("/").text
+    assert c.get("/login/status").status_code == 409, "logged in: nothing waits any more"
+
+
+def test_a_decline_on_the_phone_ends_the_login_with_its_own_message(phone_login):
+    c, page, waiting, approve, decline = phone_login
+    assert decline()["reason"] == "declined"
+    assert c.get("/login/status").json() == {"state": "declined"}
+    r = post(c, "/login/approved", page)
+    assert r.status_code == 403 and "declined on your phone" in alert(r.text)
+    assert "quinn" not in c.get("/").text, "not logged in"
+
+
+def test_a_wrong_pin_on_the_phone_fails_the_login(phone_login):
+    c, page, waiting, approve, _ = phone_login
+    assert not approve(shown_number(page), pin="0000")["ok"]
+    assert c.get("/login/status").json() == {"state": "failed"}
+    r = post(c, "/login/approved", page)
+    assert r.status_code == 401 and alert(r.text).startswith("The login failed.")
+
+
+def test_the_typed_fallback_answers_the_same_login(phone_login, portal):
+    c, page, waiting, _, _ = phone_login
+    app, key = portal.quinn_phone
+    r = post(c, "/login/response", page, response=ocra(SUITE, key, waiting["question"], pin=PIN))
+    assert r.status_code == 303 and r.headers["location"] == "/", alert(r.text)

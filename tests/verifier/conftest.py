@@ -37,11 +37,6 @@ def start_time():
     return T0
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "sqlite_only: a test about the SQLite file itself; not run on PostgreSQL")
-    config.addinivalue_line("markers", "postgresql_under_fuzz: make test runs it on SQLite; make fuzz on both")
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request, tmp_path):
     """The database for a test: a SQLite path, or the URL of a new PostgreSQL database."""

@@ -1,5 +1,8 @@
-// The challenge countdown: the page says when the challenge expires; this adds
-// the seconds left. The page works without it.
+// What the portal's pages add with script; each works without it.
+// - The challenge countdown: the page says when the challenge expires; this adds
+//   the seconds left.
+// - "Approve on your phone": the page polls the login's state and moves on by
+//   itself (posting the page's own form) once the phone has answered.
 "use strict";
 (function () {
   var time = document.querySelector("time[data-expires]");
@@ -22,4 +25,20 @@
     if (left > 0) { window.setTimeout(tick, 1000); }
   }
   tick();
+}());
+(function () {
+  var form = document.querySelector("form#approved[data-status]");
+  if (!form || !window.fetch) { return; }
+  var url = form.getAttribute("data-status");
+  var POLL_MS = 500;
+  function poll() {
+    window.fetch(url, { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        // Any answer, or an expiry, is the server's to show: the form asks it.
+        if (data.state === "pending") { window.setTimeout(poll, POLL_MS); } else if (data.state !== "none") { form.submit(); }
+      })
+      .catch(function () { window.setTimeout(poll, 2 * POLL_MS); });
+  }
+  window.setTimeout(poll, POLL_MS);
 }());
