@@ -10,7 +10,10 @@ Four small ASGI layers wrap the routes, outermost first:
   500 in the JSON error shape (no traceback leaves the process);
 - the request limits: headers over protocol.MAX_HEADER_BYTES get 431, a body over
   settings.max_body 413 before it is read whole, and one that takes longer than
-  settings.body_timeout 408.
+  settings.body_timeout 408;
+- cross-origin access to OpenDSC Mobile's API only (/mobile/api/), so one app
+  holds accounts on several servers. It sends no cookie and each request that
+  matters is signed by a device key, so any origin may call it.
 """
 
 import asyncio
@@ -49,6 +52,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(mobile.router)  # OpenDSC Mobile's API (docs/mobile.md)
     portal.install(app)  # the web pages: /login, /, /static
     mobile_app.install(app)  # the OpenDSC Mobile app under /mobile/ (its API is the router above)
+    app.add_middleware(MobileApiCors)
     app.add_middleware(RequestLimits, limit=settings.max_body, timeout=settings.body_timeout)
     app.add_middleware(CatchAll)
     app.add_middleware(AccessLog, metrics=app.state.metrics)
@@ -123,6 +127,31 @@ class RequestLimits:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+
+class MobileApiCors:
+    PREFIX = "/mobile/api/"
+    ALLOW = [(b"access-control-allow-origin", b"*")]
+    PREFLIGHT = ALLOW + [(b"access-control-allow-methods", b"GET, POST"),
+                         (b"access-control-allow-headers", b"content-type"), (b"access-control-max-age", b"600")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.PREFIX):
+            return await self.app(scope, receive, send)
+        if scope.get("method") == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": self.PREFLIGHT})
+            await send({"type": "http.response.body", "body": b""})
+            return None
+
+        async def allowed(message):
+            if message["type"] == "http.response.start":
+                message = dict(message, headers=list(message.get("headers") or []) + self.ALLOW)
+            await send(message)
+
+        return await self.app(scope, receive, allowed)
 
 
 class ClientAddress:
