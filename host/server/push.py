@@ -42,18 +42,21 @@ class Pusher:
         self._lock = threading.Lock()
         self._pool = None
         self._waiting = 0
+        self._closed = False
         self._local = threading.local()
 
     def notify(self, device_id):
         """The verifier's on_mobile_challenge hook: queue a push and return at once."""
         with self._lock:
+            if self._closed:
+                return
             if self._waiting >= QUEUE_MAX:
                 log.warning("push dropped: %d waiting", self._waiting)
                 return
-            self._waiting += 1
             if self._pool is None:  # threads only in a process that pushes
                 self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, thread_name_prefix="dsc-push")
-        self._pool.submit(self._run, device_id)
+            self._pool.submit(self._run, device_id)
+            self._waiting += 1
 
     def _run(self, device_id):
         try:
@@ -103,14 +106,17 @@ class Pusher:
         return session
 
     def close(self):
+        """At the server's shutdown: pushes still queued are dropped (their logins
+        end with the server), a push being sent ends within TIMEOUT."""
         with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._closed = self._pool, None, True
         if pool is not None:
-            pool.shutdown(wait=False)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def install(app, verifier, settings):
     """Let `verifier` wake phones: its hook queues pushes on this process's Pusher."""
     pusher = app.state.push = Pusher(verifier, settings.push_contact)
     verifier.on_mobile_challenge = pusher.notify
+    app.router.add_event_handler("shutdown", pusher.close)
     return pusher

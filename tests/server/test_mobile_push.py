@@ -14,11 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import http_ece
 import httpx
 import pytest
+import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from starlette.testclient import TestClient
 
+from host.server import push
 from host.server.app import create_app
 from host.server.settings import Settings
 from host.verifier import mobile, service
@@ -59,7 +61,10 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(self.server.status.get(self.path, 201))
+        status = self.server.status.get(self.path, 201)
+        self.send_response(status)
+        if status in (301, 302, 307, 308):
+            self.send_header("Location", "/push/elsewhere")
         self.send_header("Content-Length", "0")
         self.end_headers()
         with self.server.arrived:
@@ -241,3 +246,48 @@ def test_a_subscription_the_push_service_says_is_gone_is_dropped(world, receiver
         assert r.status_code == 200, "a push service's refusal never fails the login"
         assert len(receiver.received("/push/gone")) == 1
         assert wait_for(lambda: not subscribed(), PUSH_WAIT)
+
+
+class FakeVerifier:
+    """What the Pusher asks of the verifier, for one subscription; mobile_push_target
+    waits for `go` (a slow database or push service)."""
+
+    def __init__(self, browser):
+        self.browser, self.go, self.dropped = browser, threading.Event(), []
+        self.go.set()
+        self.key = ec.generate_private_key(ec.SECP256R1())
+
+    def mobile_push_target(self, device_id):
+        self.go.wait(5)
+        return {"endpoint": self.browser.endpoint, "auth": mobile.b64u(self.browser.auth),
+                "p256dh": mobile.b64u(mobile.raw_point(self.browser.key.public_key()))}
+
+    def mobile_push_vapid(self):
+        return self.key, mobile.raw_point(self.key.public_key())
+
+    def mobile_push_drop(self, device_id, endpoint):
+        self.dropped.append((device_id, endpoint))
+
+
+def test_a_redirect_is_not_followed(receiver):
+    receiver.status["/push/redirect"] = 307
+    pusher = push.Pusher(FakeVerifier(Browser(receiver.origin + "/push/redirect")), "mailto:ops@bank.example")
+    with pytest.raises(requests.TooManyRedirects):
+        pusher.send(7)
+    assert len(receiver.to("/push/redirect")) == 1 and receiver.to("/push/elsewhere") == []
+
+
+def test_the_hook_returns_at_once_and_a_full_queue_drops_pushes(receiver):
+    verifier = FakeVerifier(Browser(receiver.origin + "/push/queue"))
+    verifier.go.clear()  # every push waits, as behind a push service that hangs
+    pusher = push.Pusher(verifier, "mailto:ops@bank.example")
+    begun = time.monotonic()
+    for _ in range(push.QUEUE_MAX + 20):
+        pusher.notify(3)
+    assert time.monotonic() - begun < 1.0 and pusher._waiting == push.QUEUE_MAX
+    verifier.go.set()
+    assert len(receiver.received("/push/queue", push.QUEUE_MAX)) == push.QUEUE_MAX
+    assert wait_for(lambda: pusher._waiting == 0, PUSH_WAIT)
+    pusher.close()
+    pusher.notify(3)  # after the server's shutdown: nothing
+    assert pusher._waiting == 0 and verifier.dropped == []
