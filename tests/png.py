@@ -4,7 +4,8 @@ write_png(path, rows, scale) stores a picture given as rows of 0/1 pixels as an
 8-bit greyscale PNG (lit = white on black, like an OLED), each pixel drawn as a
 scale x scale block so people can look at it. read_png(path, scale) gives the
 rows of 0/1 pixels back (any 8-bit greyscale PNG, all five row filters), and
-refuses a file whose blocks are not uniform.
+refuses a file whose blocks are not uniform. decode_png also reads a browser's
+screenshot (8-bit RGB or RGBA) as grey values.
 """
 
 import struct
@@ -41,8 +42,11 @@ def _paeth(a, b, c):
     return b if pb <= pc else c
 
 
+_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}  # colour type: grey, RGB, grey + alpha, RGBA
+
+
 def decode_png(data):
-    """The greyscale values of an 8-bit greyscale PNG, as a list of rows."""
+    """The greyscale values of an 8-bit PNG (greyscale, or RGB turned to grey), as a list of rows."""
     if data[:8] != SIGNATURE:
         raise ValueError("not a PNG")
     pos, idat, header = 8, b"", None
@@ -63,17 +67,19 @@ def decode_png(data):
     if header is None:
         raise ValueError("no IHDR")
     width, height, depth, colour, _, _, interlace = header
-    if (depth, colour, interlace) != (8, 0, 0):
-        raise ValueError("only 8-bit greyscale, non-interlaced PNGs are read here")
+    channels = _CHANNELS.get(colour)
+    if depth != 8 or interlace or channels is None:
+        raise ValueError("only 8-bit, non-interlaced greyscale or RGB PNGs (alpha or not) are read here")
     raw = zlib.decompress(idat)
-    rows, prev, pos = [], [0] * width, 0
+    stride = width * channels
+    rows, prev, pos = [], [0] * stride, 0
     for _ in range(height):
-        kind, line = raw[pos], list(raw[pos + 1:pos + 1 + width])
-        pos += 1 + width
-        for i in range(width):
-            a = line[i - 1] if i else 0
+        kind, line = raw[pos], list(raw[pos + 1:pos + 1 + stride])
+        pos += 1 + stride
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
             b = prev[i]
-            c = prev[i - 1] if i else 0
+            c = prev[i - channels] if i >= channels else 0
             if kind == 1:
                 line[i] = (line[i] + a) & 0xFF
             elif kind == 2:
@@ -84,8 +90,12 @@ def decode_png(data):
                 line[i] = (line[i] + _paeth(a, b, c)) & 0xFF
             elif kind != 0:
                 raise ValueError("bad filter type %d" % kind)
-        rows.append(line)
         prev = line
+        if channels >= 3:  # RGB(A), e.g. a browser's screenshot: its luma (BT.601); alpha is ignored
+            rows.append([(299 * line[i] + 587 * line[i + 1] + 114 * line[i + 2]) // 1000
+                         for i in range(0, stride, channels)])
+        else:
+            rows.append(line[::channels])
     return rows
 
 

@@ -12,6 +12,8 @@ Fixtures:
                  in a context of its own, closed after the test.
   desktop, page  a page in a 1280x800 window (`page` is the same page as `desktop`).
   phone          a page in a 390x844 touch screen (is_mobile, has_touch).
+  camera_browser factory: camera_browser(video) -> a Chromium of its own whose camera plays
+                 the Y4M file `video` (Chromium's fake capture device), closed after the test.
   axe            axe(page, context=None, options=None) -> [Violation(id, impact, help,
                  targets)]: assert axe(page) == [] shows each one readably.
   screenshot     screenshot(page, name) -> path of the PNG: docs/screenshots/<name>-<viewport>.png
@@ -87,6 +89,26 @@ def page(desktop):
 @pytest.fixture
 def phone(new_page):
     return new_page("phone")
+
+
+@pytest.fixture
+def camera_browser(browser):
+    """Chromium's fake camera is chosen by command-line flags, which only a launch takes: each
+    call launches a second Chromium (the same binary and flags as `browser`) whose camera plays
+    `video`, a Y4M file that must exist by then; getUserMedia is granted without a prompt.
+    Give its contexts grant_permissions(["camera"], origin=...) too."""
+    launched = []
+
+    def launch(video):
+        camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                  "--use-file-for-fake-video-capture=%s" % video]
+        chromium = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + camera)
+        launched.append(chromium)
+        return chromium
+
+    yield launch
+    for chromium in launched:
+        chromium.close()
 
 
 class Violation(NamedTuple):
