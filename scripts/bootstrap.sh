@@ -30,12 +30,14 @@ if { ! command -v freeradius >/dev/null 2>&1 && [ ! -x /usr/sbin/freeradius ]; }
         || echo "bootstrap: could not install freeradius; tests/server/test_freeradius.py will be skipped" >&2
 fi
 # wrk drives make bench's HTTP figures (bench/bench_http.py); pamtester and pam_radius_auth
-# run the SSH-style PAM login through FreeRADIUS (tests/server/test_pam_radius.py).
+# run the SSH-style PAM login through FreeRADIUS (tests/server/test_pam_radius.py); libzbar0
+# lets pyzbar decode the portal's QR code (tests/browser/test_mobile_app.py).
 missing=
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v pamtester >/dev/null 2>&1 || missing="$missing pamtester"
 ls /lib/*/security/pam_radius_auth.so /usr/lib/*/security/pam_radius_auth.so >/dev/null 2>&1 \
     || missing="$missing libpam-radius-auth"
+ls /lib/*/libzbar.so.0 /usr/lib/*/libzbar.so.0 >/dev/null 2>&1 || missing="$missing libzbar0"
 if [ -n "$missing" ]; then
     echo "bootstrap: installing$missing with apt-get" >&2
     sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
