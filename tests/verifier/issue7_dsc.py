@@ -5,13 +5,16 @@ Every test in tests/verifier/test_issue7_*.py talks to the verifier only through
 into the test's own directory. Responses are computed by the independent OCRA
 reference (tests/ocra_reference.py), never by the verifier's code.
 
-Every subprocess goes through Dsc.run / Dsc.popen + Dsc.wait, which assert that no
-Python traceback reaches the user. Assertion messages never carry a secret (keys,
+Every command goes through Dsc.run (a process forked by tests/dsc_runner.py, which
+skips the interpreter's start-up) or Dsc.popen + Dsc.wait (a fresh `dsc` process, for
+the tests that race or interrupt commands); both assert that no Python traceback
+reaches the user. Assertion messages never carry a secret (keys,
 PINs, passwords, passcodes, card codes): they show the exit code and the output
 of refusals only.
 
-DSC_TEST_DSC overrides the command (e.g. "python -m host.cli"); by default it is
-the `dsc` beside this interpreter (the project's .venv/bin/dsc).
+DSC_TEST_DSC overrides the command (e.g. "python -m host.cli") and makes Dsc.run start
+it fresh too; by default Dsc.popen runs the `dsc` beside this interpreter (the
+project's .venv/bin/dsc).
 """
 
 import json
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import time
 
+from tests import dsc_runner
 from tests.ocra_reference import ocra
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -148,7 +152,16 @@ class Dsc:
         return r
 
     def run(self, *argv, input=None, env=None, timeout=90):
-        return self.wait(self.popen(*argv, env=env), input=input, timeout=timeout)
+        if os.environ.get("DSC_TEST_DSC"):  # the command as given, in a fresh process
+            return self.wait(self.popen(*argv, env=env), input=input, timeout=timeout)
+        argv = [str(a) for a in argv]
+        try:
+            done = dsc_runner.run(argv, env=env or self.env(), cwd=self.dir, input=input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("%s hung for %ss" % (command_text(argv), timeout))
+        r = Result(argv, done.returncode, done.stdout, done.stderr)
+        assert_no_traceback(r)
+        return r
 
     def ok(self, *argv, input=None, env=None):
         r = self.run(*argv, input=input, env=env)

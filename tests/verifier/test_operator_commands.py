@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests import dsc_runner
 from tests.ocra_reference import ocra
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
@@ -24,8 +25,7 @@ def run(tmp, *args, stdin=None):
     env.pop("DSC_POLICY_FILE", None)
     if (tmp / "policy.json").exists():  # a test's own policy
         env["DSC_POLICY_FILE"] = str(tmp / "policy.json")
-    out = subprocess.run(DSC + [str(a) for a in args], input=stdin, capture_output=True, text=True, env=env,
-                         timeout=60, cwd=str(tmp))
+    out = dsc_runner.run(args, input=stdin, env=env, timeout=60, cwd=str(tmp))
     assert "Traceback" not in out.stderr + out.stdout
     return out
 

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from host.verifier import service
+from tests import dsc_runner
 from tests.ocra_reference import ocra
 from tests.verifier.conftest import DAY, PASSWORD, SUITE, is_postgresql
 
@@ -222,8 +223,7 @@ DSC = [sys.executable, "-m", "host.cli"]
 
 def dsc(tmp, *args, stdin=None):
     env = dict(os.environ, DSC_DB=str(tmp / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp / "cli.key"))
-    return subprocess.run(DSC + [str(a) for a in args], input=stdin, capture_output=True, text=True, env=env,
-                          timeout=60, cwd=str(tmp))
+    return dsc_runner.run(args, input=stdin, env=env, timeout=60, cwd=str(tmp))
 
 
 def test_the_whole_flow_from_the_command_line_against_the_simulator(tmp_path):
@@ -437,19 +437,17 @@ def test_the_withdrawal_table_and_other_numbers_come_from_a_policy_file(tmp_path
     policy.write_text(json.dumps({"withdrawal_limits": {"code-card": [1000, 3000]}, "challenge_ttl": 30}))
     env = dict(os.environ, DSC_DB=str(tmp_path / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp_path / "cli.key"),
                DSC_POLICY_FILE=str(policy))
-    out = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal"],
-                         input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    out = dsc_runner.run(["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal"], input=PASSWORD + "\n", env=env, cwd=str(tmp_path))
     assert out.returncode == 1 and json.loads(out.stdout)["error"] == "bad-amount"
-    out = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal", "--amount", "999"],
-                         input=PASSWORD + "\n", capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    out = dsc_runner.run(["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal", "--amount", "999"], input=PASSWORD + "\n", env=env, cwd=str(tmp_path))
     assert out.returncode == 0 and json.loads(out.stdout)["kind"] == "code-card"
-    out = subprocess.run(DSC + ["withdraw", "kim", "--amount", "1001"], input=PASSWORD + "\n",
-                         capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    out = dsc_runner.run(["withdraw", "kim", "--amount", "1001"], input=PASSWORD + "\n",
+                         env=env, cwd=str(tmp_path))
     assert out.returncode == 1 and "exceeds the withdrawal limits" in out.stderr
-    start = subprocess.run(DSC + ["auth", "start", "kim", "--password-stdin"], input=PASSWORD + "\n",
-                           capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    start = dsc_runner.run(["auth", "start", "kim", "--password-stdin"], input=PASSWORD + "\n",
+                           env=env, cwd=str(tmp_path))
     ch = json.loads(start.stdout)
     assert ch["expires_in"] == 30
     policy.write_text('{"lockout_failures": "ten"}')
-    bad = subprocess.run(DSC + ["device", "list", "kim"], capture_output=True, text=True, env=env, cwd=str(tmp_path))
+    bad = dsc_runner.run(["device", "list", "kim"], env=env, cwd=str(tmp_path))
     assert bad.returncode == 1 and "lockout_failures" in bad.stderr and bad.stderr.count("\n") == 1
