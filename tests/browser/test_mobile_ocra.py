@@ -1,0 +1,112 @@
+"""OpenDSC Mobile's own crypto in the browser (host/mobile/static/ocra.js and
+protocol.js), module by module: RFC 6287's vectors as named cases, the app's
+responses against the independent reference for the suite the phone uses, and
+its canonical messages against the server's bytes. The modules come from
+dsc serve's own file list, loaded in a page on a made-up secure origin."""
+
+import json
+import random
+
+import pytest
+
+from host.mobile import web
+from host.verifier import mobile
+from tests.ocra_reference import ocra
+from tests.server.conftest import ROOT
+
+ORIGIN = "https://app.test"
+VECTORS = json.loads((ROOT / "tests" / "vectors" / "rfc6287.json").read_text())["vectors"]
+# The app computes suites with a question and an optional PIN: no counter, session or time.
+APP_VECTORS = [v for v in VECTORS if v["counter"] is None and v["session"] is None and v["timestamp"] is None
+               and v["mode"] == "one-way"]
+
+
+@pytest.fixture(scope="module")
+def app_page(browser):
+    files = web._load()
+    context = browser.new_context()
+
+    def serve(route):
+        name = route.request.url[len(ORIGIN) + len("/mobile/"):]
+        found = files.get(name)
+        if found is None:
+            return route.fulfill(status=404, body="")
+        body, media = found
+        return route.fulfill(status=200, body=body, content_type=media,
+                             headers={"Content-Security-Policy": web.csp("https")})
+
+    context.route(ORIGIN + "/**", serve)
+    page = context.new_page()
+    page.goto(ORIGIN + "/mobile/")
+    yield page
+    context.close()
+
+
+def responses(page, cases):
+    """ocra.js's response for each case (suite, key hex, question, PIN), with the key held as
+    a non-extractable HMAC CryptoKey, as the app holds it."""
+    return page.evaluate("""async (cases) => {
+      const ocra = await import("/mobile/ocra.js");
+      const out = [];
+      for (const [text, keyHex, question, pin] of cases) {
+        const suite = ocra.parseSuite(text);
+        const raw = new Uint8Array(keyHex.match(/../g).map((h) => parseInt(h, 16)));
+        const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: suite.hash }, false, ["sign"]);
+        out.push(await ocra.response(key, suite, question, pin));
+      }
+      return out;
+    }""", cases)
+
+
+@pytest.mark.parametrize("vector", APP_VECTORS, ids=lambda v: "%s-%s-%s" % (v["section"][:4].strip(), v["suite"],
+                                                                             v["question"][:8]))
+def test_rfc6287_vectors(app_page, vector):
+    got = responses(app_page, [[vector["suite"], vector["key_hex"], vector["question"], vector["pin"]]])
+    assert got == [vector["expected"]]
+
+
+def test_the_phone_suite_agrees_with_the_reference_for_any_question_and_pin(app_page):
+    rng = random.Random(6287)  # fixed: the same cases on every run and every xdist worker
+    suite = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
+    cases = []
+    for _ in range(60):
+        key = bytes(rng.randrange(256) for _ in range(32))
+        question = "%06d" % rng.randrange(10 ** 6) if rng.random() < 0.8 else str(rng.randrange(10 ** 4, 10 ** 6))
+        cases.append([suite, key.hex(), question, "%04d" % rng.randrange(10 ** 4)])
+    expected = [ocra(suite, bytes.fromhex(k), q, pin=p) for _, k, q, p in cases]
+    assert responses(app_page, cases) == expected
+
+
+def test_a_suite_the_app_cannot_compute_is_refused_not_guessed(app_page):
+    refused = app_page.evaluate("""async (suites) => {
+      const ocra = await import("/mobile/ocra.js");
+      return suites.map((s) => { try { ocra.parseSuite(s); return "parsed"; } catch (e) { return "refused"; } });
+    }""", ["OCRA-1:HOTP-SHA1-6:C-QN08", "OCRA-1:HOTP-SHA512-8:QN08-T1M", "OCRA-1:HOTP-SHA256-8:QN06-PSHA1-S064",
+           "OCRA-2:HOTP-SHA256-8:QN06", "OCRA-1:HOTP-MD5-8:QN06"])
+    assert refused == ["refused"] * 5
+
+
+def test_a_wrong_challenge_or_pin_is_refused_in_the_app(app_page):
+    outcome = app_page.evaluate("""async (cases) => {
+      const ocra = await import("/mobile/ocra.js");
+      const suite = ocra.parseSuite("OCRA-1:HOTP-SHA256-8:QN06-PSHA1");
+      const key = await crypto.subtle.importKey("raw", new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+      const out = [];
+      for (const [question, pin] of cases) {
+        try { await ocra.response(key, suite, question, pin); out.push("computed"); } catch (e) { out.push("refused"); }
+      }
+      return out;
+    }""", [["12a456", "1234"], ["1234567", "1234"], ["123", "1234"], ["123456", "12345"], ["123456", ""],
+           ["123456", "１２３４"], ["123456", "1234"]])
+    assert outcome == ["refused"] * 6 + ["computed"]
+
+
+def test_signed_messages_are_the_bytes_the_server_checks(app_page):
+    messages = [{"decision": "approve", "number": 42, "response": "48391045", "transaction": "ab" * 16},
+                {"device": "MA-00A1B2C3", "poll": 1764531000},
+                {"activation": "x" * 32, "pin": "y" * 64}]
+    got = app_page.evaluate("""async (messages) => {
+      const protocol = await import("/mobile/protocol.js");
+      return messages.map((m) => protocol.canonical(m));
+    }""", messages)
+    assert [g.encode() for g in got] == [mobile.canonical(m) for m in messages]
