@@ -15,14 +15,15 @@ add a first phone, and the phone is then the device a login asks for); phones th
 only set the scene are activated from /mobile/#activate=CODE with a code the library
 issues, as the portal's QR code would give them."""
 
-import contextlib
 import json
 import re
 import time
 
 import pytest
+from sqlalchemy import func, select
 
 from host.verifier import cards, passwords, service, store
+from host.verifier.errors import VerifierError
 from tests import png
 from tests.browser.conftest import VIEWPORTS
 from tests.server.conftest import PASSWORD, Server, make_db, request_secrets
@@ -33,8 +34,9 @@ expect = pytest.importorskip("playwright.sync_api", reason="playwright is missin
 
 STAFF_PASSWORD = "Staff-pw-for-mobile-9"
 CARD_USERS = ("cam", "tia", "staff")  # log in to the portal with a printed card
-PINS = {"ann": "3579", "ben": "8642", "cam": "1357", "tia": "9753", "wes": "2580", "rex": "4826", "rex2": "6284"}
-WRONG_PIN = "0000"
+# Helpers take a key of PINS, never the PIN itself: pytest shows a failing function's arguments.
+PINS = {"ann": "3579", "ben": "8642", "cam": "1357", "tia": "9753", "wes": "2580", "rex": "4826", "rex2": "6284",
+        "wrong": "0000"}
 REFUSED = "The login failed: wrong number or PIN."
 WAIT = 10_000  # ms: the app polls every second; a loaded 2-core machine gets some slack
 
@@ -47,14 +49,8 @@ class Site:
         self.v = service.Verifier(db, keyring)  # the library on the server's database
         self.codes = []  # every activation code issued: none may reach the server's log
 
-    @contextlib.contextmanager
-    def verifier(self):
-        yield self.v
-
     def transaction(self, serial):
         """The id of the latest login asked of the phone `serial`."""
-        from sqlalchemy import select
-
         c, d = store.challenges.c, store.devices.c
         with self.v.engine.connect() as conn:
             return conn.execute(select(c.id).join(store.devices, d.id == c.device_id).where(d.serial == serial)
@@ -62,15 +58,12 @@ class Site:
 
     def activation(self, user):
         """A one-time code for `user`, as "Add mobile authenticator" issues it: {"code", "serial", ...}."""
-        with self.verifier() as v:
-            issued = v.mobile_activation(user)
+        issued = self.v.mobile_activation(user)
         self.codes.append(issued["code"])
         return issued
 
     def logins(self, serial):
         """{transaction id: question} of every login asked of the phone `serial`."""
-        from sqlalchemy import select
-
         c, d = store.challenges.c, store.devices.c
         with self.v.engine.connect() as conn:
             return dict(conn.execute(select(c.id, c.challenge).join(store.devices, d.id == c.device_id)
@@ -79,8 +72,6 @@ class Site:
     def expire(self, transaction):
         """Let the login's two minutes pass: its end moves to the past where the server keeps
         it, in the challenge and in the portal session waiting for it."""
-        from sqlalchemy import select
-
         past = time.time() - 1
         with self.v.engine.begin() as conn:
             conn.execute(store.challenges.update().where(store.challenges.c.id == transaction).values(expires_at=past))
@@ -94,16 +85,13 @@ class Site:
 
     def failures(self, user):
         """The failed logins the lockout holds for `user`."""
-        from sqlalchemy import func, select
-
         with self.v.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(store.failures)
                                 .where(store.failures.c.name == user)).scalar_one()
 
     def approvals(self, user):
         """`user`'s logins the audit log records as successful."""
-        with self.verifier() as v:
-            return len([e for e in v.audit_log(name=user, outcome="ok") if e["purpose"] == "login"])
+        return len([e for e in self.v.audit_log(name=user, outcome="ok") if e["purpose"] == "login"])
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +107,7 @@ def site(tmp_path_factory, secrets_sent):
     finally:
         passwords.N = cheap
     secrets_sent.update(PINS.values())
-    secrets_sent.update({WRONG_PIN, STAFF_PASSWORD})
+    secrets_sent.add(STAFF_PASSWORD)
     server = Server(tmp, db, keyring)
     s = Site(server, db, keyring, printed)
     try:
@@ -156,7 +144,8 @@ def add_phone_in_portal(desktop, site, user):
     card_login(desktop, site, user)
     desktop.get_by_role("button", name="Add mobile authenticator").click()
     shown = desktop.locator("#activation-code").inner_text()
-    assert re.fullmatch(r"[A-Z2-9]{4} [A-Z2-9]{4}", shown)
+    well_formed = re.fullmatch(r"[A-Z2-9]{4} [A-Z2-9]{4}", shown) is not None
+    assert well_formed, "the code is shown as two groups of four"  # a bool: the code stays out of the output
     code = shown.replace(" ", "")
     site.codes.append(code)
     return code
@@ -190,10 +179,10 @@ def open_app(phone, site):
     expect(phone.get_by_role("heading", name="OpenDSC Mobile")).to_be_visible()
 
 
-def choose_pin(phone, pin):
+def choose_pin(phone, pin_of):
     expect(phone.locator("section#choose-pin")).to_be_visible(timeout=WAIT)
-    phone.locator("input#pin").fill(pin)
-    phone.locator("input#pin2").fill(pin)
+    phone.locator("input#pin").fill(PINS[pin_of])
+    phone.locator("input#pin2").fill(PINS[pin_of])
     phone.locator("button#finish").click()
 
 
@@ -214,12 +203,12 @@ def expect_activated(phone, site, user, serial=None):
     return serial
 
 
-def activate_by_link(phone, site, user, pin):
+def activate_by_link(phone, site, user, pin_of=None):
     """The app opened at the QR code's address (/mobile/#activate=CODE): the account's serial."""
     issued = site.activation(user)
     phone.goto("about:blank")  # opened afresh: from /mobile/ itself a new fragment would not load the page
     phone.goto(site.url + "/mobile/#activate=" + issued["code"])
-    choose_pin(phone, pin)
+    choose_pin(phone, pin_of or user)
     serial = expect_activated(phone, site, user, issued["serial"])
     assert "activate" not in phone.url, "the code is removed from the address"
     return serial
@@ -233,13 +222,13 @@ def waiting_request(phone, site, serial):
     return article
 
 
-def pick_and_approve(article, number, pin):
+def pick_and_approve(article, number, pin_of):
     numbers = [n.strip() for n in article.locator("button.number").all_inner_texts()]
     assert len(numbers) == 3 and len(set(numbers)) == 3 and number in numbers, numbers
     picked = article.locator("button.number", has_text=re.compile(r"^\s*%s\s*$" % number))
     picked.click()
     expect(picked).to_have_attribute("aria-pressed", "true")
-    article.locator("input.pin").fill(pin)
+    article.locator("input.pin").fill(PINS[pin_of])
     article.locator("button.approve").click()
 
 
@@ -250,7 +239,7 @@ def app(browser, site):
     context = browser.new_context(**VIEWPORTS["phone"])
     try:
         phone = context.new_page()
-        serials = {user: activate_by_link(phone, site, user, PINS[user]) for user in ("ann", "ben")}
+        serials = {user: activate_by_link(phone, site, user) for user in ("ann", "ben")}
         yield phone, serials
     finally:
         context.close()
@@ -304,9 +293,10 @@ def test_activation_by_the_camera_scanning_the_portals_qr_code(site, new_page, c
     code = add_phone_in_portal(desktop, site, "cam")
     grey = qr_grey(desktop)
     # The page's own QR code is a real QR code of the app's address with the shown code in the fragment.
-    (url,) = decode_qr(grey)
-    match = re.fullmatch(r"(https?://[^/#]+)/mobile/#activate=([A-Z2-9]{8})", url)
-    assert match and match.group(1) == site.url and match.group(2) == code
+    decoded = decode_qr(grey)
+    match = len(decoded) == 1 and re.fullmatch(r"(https?://[^/#]+)/mobile/#activate=([A-Z2-9]{8})", decoded[0])
+    holds_the_code = bool(match) and match.group(1) == site.url and match.group(2) == code
+    assert holds_the_code, "one QR code, of this server's /mobile/#activate= and the code shown"
 
     video = tmp_path / "qr.y4m"
     write_y4m(video, grey)
@@ -317,10 +307,9 @@ def test_activation_by_the_camera_scanning_the_portals_qr_code(site, new_page, c
     phone.locator("button#add").click()
     expect(phone.locator("section#add-account")).to_be_visible()
     phone.locator("button#scan").click()
-    choose_pin(phone, PINS["cam"])  # the scanned code started the activation
+    choose_pin(phone, "cam")  # the scanned code started the activation
     serial = expect_activated(phone, site, "cam")
-    with site.verifier() as v:
-        assert {(d["serial"], d["status"]) for d in v.devices("cam") if d["kind"] == "mobile"} == {(serial, "active")}
+    assert {(d["serial"], d["status"]) for d in site.v.devices("cam") if d["kind"] == "mobile"} == {(serial, "active")}
     desktop.goto(site.url + "/")
     expect_device(desktop, serial, "active")  # the user's page shows the mobile kind
 
@@ -341,7 +330,7 @@ def test_activation_by_the_typed_code(site, new_page, axe):
     phone.locator("input#pin2").fill(PINS["ben"])
     phone.locator("button#finish").click()
     expect(phone.locator("#error")).not_to_have_text("")  # the two PINs differ
-    choose_pin(phone, PINS["tia"])
+    choose_pin(phone, "tia")
     serial = expect_activated(phone, site, "tia")
     assert axe(phone) == []
     desktop.goto(site.url + "/")
@@ -368,7 +357,7 @@ def test_two_accounts_in_one_app_and_a_login_approved_with_the_number_and_pin(ap
     expect(article).to_contain_text("127.0.0.1")  # where the login comes from
     assert axe(phone) == []
     before = site.approvals("ben")
-    pick_and_approve(article, number, PINS["ben"])
+    pick_and_approve(article, number, "ben")
     expect(phone.locator("#message")).to_have_text("Approved", timeout=WAIT)
     expect(article).to_have_count(0)
     desktop.wait_for_url(site.url + "/")
@@ -382,7 +371,7 @@ def test_a_replayed_approval_is_refused(ann, site, new_page, secrets_sent):
     number = start_login(desktop, site, "ann")
     article = waiting_request(phone, site, serial)
     with phone.expect_request(lambda r: r.method == "POST" and r.url.endswith("/mobile/api/answer")) as sent:
-        pick_and_approve(article, number, PINS["ann"])
+        pick_and_approve(article, number, "ann")
     body = sent.value.post_data
     secrets_sent.add(json.loads(json.loads(body)["message"])["response"])
     expect(phone.locator("#message")).to_have_text("Approved", timeout=WAIT)
@@ -398,22 +387,20 @@ def test_a_replayed_approval_is_refused(ann, site, new_page, secrets_sent):
 
 def test_a_wrong_pin_is_refused_and_counts_toward_the_lockout(site, new_page):
     phone = new_page("phone")
-    serial = activate_by_link(phone, site, "wes", PINS["wes"])
-    with site.verifier() as v:  # nine failed logins already: the tenth locks (the default policy)
-        for i in range(9):
-            with pytest.raises(Exception):
-                v.start("wes", "Wrong-password-%d" % i)
+    serial = activate_by_link(phone, site, "wes")
+    for i in range(9):  # nine failed logins already: the tenth locks (the default policy)
+        with pytest.raises(VerifierError):
+            site.v.start("wes", "Wrong-password-%d" % i)
     assert site.failures("wes") == 9
     desktop = new_page("desktop")
     number = start_login(desktop, site, "wes")
-    pick_and_approve(waiting_request(phone, site, serial), number, WRONG_PIN)
+    pick_and_approve(waiting_request(phone, site, serial), number, "wrong")
     expect(phone.locator("#error")).to_have_text(REFUSED, timeout=WAIT)
     expect(desktop.get_by_role("alert")).to_have_text(
         "The login failed. Check your user name, password and response, and try again.", timeout=WAIT)
     expect(desktop.get_by_label("User name")).to_be_visible()  # back to the login form
     assert site.failures("wes") == 10
-    with site.verifier() as v:
-        assert v.user_info("wes")["locked_until"], "the wrong PIN was the tenth failure"
+    assert site.v.user_info("wes")["locked_until"], "the wrong PIN was the tenth failure"
     password_step(desktop, site, "wes")
     expect(desktop.get_by_role("alert")).to_contain_text("Your account is locked")
 
@@ -471,9 +458,9 @@ def test_offline_the_app_opens_and_computes_the_response_for_the_same_transactio
         phone.locator("input#respond-pin").fill(PINS["ann"])
         phone.locator("input#respond-challenge").fill(question)
         phone.locator("button#respond-go").click()
-        response = phone.locator("output#response")
-        expect(response).to_have_text(re.compile(r"^\s*[0-9]{8}\s*$"))
-        typed = response.inner_text().strip()
+        # waited for without Playwright's expect, which would print the response if it failed
+        phone.wait_for_function("() => /^\\s*[0-9]{8}\\s*$/.test(document.querySelector('output#response').textContent)")
+        typed = phone.locator("output#response").inner_text().strip()
         secrets_sent.add(typed)
     finally:
         phone.context.set_offline(False)
@@ -488,8 +475,8 @@ def test_offline_the_app_opens_and_computes_the_response_for_the_same_transactio
 
 def test_a_new_phone_revokes_the_old(site, new_page):
     old, new = new_page("phone"), new_page("phone")
-    old_serial = activate_by_link(old, site, "rex", PINS["rex"])
-    new_serial = activate_by_link(new, site, "rex", PINS["rex2"])
+    old_serial = activate_by_link(old, site, "rex")
+    new_serial = activate_by_link(new, site, "rex", "rex2")
     assert new_serial != old_serial
 
     staff = new_page("desktop")
@@ -504,7 +491,7 @@ def test_a_new_phone_revokes_the_old(site, new_page):
     number = start_login(desktop, site, "rex")
     article = waiting_request(new, site, new_serial)
     expect(old.locator("article.request")).to_have_count(0)  # the old phone polled too, and got nothing
-    pick_and_approve(article, number, PINS["rex2"])
+    pick_and_approve(article, number, "rex2")
     desktop.wait_for_url(site.url + "/")
 
 
