@@ -9,7 +9,7 @@ the same challenge and a second tab cannot answer a different one."""
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from host.portal import sessions
+from host.portal import approval, sessions
 from host.portal.login import _challenge
 from host.portal.web import HEADERS, Page, posted
 from host.verifier import cards
@@ -113,9 +113,12 @@ def confirm_page(request: Request):
     elif shown["purpose"] == "share":
         what = page.gettext("The owner of token %(serial)s keys this challenge into it and types the response.",
                             serial=shown["serial"])
-    return page.render("challenge.html", challenge=shown, confirm=True, action="/confirm/response",
-                       heading=headings(page)[shown["purpose"]], what=what, submit=page.gettext("Confirm"),
-                       expired=page.now >= shown.get("expires_at", 0))
+    return confirm_form(page, shown, what=what, expired=page.now >= shown.get("expires_at", 0))
+
+
+def confirm_form(page, shown, status=200, **context):
+    return page.render("challenge.html", status=status, challenge=shown, confirm=True, action="/confirm/response",
+                       heading=headings(page)[shown["purpose"]], submit=page.gettext("Confirm"), **context)
 
 
 def answer(page, form):
@@ -129,24 +132,59 @@ def answer(page, form):
         result = page.verifier.finish(shown["id"], form.get("response", "").strip())
     except VerifierError as e:
         if e.code == "bad-response":
-            return page.render("challenge.html", status=400, challenge=shown, confirm=True,
-                               action="/confirm/response", heading=headings(page)[shown["purpose"]],
-                               error=page.gettext("Type only the letters and digits of the response, without "
-                                                  "spaces."))
+            return confirm_form(page, shown, status=400, error=page.gettext(
+                "Type only the letters and digits of the response, without spaces."))
         result = {"ok": False}
     sessions.update(page.verifier.engine, page.session, data=data)
     if not result.get("ok"):
         return home_with(page, page.gettext("The confirmation failed; nothing was changed."), 401)
+    return _done(page, shown, result)
+
+
+def _done(page, shown, result):
     done = {"activation": page.gettext("Your token is active."),
             "pin-change": page.gettext("Your PIN is changed. Use the new PIN from now on."),
             "card": page.gettext("Your online security code card is ready. Print it or save it now."),
             "withdrawal": page.gettext("The withdrawal of %(amount)s is confirmed.",
-                                       amount="{:,}".format(result.get("amount") or 0)),
+                                       amount="{:,}".format(result.get("amount") or shown.get("amount") or 0)),
             "share": page.gettext("You may now use token %(serial)s.", serial=shown["serial"])}[shown["purpose"]]
     card = result.get("card")
     return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,
                        card_serial=card["serial"] if card else None,
                        card_text=cards.render(card, "txt").decode() if card else None)
+
+
+@router.get("/confirm/status")
+def confirm_status(request: Request):
+    """The confirmation page's poll while it waits for the phone: JSON, read-only."""
+    page = Page(request)
+    shown = page.session.data.get("confirm") if logged_in(page) else None
+    return approval.status_response(approval.state(page, shown["id"], shown.get("expires_at", 0)) if shown else None)
+
+
+def approved(page, form):
+    """The phone approved the confirmation (the page's poll saw it, or the person says so)."""
+    if not logged_in(page):
+        return page.redirect("/login")
+    shown = page.session.data.get("confirm")
+    if not shown:
+        return page.redirect("/")
+    result = page.verifier.complete(shown["id"])
+    state = "approved" if result else approval.state(page, shown["id"], shown.get("expires_at", 0))
+    if state == "pending":
+        return confirm_form(page, shown, status=409, error=approval.not_yet(page))
+    sessions.update(page.verifier.engine, page.session,
+                    data={k: v for k, v in page.session.data.items() if k != "confirm"})
+    if result:
+        if shown["purpose"] == "card":  # made at the approval; the phone was not given it
+            online = [d for d in page.verifier.devices(page.session.username)
+                      if d["kind"] == "online-card" and d["status"] == "active"]
+            if online:
+                result = dict(result, card=page.verifier.card(page.session.username, online[-1]["serial"]))
+        return _done(page, shown, result)
+    if state == "declined":
+        return home_with(page, approval.declined_confirmation(page), 403)
+    return home_with(page, page.gettext("The confirmation failed; nothing was changed."), 401)
 
 
 def cancel(page, form):
@@ -176,4 +214,5 @@ def card_file(serial: str, fmt: str, request: Request):
 
 router.add_api_route("/confirm/start", posted(start), methods=["POST"])
 router.add_api_route("/confirm/response", posted(answer), methods=["POST"])
+router.add_api_route("/confirm/approved", posted(approved), methods=["POST"])
 router.add_api_route("/confirm/cancel", posted(cancel), methods=["POST"])

@@ -10,10 +10,9 @@ The library decides everything (start, issue, finish); this module only keeps
 the session's stage."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from host import ocra
-from host.portal import sessions
+from host.portal import approval, sessions
 from host.portal.web import Page, posted
 from host.server import throttle
 from host.verifier import inputs
@@ -91,13 +90,18 @@ def _throttled(page, username=None):
                                       seconds=seconds), 429)
 
 
+def _origin(page):
+    """Where the login comes from, as a phone asked to approve it shows it."""
+    return "%s, portal" % (throttle.client_address(page.request) or "?")
+
+
 def login_password(page, form):
     name, password = form.get("username", ""), form.get("password", "")
     refused = _throttled(page, name)
     if refused:
         return refused
     try:
-        ch = page.verifier.start(name, password)
+        ch = page.verifier.start(name, password, origin=_origin(page))
     except VerifierError as e:
         if e.code == "locked":
             return _refuse(page, locked(page), 423)
@@ -141,27 +145,16 @@ def _logged_in(page, result):
     return page.redirect("/helpdesk" if role == "helpdesk" else "/")
 
 
-def declined(page):
-    return page.gettext("The login was declined on your phone. If you did not start it, change your password.")
-
-
 def _approval_state(page):
-    """Where the phone's answer to this session's challenge stands, for the waiting page:
-    pending, approved, declined, expired or failed (a wrong PIN or number)."""
-    state = page.verifier.challenge_state(page.session.challenge_id)
-    if state == "closed":
-        expired = page.now >= page.session.data.get("challenge", {}).get("expires_at", 0)
-        return "expired" if expired else "failed"
-    return {"accepted": "approved", None: "failed"}.get(state, state)
+    return approval.state(page, page.session.challenge_id, page.session.data.get("challenge", {}).get("expires_at", 0))
 
 
 @router.get("/login/status")
 def login_status(request: Request):
-    """The login page's poll while it waits for the phone (static/portal.js): JSON, read-only."""
+    """The login page's poll while it waits for the phone: JSON, read-only."""
     page = Page(request)
-    if page.session is None or page.session.stage != sessions.CHALLENGED:
-        return JSONResponse({"state": "none"}, status_code=409, headers={"Cache-Control": "no-store"})
-    return JSONResponse({"state": _approval_state(page)}, headers={"Cache-Control": "no-store"})
+    waiting = page.session is not None and page.session.stage == sessions.CHALLENGED
+    return approval.status_response(_approval_state(page) if waiting else None)
 
 
 def login_approved(page, form):
@@ -175,10 +168,9 @@ def login_approved(page, form):
     state = _approval_state(page)
     if state == "pending":
         return page.render("challenge.html", status=409, challenge=page.session.data.get("challenge", {}),
-                           others=_others(page), error=page.gettext("Not approved yet. Approve the login in "
-                                                                    "OpenDSC Mobile, then try again."))
+                           others=_others(page), error=approval.not_yet(page))
     if state == "declined":
-        return _refuse(page, declined(page), 403)
+        return _refuse(page, approval.declined(page), 403)
     if state == "expired":
         return _refuse(page, page.gettext("The request expired before it was approved. Please log in again."), 401)
     return _refuse(page, failed(page), 401)
@@ -190,7 +182,7 @@ def login_another(page, form):
         return page.redirect("/login")
     serial = form.get("device") or page.session.data.get("challenge", {}).get("serial")
     try:
-        ch = page.verifier.issue(page.session.username, device=serial)
+        ch = page.verifier.issue(page.session.username, device=serial, origin=_origin(page))
     except VerifierError:
         return _refuse(page, failed(page), 409)
     return _open(page, page.session.username, ch)

@@ -64,8 +64,10 @@ class MobileApproval:
             if answer["decision"] == "decline":
                 return self._decline(conn, row, now)
             response = kind(row.kind).normalize(answer["response"])
-            return self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number,
-                               accepted=APPROVED)  # the service waiting for it takes it once: complete()
+            result = self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number,
+                                 accepted=APPROVED)  # the service waiting for it takes it once: complete()
+        result.pop("card", None)  # an online card approved on the phone is the portal's to show, not the phone's
+        return result
 
     def _decline(self, conn, row, now):
         if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:

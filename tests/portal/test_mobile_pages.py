@@ -2,6 +2,7 @@
 and the typed code from the user's page, and who may add a phone."""
 
 import re
+import time
 
 import pytest
 
@@ -92,8 +93,6 @@ def test_a_forged_or_anonymous_request_adds_nothing(portal):
 @pytest.fixture
 def phone_login(portal):
     """quinn's password step: (client, the waiting page, the phone's view of the login, approve, decline)."""
-    import time
-
     import httpx
 
     app, key = portal.quinn_phone
@@ -168,3 +167,31 @@ def test_the_typed_fallback_answers_the_same_login(phone_login, portal):
     app, key = portal.quinn_phone
     r = post(c, "/login/response", page, response=ocra(SUITE, key, waiting["question"], pin=PIN))
     assert r.status_code == 303 and r.headers["location"] == "/", alert(r.text)
+
+
+def test_a_withdrawal_and_an_online_card_are_approved_on_the_phone(phone_login, portal):
+    c, page, waiting, _, _ = phone_login
+    app, key = portal.quinn_phone
+    r = post(c, "/login/response", page, response=ocra(SUITE, key, waiting["question"], pin=PIN))  # typed: logged in
+    assert r.status_code == 303, alert(r.text)
+    v = portal.verifier()
+    try:
+        for purpose, fields, done in (("withdrawal", {"amount": "1,500"}, "The withdrawal of 1,500 is confirmed."),
+                                      ("card", {}, "Your online security code card is ready.")):
+            r = post(c, "/confirm/start", c.get("/").text, purpose=purpose, **fields)
+            assert r.status_code == 303, alert(r.text)
+            page = c.get("/confirm").text
+            number = shown_number(page)
+            assert c.get("/confirm/status").json() == {"state": "pending"}
+            serial = [d["serial"] for d in v.devices("quinn") if d["kind"] == "mobile"][0]
+            message = '{"device":"%s","poll":%d}' % (serial, time.time())
+            (item,) = v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
+            assert item["purpose"] == purpose and (purpose != "withdrawal" or item["amount"] == "1500")
+            answered = answer(v, app, item["transaction"], number, response=ocra(SUITE, key, item["question"], pin=PIN))
+            assert answered["ok"] and "card" not in answered, "the card's codes are the portal's to show, not the phone's"
+            assert c.get("/confirm/status").json() == {"state": "approved"}
+            r = post(c, "/confirm/approved", page)
+            assert r.status_code == 200 and done in r.text
+        assert re.search(r'<pre class="card"[^>]*>', r.text), "the new card is shown once, in the portal"
+    finally:
+        v.close()
