@@ -121,12 +121,18 @@ def confirm_form(page, shown, status=200, **context):
                        heading=headings(page)[shown["purpose"]], submit=page.gettext("Confirm"), **context)
 
 
-def answer(page, form):
+def _open_confirmation(page):
+    """(what the confirmation page shows, None), or (None, where to send a visitor with none)."""
     if not logged_in(page):
-        return page.redirect("/login")
+        return None, page.redirect("/login")
     shown = page.session.data.get("confirm")
-    if not shown:
-        return page.redirect("/")
+    return (shown, None) if shown else (None, page.redirect("/"))
+
+
+def answer(page, form):
+    shown, elsewhere = _open_confirmation(page)
+    if elsewhere:
+        return elsewhere
     data = {k: v for k, v in page.session.data.items() if k != "confirm"}
     try:
         result = page.verifier.finish(shown["id"], form.get("response", "").strip())
@@ -164,11 +170,9 @@ def confirm_status(request: Request):
 
 def approved(page, form):
     """The phone approved the confirmation (the page's poll saw it, or the person says so)."""
-    if not logged_in(page):
-        return page.redirect("/login")
-    shown = page.session.data.get("confirm")
-    if not shown:
-        return page.redirect("/")
+    shown, elsewhere = _open_confirmation(page)
+    if elsewhere:
+        return elsewhere
     result = page.verifier.complete(shown["id"])
     state = "approved" if result else approval.state(page, shown["id"], shown.get("expires_at", 0))
     if state == "pending":
