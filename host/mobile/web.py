@@ -21,6 +21,7 @@ FILES = {
     "app.js": ("app.js", "text/javascript; charset=utf-8"),
     "accounts.js": ("accounts.js", "text/javascript; charset=utf-8"),
     "ocra.js": ("ocra.js", "text/javascript; charset=utf-8"),
+    "i18n.js": ("i18n.js", "text/javascript; charset=utf-8"),
     "protocol.js": ("protocol.js", "text/javascript; charset=utf-8"),
     "sw.js": ("sw.js", "text/javascript; charset=utf-8"),
     "app.css": ("app.css", "text/css; charset=utf-8"),

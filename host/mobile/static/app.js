@@ -3,6 +3,7 @@
 // the one docs/mobile.md's "The app's screens" names.
 
 import * as accounts from "./accounts.js";
+import { t, translatePage } from "./i18n.js";
 import * as ocra from "./ocra.js";
 import * as protocol from "./protocol.js";
 
@@ -49,17 +50,17 @@ async function loadAccounts() {
   list.replaceChildren(...state.accounts.map((a) => el("li", { class: "account", data: { serial: a.serial, user: a.user, server: a.server } },
     el("span", { class: "who" }, a.user), " ",
     el("span", { class: "where" }, new URL(a.server).host + " · " + a.serial),
-    state.revoked.has(a.id) ? el("span", { class: "revoked" }, " · no longer active") : "",
+    state.revoked.has(a.id) ? el("span", { class: "revoked" }, " · " + t("no longer active")) : "",
     el("span", { class: "actions" },
-      el("button", { type: "button", class: "respond", onclick: () => openRespond(a) }, "Get a response"),
-      el("button", { type: "button", class: "remove", onclick: () => removeAccount(a) }, "Remove")))));
+      el("button", { type: "button", class: "respond", onclick: () => openRespond(a) }, t("Get a response")),
+      el("button", { type: "button", class: "remove", onclick: () => removeAccount(a) }, t("Remove"))))));
   show("no-accounts", state.accounts.length === 0);
 }
 
 async function removeAccount(account) {
-  if (!window.confirm("Remove " + account.user + " (" + account.serial + ") from this phone?")) { return; }
+  if (!window.confirm(t("Remove {user} ({serial}) from this phone?", account))) { return; }
   await accounts.remove(account.id);
-  say("Removed " + account.user + " (" + account.serial + ")");
+  say(t("Removed {user} ({serial})", account));
   await loadAccounts();
 }
 
@@ -69,25 +70,25 @@ function codeFromText(text) { return text.toUpperCase().replace(/[\s-]/g, ""); }
 
 async function activate(server, code) {
   code = codeFromText(code);
-  if (!/^[A-Z0-9]{8}$/.test(code)) { fail("The activation code has 8 letters and digits."); return; }
+  if (!/^[A-Z0-9]{8}$/.test(code)) { fail(t("The activation code has 8 letters and digits.")); return; }
   let origin;
-  try { origin = new URL(server).origin; } catch (e) { fail("The server must be an address such as https://login.example.com."); return; }
-  say("Activating…");
+  try { origin = new URL(server).origin; } catch (e) { fail(t("The server must be an address such as https://login.example.com.")); return; }
+  say(t("Activating…"));
   try {
     const keys = await protocol.newKeys();
     const { status, data } = await api(origin, "/activate",
       { code, ecdh: await protocol.publicRaw(keys.ecdh), device_key: await protocol.publicRaw(keys.device) });
-    if (status !== 200) { fail(status === 404 ? "This activation code is not valid: it may be used or expired. Make a new one in the portal." : problem(data, "The activation failed.")); return; }
+    if (status !== 200) { fail(status === 404 ? t("This activation code is not valid: it may be used or expired. Make a new one in the portal.") : problem(data, t("The activation failed."))); return; }
     const suite = ocra.parseSuite(data.suite);
     const derived = await protocol.derive(keys.ecdh, data.ecdh, data.activation, suite.hash);
     state.pending = { server: origin, device: keys.device, activation: data.activation, suite: data.suite,
                       serial: data.serial, user: data.user, ...derived };
     show("add-account", false);
     show("choose-pin", true);
-    say("Choose a PIN for " + data.user + ".");
+    say(t("Choose a PIN for {user}.", data));
     $("#pin").focus();
   } catch (e) {
-    fail("The activation failed: the server could not be reached or answered wrongly.");
+    fail(t("The activation failed: the server could not be reached or answered wrongly."));
   }
 }
 
@@ -96,13 +97,13 @@ async function finishActivation(event) {
   const p = state.pending;
   const pin = $("#pin").value, again = $("#pin2").value;
   if (!p) { return; }
-  if (!/^\d{4}$/.test(pin)) { fail("The PIN must be 4 digits."); return; }
-  if (pin !== again) { fail("The two PINs differ."); return; }
+  if (!/^\d{4}$/.test(pin)) { fail(t("The PIN must be 4 digits.")); return; }
+  if (pin !== again) { fail(t("The two PINs differ.")); return; }
   try {
     const blob = await protocol.sealPin(p.pinKey, p.activation, pin);
     const { signature } = await protocol.signed(p.device, { activation: p.activation, pin: blob });
     const { status, data } = await api(p.server, "/activate/finish", { activation: p.activation, pin: blob, signature });
-    if (status !== 200) { fail(problem(data, "The activation failed.") + " Start again with a new code."); return; }
+    if (status !== 200) { fail(t("{problem} Start again with a new code.", { problem: problem(data, t("The activation failed.")) })); return; }
     for (const old of state.accounts) {  // a new phone for the user replaces the old one, on the server too
       if (old.server === p.server && old.user === p.user) { await accounts.remove(old.id); }
     }
@@ -112,24 +113,24 @@ async function finishActivation(event) {
     state.pending = null;
     $("#pin").value = ""; $("#pin2").value = "";
     show("choose-pin", false);
-    say("Activated " + account.user + " (" + account.serial + ")");
+    say(t("Activated {user} ({serial})", account));
     await loadAccounts();
     subscribePush(account);  // best effort, in the background: polling works without it
     poll();
   } catch (e) {
-    fail("The activation failed: the server could not be reached.");
+    fail(t("The activation failed: the server could not be reached."));
   }
 }
 
 // ---- the camera
 
 async function scan() {
-  if (!navigator.mediaDevices || !window.jsQR) { fail("This browser cannot use the camera here: type the code."); return; }
+  if (!navigator.mediaDevices || !window.jsQR) { fail(t("This browser cannot use the camera here: type the code.")); return; }
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
   } catch (e) {
-    fail("The camera is not available: type the code instead."); return;
+    fail(t("The camera is not available: type the code instead.")); return;
   }
   const video = $("#camera");
   video.srcObject = stream;
@@ -139,7 +140,7 @@ async function scan() {
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   const stop = () => { stream.getTracks().forEach((t) => t.stop()); video.hidden = true; state.scanning = null; };
   state.scanning = stop;
-  say("Point the camera at the QR code in the portal.");
+  say(t("Point the camera at the QR code in the portal."));
   const tick = () => {
     if (state.scanning !== stop) { return; }
     if (video.videoWidth) {
@@ -201,18 +202,19 @@ function addRequest(account, item) {
   const numbers = item.numbers.map((n) => el("button", { type: "button", class: "number", "aria-pressed": "false",
     onclick: (e) => pick(article, e.currentTarget) }, String(n)));
   const pinId = "pin-" + item.transaction;
-  const what = item.purpose === "login" ? "Login" : item.purpose;
+  const heading = { login: "Login request for {user}", withdrawal: "Withdrawal request for {user}",
+                    card: "Online card request for {user}" }[item.purpose] || "Request for {user}";
   const article = el("article", { class: "request", data: { transaction: item.transaction, serial: account.serial } },
-    el("h3", {}, what + " request for " + item.user),
-    el("p", { class: "origin" }, "From " + (item.origin || "an unknown place") + ", at " + when.toLocaleTimeString()),
-    item.amount ? el("p", { class: "amount" }, "Amount " + item.amount) : "",
-    el("fieldset", {}, el("legend", {}, "Pick the number shown on the login page"), ...numbers),
-    el("label", { for: pinId }, "PIN"),
+    el("h3", {}, t(heading, item)),
+    el("p", { class: "origin" }, t("From {origin}, at {time}", { origin: item.origin || t("an unknown place"), time: when.toLocaleTimeString() })),
+    item.amount ? el("p", { class: "amount" }, t("Amount {amount}", item)) : "",
+    el("fieldset", {}, el("legend", {}, t("Pick the number shown on the login page")), ...numbers),
+    el("label", { for: pinId }, t("PIN")),
     el("input", { id: pinId, class: "pin", type: "password", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4",
                   autocomplete: "off" }),
     el("div", { class: "actions" },
-      el("button", { type: "button", class: "approve", onclick: () => answer(account, item, article, "approve") }, "Approve"),
-      el("button", { type: "button", class: "decline", onclick: () => answer(account, item, article, "decline") }, "Decline")));
+      el("button", { type: "button", class: "approve", onclick: () => answer(account, item, article, "approve") }, t("Approve")),
+      el("button", { type: "button", class: "decline", onclick: () => answer(account, item, article, "decline") }, t("Decline"))));
   state.requests.set(item.transaction, article);
   $("#request-list").append(article);
   show("requests", true);
@@ -229,8 +231,8 @@ async function answer(account, item, article, decision) {
   let response = "";
   let number = picked ? Number(picked.textContent) : item.numbers[0];
   if (decision === "approve") {
-    if (!picked) { fail("Pick the number the login page shows."); return; }
-    if (!/^\d{4}$/.test(pin)) { fail("Enter your 4-digit PIN."); return; }
+    if (!picked) { fail(t("Pick the number the login page shows.")); return; }
+    if (!/^\d{4}$/.test(pin)) { fail(t("Enter your 4-digit PIN.")); return; }
     response = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), item.question, pin);
   }
   article.querySelector("input.pin").value = "";
@@ -241,20 +243,30 @@ async function answer(account, item, article, decision) {
       await protocol.signed(account.deviceKey, { decision, number, response, transaction: item.transaction }));
   } catch (e) {
     delete article.dataset.busy;
-    fail("The server could not be reached. Use “Get a response” and type it on the login page.");
+    fail(t("The server could not be reached. Use “Get a response” and type it on the login page."));
     return;
   }
   article.remove();
   state.requests.delete(item.transaction);
   show("requests", state.requests.size > 0);
-  if (reply.status === 200) { say("Approved"); } else if (decision === "decline" && reply.status === 403) { say("Declined"); } else if (reply.status === 423) { fail("The account is locked: contact the help desk."); } else if (reply.status === 401) { fail("The login failed: wrong number or PIN."); } else { fail(problem(reply.data, "The login could not be answered: it may have expired.")); }
+  if (reply.status === 200) {
+    say(t("Approved"));
+  } else if (decision === "decline" && reply.status === 403) {
+    say(t("Declined"));
+  } else if (reply.status === 423) {
+    fail(t("The account is locked: contact the help desk."));
+  } else if (reply.status === 401) {
+    fail(t("The login failed: wrong number or PIN."));
+  } else {
+    fail(problem(reply.data, t("The login could not be answered: it may have expired.")));
+  }
 }
 
 // ---- the offline response
 
 function openRespond(account) {
   state.responding = account;
-  $("#respond-who").textContent = account.user + " (" + account.serial + ")";
+  $("#respond-who").textContent = t("For {who}.", { who: account.user + " (" + account.serial + ")" });
   $("#response").textContent = "";
   show("respond", true);
   $("#respond-pin").focus();
@@ -265,14 +277,14 @@ async function respond(event) {
   const account = state.responding;
   if (!account) { return; }
   const pin = $("#respond-pin").value, challenge = $("#respond-challenge").value.replace(/\s/g, "");
-  if (!/^\d{4}$/.test(pin)) { fail("The PIN must be 4 digits."); return; }
-  if (!/^\d{6}$/.test(challenge)) { fail("The challenge has 6 digits."); return; }
+  if (!/^\d{4}$/.test(pin)) { fail(t("The PIN must be 4 digits.")); return; }
+  if (!/^\d{6}$/.test(challenge)) { fail(t("The challenge has 6 digits.")); return; }
   try {
     $("#response").textContent = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), challenge, pin);
     $("#respond-pin").value = "";
-    say("Type this response on the login page.");
+    say(t("Type this response on the login page."));
   } catch (e) {
-    fail("No response could be computed: " + e.message);
+    fail(t("No response could be computed: {why}", { why: e.message }));
   }
 }
 
@@ -293,7 +305,17 @@ async function subscribePush(account) {
 
 // ---- start
 
+// /mobile/#activate=CODE, the portal's QR code opened by the phone's camera: activate on this server.
+function activateFromAddress() {
+  const link = /^#activate=([A-Za-z0-9-]{8,9})$/.exec(location.hash);
+  if (!link) { return false; }
+  history.replaceState(null, "", location.pathname);  // the code leaves the address bar and history
+  activate(location.origin, link[1]);
+  return true;
+}
+
 function start() {
+  translatePage();
   $("#add").addEventListener("click", () => { show("add-account", true); show("choose-pin", false); $("#code").focus(); });
   $("#scan").addEventListener("click", scan);
   $("#add-form").addEventListener("submit", (e) => { e.preventDefault(); activate($("#server").value, $("#code").value); });
@@ -306,14 +328,9 @@ function start() {
     navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "poll") { poll(); } });
   }
   document.addEventListener("visibilitychange", poll);
+  window.addEventListener("hashchange", activateFromAddress);  // a QR code opened while the app was open
   loadAccounts().then(() => {
-    const link = /^#activate=([A-Za-z0-9-]{8,9})$/.exec(location.hash);
-    if (link) {
-      history.replaceState(null, "", location.pathname);  // the code leaves the address bar and history
-      activate(location.origin, link[1]);
-    } else if (state.accounts.length === 0) {
-      show("add-account", true);
-    }
+    if (!activateFromAddress() && state.accounts.length === 0) { show("add-account", true); }
     poll();
     setInterval(poll, POLL_MS);
   });

@@ -5,7 +5,7 @@
 "use strict";
 const VERSION = "__VERSION__";
 const CACHE = "opendsc-mobile-" + VERSION;
-const FILES = ["./", "app.js", "accounts.js", "ocra.js", "protocol.js", "app.css", "manifest.webmanifest",
+const FILES = ["./", "app.js", "accounts.js", "i18n.js", "ocra.js", "protocol.js", "app.css", "manifest.webmanifest",
                "icon.svg", "icon-192.png", "icon-512.png", "vendor/jsQR.js"];
 
 self.addEventListener("install", (event) => {

@@ -1,0 +1,93 @@
+// The app's words in the phone's language: English, or Japanese (the portal's
+// two languages) when the browser prefers it. t("text {name}", {name}) looks
+// the English text up and fills in the values; translatePage() does the same
+// for every element of index.html marked data-i18n.
+
+const JA = {
+  "Waiting logins": "承認待ちのログイン",
+  "Get a response": "レスポンスを表示",
+  "Key the challenge the login page shows under “Didn't get a notification?”. This works without a network.":
+    "ログイン画面の「通知が届きませんか？」に表示されるチャレンジを入力してください。通信できない状態でも使えます。",
+  "For {who}.": "{who} 用",
+  "PIN": "暗証番号",
+  "Challenge": "チャレンジ",
+  "Show response": "レスポンスを表示",
+  "Response": "レスポンス",
+  "Close": "閉じる",
+  "Accounts": "アカウント",
+  "No account yet: add one with the QR code from the portal.": "アカウントがありません。ポータルのQRコードで追加してください。",
+  "Add account": "アカウントを追加",
+  "In the portal, choose “Add mobile authenticator”, then scan its QR code or type its code.":
+    "ポータルで「モバイル認証アプリを追加」を選び、表示されたQRコードを読み取るか、コードを入力してください。",
+  "Scan QR code": "QRコードを読み取る",
+  "Camera": "カメラ",
+  "Activation code": "利用開始コード",
+  "Server": "サーバー",
+  "Activate": "利用開始",
+  "Choose a PIN": "暗証番号の設定",
+  "Four digits. The phone does not keep it: you key it for every login, and a wrong one fails the login.":
+    "4桁の数字です。スマートフォンには保存されません。ログインのたびに入力し、間違えるとログインは失敗します。",
+  "PIN again": "暗証番号（確認）",
+  "Finish activation": "利用開始を完了",
+  "Removed {user} ({serial})": "{user}（{serial}）を削除しました",
+  "Remove {user} ({serial}) from this phone?": "{user}（{serial}）をこのスマートフォンから削除しますか？",
+  "Remove": "削除",
+  "no longer active": "利用できません",
+  "The activation code has 8 letters and digits.": "利用開始コードは英数字8文字です。",
+  "The server must be an address such as https://login.example.com.": "サーバーは https://login.example.com のようなアドレスで入力してください。",
+  "Activating…": "利用開始中…",
+  "This activation code is not valid: it may be used or expired. Make a new one in the portal.":
+    "この利用開始コードは無効です。使用済みか期限切れの可能性があります。ポータルで新しいコードを発行してください。",
+  "The activation failed.": "利用開始に失敗しました。",
+  "{problem} Start again with a new code.": "{problem} 新しいコードでやり直してください。",
+  "Choose a PIN for {user}.": "{user} の暗証番号を設定してください。",
+  "The activation failed: the server could not be reached or answered wrongly.": "利用開始に失敗しました。サーバーに接続できないか、応答が正しくありません。",
+  "The activation failed: the server could not be reached.": "利用開始に失敗しました。サーバーに接続できません。",
+  "The PIN must be 4 digits.": "暗証番号は4桁の数字です。",
+  "The two PINs differ.": "2つの暗証番号が一致しません。",
+  "Activated {user} ({serial})": "{user}（{serial}）の利用を開始しました",
+  "This browser cannot use the camera here: type the code.": "このブラウザーではカメラを使えません。コードを入力してください。",
+  "The camera is not available: type the code instead.": "カメラを使えません。コードを入力してください。",
+  "Point the camera at the QR code in the portal.": "ポータルのQRコードにカメラを向けてください。",
+  "Login request for {user}": "{user} のログイン",
+  "Withdrawal request for {user}": "{user} の出金",
+  "Online card request for {user}": "{user} のオンラインカード発行",
+  "Request for {user}": "{user} の確認",
+  "From {origin}, at {time}": "{origin} から、{time}",
+  "an unknown place": "不明な場所",
+  "Amount {amount}": "金額 {amount}",
+  "Pick the number shown on the login page": "ログイン画面に表示された番号を選んでください",
+  "Approve": "承認",
+  "Decline": "拒否",
+  "Pick the number the login page shows.": "ログイン画面に表示された番号を選んでください。",
+  "Enter your 4-digit PIN.": "4桁の暗証番号を入力してください。",
+  "The server could not be reached. Use “Get a response” and type it on the login page.":
+    "サーバーに接続できません。「レスポンスを表示」を使い、ログイン画面に入力してください。",
+  "Approved": "承認しました",
+  "Declined": "拒否しました",
+  "The account is locked: contact the help desk.": "アカウントがロックされています。ヘルプデスクにお問い合わせください。",
+  "The login failed: wrong number or PIN.": "ログインに失敗しました。番号または暗証番号が違います。",
+  "The login could not be answered: it may have expired.": "このログインには応答できませんでした。期限切れの可能性があります。",
+  "The challenge has 6 digits.": "チャレンジは6桁の数字です。",
+  "Type this response on the login page.": "このレスポンスをログイン画面に入力してください。",
+  "No response could be computed: {why}": "レスポンスを計算できません: {why}",
+};
+
+function preferred() {
+  const tags = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+  return String(tags[0]).toLowerCase().startsWith("ja") ? "ja" : "en";
+}
+
+export const lang = preferred();
+
+export function t(text, values = {}) {
+  const found = lang === "ja" && JA[text] ? JA[text] : text;
+  return found.replace(/\{(\w+)\}/g, (all, name) => (name in values ? String(values[name]) : all));
+}
+
+export function translatePage() {
+  document.documentElement.lang = lang;
+  if (lang === "en") { return; }
+  for (const node of document.querySelectorAll("[data-i18n]")) { node.textContent = t(node.textContent.trim()); }
+  for (const node of document.querySelectorAll("[aria-label]")) { node.setAttribute("aria-label", t(node.getAttribute("aria-label"))); }
+}
