@@ -9,6 +9,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
+from host.mobile import web
 from host.server.app import create_app
 from host.server.settings import Settings
 from host.verifier.errors import VerifierError
@@ -82,3 +83,16 @@ def test_the_api_answers_the_app_from_another_server_but_the_portal_does_not(cli
     assert "access-control-allow-credentials" not in r.headers, "no cookie ever goes with it"
     portal = client.get("/login", headers={"Origin": "https://other.example"})
     assert "access-control-allow-origin" not in portal.headers
+
+
+def test_every_word_of_the_app_has_a_japanese_translation():
+    static = web.STATIC
+    app = (static / "app.js").read_text()
+    page = (static / "index.html").read_text()
+    translated = set(re.findall(r'^  "((?:[^"\\]|\\.)*)":', (static / "i18n.js").read_text(), re.M))
+    used = set(re.findall(r'\bt\("((?:[^"\\]|\\.)*)"', app))
+    used |= set(re.findall(r'"((?:Login|Withdrawal|Online card)? ?[Rr]equest for \{user\})"', app))
+    used |= {text.strip() for text in re.findall(r"<[^>]*\bdata-i18n\b[^>]*>([^<]+)<", page)}
+    used |= set(re.findall(r'aria-label="([^"]+)"', page))
+    assert len(used) > 40, "the scan finds the app's words"
+    assert used <= translated, sorted(used - translated)
