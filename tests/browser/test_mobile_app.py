@@ -206,7 +206,7 @@ def expect_activated(phone, site, user, serial=None):
 def activate_by_link(phone, site, user, pin_of=None):
     """The app opened at the QR code's address (/mobile/#activate=CODE): the account's serial."""
     issued = site.activation(user)
-    phone.goto("about:blank")  # opened afresh: from /mobile/ itself a new fragment would not load the page
+    phone.goto("about:blank")  # a fresh load, the contract's case (not a fragment change on an open app)
     phone.goto(site.url + "/mobile/#activate=" + issued["code"])
     choose_pin(phone, pin_of or user)
     serial = expect_activated(phone, site, user, issued["serial"])
