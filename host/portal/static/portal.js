@@ -31,11 +31,17 @@
   if (!form || !window.fetch) { return; }
   var url = form.getAttribute("data-status");
   var POLL_MS = 500;
+  var leaving = false;
+  // Once the person submits a form (the typed response, another device), the page is
+  // leaving: a poll seeing that answer must not post this form over it.
+  document.addEventListener("submit", function () { leaving = true; }, true);
   function poll() {
+    if (leaving) { return; }
     window.fetch(url, { credentials: "same-origin", cache: "no-store" })
       .then(function (r) { return r.json(); })
       .then(function (data) {
         // Any answer, or an expiry, is the server's to show: the form asks it.
+        if (leaving) { return; }
         if (data.state === "pending") { window.setTimeout(poll, POLL_MS); } else if (data.state !== "none") { form.submit(); }
       })
       .catch(function () { window.setTimeout(poll, 2 * POLL_MS); });
