@@ -136,8 +136,8 @@ def test_a_newcomer_logs_in_with_what_the_demo_prints_and_a_second_run_reuses_it
         os.write(leader, b"q")
         assert second.wait(20) == 0
     finally:
-        if second.poll() is None:
-            second.kill()
+        if second.poll() is None:  # its own session: the portal it started goes too
+            os.killpg(second.pid, signal.SIGKILL)
             second.wait()
         os.close(leader)
     assert not portal_answers(again["portal"]), "quitting the token left the portal running"
