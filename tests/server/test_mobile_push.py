@@ -61,15 +61,15 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802 - http.server's name
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.arrived:  # recorded before the answer, so the sender never finds it missing
+            self.server.pushes.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
+            self.server.arrived.notify_all()
         status = self.server.status.get(self.path, 201)
         self.send_response(status)
         if status in (301, 302, 307, 308):
             self.send_header("Location", "/push/elsewhere")
         self.send_header("Content-Length", "0")
         self.end_headers()
-        with self.server.arrived:
-            self.server.pushes.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-            self.server.arrived.notify_all()
 
     def log_message(self, *args):
         pass
