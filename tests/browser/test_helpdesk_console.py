@@ -12,11 +12,14 @@ import pytest
 from host.verifier import cards, passwords, service
 from tests.server.conftest import KEY, PASSWORD, Server, make_db
 
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect  # waits, unlike is_visible()
 pytestmark = pytest.mark.xdist_group("helpdesk-console")
 STAFF_PASSWORD = "Staff-pw-for-console-8"
 
 
 @pytest.fixture(scope="module")
+
+
 def desk(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("helpdesk-console")
     cheap, passwords.N = passwords.N, 2 ** 4
@@ -69,7 +72,7 @@ def test_the_help_desk_day(desk, new_page, axe, screenshot, secrets_sent):
     assert axe(staff) == []
     staff.get_by_label("User name").fill("nora")
     staff.get_by_role("button", name="Find").click()
-    assert staff.get_by_role("heading", name="User nora").is_visible()
+    expect(staff.get_by_role("heading", name="User nora")).to_be_visible()
     assert axe(staff) == []
     screenshot(staff, "helpdesk-user")
     staff.get_by_role("button", name="Unlock and forget failed logins").click()
@@ -106,7 +109,7 @@ def test_the_help_desk_day(desk, new_page, axe, screenshot, secrets_sent):
 
     # the audit log, filtered, and its CSV
     staff.goto(desk.url + "/helpdesk/audit?user=nora")
-    assert staff.get_by_role("heading", name="Audit log").is_visible()
+    expect(staff.get_by_role("heading", name="Audit log")).to_be_visible()
     assert axe(staff) == []
     with staff.expect_download() as download:
         staff.get_by_role("link", name="Export all matching events as CSV").click()

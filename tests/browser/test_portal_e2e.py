@@ -15,10 +15,13 @@ from host.client import TokenClient
 from host.verifier import cards
 from tests.test_demo import BLOCK_END, demo_args, demo_env, parse_block, read_until
 
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect  # waits, unlike is_visible()
 pytestmark = pytest.mark.xdist_group("portal-e2e")
 
 
 @pytest.fixture(scope="module")
+
+
 def system(tmp_path_factory, secrets_sent):
     state = tmp_path_factory.mktemp("system") / "state"
     proc = subprocess.Popen(demo_args(state), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=demo_env())
@@ -73,7 +76,7 @@ def test_the_newcomer_logs_in_with_the_simulated_token(system, page, axe, screen
     field.fill(key_into_token(system, challenge, secrets_sent))
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(system["portal"] + "/")
-    assert page.get_by_text("Logged in as demo.").is_visible()
+    expect(page.get_by_text("Logged in as demo.")).to_be_visible()
     assert session_cookie(page) not in (None, before)  # a new session id at login
     assert axe(page) == []
     screenshot(page, "home")
@@ -98,18 +101,19 @@ def test_a_forged_form_from_another_site_is_refused(system, page):
     page.set_content('<form method="post" action="%s/login"><input name="username" value="demo">'
                      '<input name="password" value="x"><button>go</button></form>' % system["portal"])
     page.get_by_role("button", name="go").click()
-    assert page.get_by_role("heading", name="This form has expired").is_visible()
+    expect(page.get_by_role("heading", name="This form has expired")).to_be_visible()
 
 
 def test_the_japanese_pages(system, new_page, axe, screenshot):
     page = new_page("desktop", locale="ja-JP", extra_http_headers={"Accept-Language": "ja"})
     page.goto(system["portal"] + "/login")
     assert page.locator("html").get_attribute("lang") == "ja"
-    assert page.get_by_label("ユーザー名").is_visible() and page.get_by_role("button", name="次へ").is_visible()
+    expect(page.get_by_label("ユーザー名")).to_be_visible()
+    expect(page.get_by_role("button", name="次へ")).to_be_visible()
     assert axe(page) == []
     screenshot(page, "login-ja")
     page.get_by_role("link", name="English").click()
-    assert page.get_by_label("User name").is_visible()
+    expect(page.get_by_label("User name")).to_be_visible()
 
 
 def test_the_help_desk_logs_in_with_its_printed_card(system, page, axe, screenshot):
@@ -123,7 +127,8 @@ def test_the_help_desk_logs_in_with_its_printed_card(system, page, axe, screensh
         v.close()
     step_one(page, system, "helpdesk", system["helpdesk_password"])
     positions = page.locator("strong.code").all_inner_texts()
-    assert len(positions) == 2 and page.get_by_text("security code card %s" % serial).is_visible()
+    assert len(positions) == 2
+    expect(page.get_by_text("security code card %s" % serial)).to_be_visible()
     assert axe(page) == []
     screenshot(page, "card-challenge")
     page.get_by_label("Codes").fill(cards.expected(grid, int(positions[0]), int(positions[1])))

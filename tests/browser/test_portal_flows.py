@@ -8,6 +8,7 @@ import pytest
 from tests.ocra_reference import ocra
 from tests.server.conftest import KEY, PASSWORD, PIN, SUITE
 
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect  # waits, unlike is_visible()
 pytestmark = pytest.mark.xdist_group("portal-flows")
 NEW_PIN = "5791"
 
@@ -35,8 +36,8 @@ def test_pin_change_then_withdrawal(portal, page, axe, screenshot, secrets_sent)
     page.get_by_label("New PIN", exact=True).fill(NEW_PIN)
     page.get_by_label("New PIN again").fill(NEW_PIN)
     page.get_by_role("button", name="Change PIN").click()
-    assert page.get_by_role("heading", name="Change your PIN").is_visible()
-    assert page.get_by_text("Key your NEW PIN into the token, not the old one.").is_visible()
+    expect(page.get_by_role("heading", name="Change your PIN")).to_be_visible()
+    expect(page.get_by_text("Key your NEW PIN into the token, not the old one.")).to_be_visible()
     assert axe(page) == []
     screenshot(page, "pin-change")
     answer(page, NEW_PIN, secrets_sent, "Confirm")
@@ -46,7 +47,7 @@ def test_pin_change_then_withdrawal(portal, page, axe, screenshot, secrets_sent)
     page.goto(portal + "/")
     page.get_by_label("Amount").fill("250,000")
     page.get_by_role("button", name="Withdraw").click()
-    assert page.get_by_text("Withdrawal of 250,000.").is_visible()
+    expect(page.get_by_text("Withdrawal of 250,000.")).to_be_visible()
     answer(page, NEW_PIN, secrets_sent, "Confirm")
     assert page.get_by_role("status").inner_text() == "The withdrawal of 250,000 is confirmed."
 

@@ -12,11 +12,14 @@ from host.verifier import cards, passwords, service
 from tests.ocra_reference import ocra
 from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, Server, make_db
 
+expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect  # waits, unlike is_visible()
 pytestmark = pytest.mark.xdist_group("portal-more-flows")
 OWNER_PASSWORD = "Owner-pw-for-share-3"
 
 
 @pytest.fixture(scope="module")
+
+
 def site(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("more-flows")
     cheap, passwords.N = passwords.N, 2 ** 4
@@ -78,7 +81,8 @@ def test_activating_a_shipped_token(site, page, axe, secrets_sent):
     with_card(page, site, "gus")
     assert "shipped" in row(page, "DSC00007")
     page.get_by_role("button", name="Activate token DSC00007").click()
-    assert page.get_by_role("heading", name="Activate your token").is_visible() and axe(page) == []
+    expect(page.get_by_role("heading", name="Activate your token")).to_be_visible()
+    assert axe(page) == []
     with_token(page, secrets_sent, "Confirm")
     assert page.get_by_role("status").inner_text() == "Your token is active."
     page.goto(site.url + "/")
@@ -120,7 +124,7 @@ def test_sharing_a_token_and_the_seeds_refusal(site, page, axe, secrets_sent):
     page.get_by_label("Owner's user name").fill("lee")
     page.get_by_label("Owner's password").fill(OWNER_PASSWORD)
     page.get_by_role("button", name="Ask to share").click()
-    assert page.get_by_text("The owner of token DSC00011 keys this challenge into it").is_visible()
+    expect(page.get_by_text("The owner of token DSC00011 keys this challenge into it")).to_be_visible()
     assert axe(page) == []
     with_token(page, secrets_sent, "Confirm")
     assert page.get_by_role("status").inner_text() == "You may now use token DSC00011."
