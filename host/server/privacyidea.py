@@ -222,10 +222,18 @@ async def _check(request):
     if name is None:
         raise BadRequest("Missing parameter: user")
     try:
-        ch = await run_in_threadpool(verifier.start, name, password, serial)
+        ch = await run_in_threadpool(verifier.start, name, password, serial, origin=_origin(request))
     except VerifierError:
         return "reject", None
     return "challenge", ch
+
+
+def _origin(request):
+    """Where the login comes from, for a phone asked to approve it: the client's address and
+    the calling application as its User-Agent names itself (privacyidea-cp, FreeRADIUS, ...)."""
+    agent = request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0]
+    agent = "".join(c for c in agent if c.isalnum() or c in "-_.")[:40] or "validate API"
+    return "%s, %s" % (throttle.client_address(request) or "?", agent)
 
 
 def _second_factor(verifier, transaction, response, name, serial):

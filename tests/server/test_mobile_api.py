@@ -123,7 +123,8 @@ def test_refusals_are_json_errors(phone, phone_server):
 
 def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secrets_sent):
     http, app, key, serial = phone
-    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD})
+    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD},
+                  headers={"User-Agent": "privacyidea-cp/3.10 Windows/Laptop-1"})
     detail = r.json()["detail"]
     modes = {c["client_mode"]: c for c in detail["multi_challenge"]}
     assert detail["preferred_client_mode"] == "poll" and set(modes) == {"poll", "interactive"}
@@ -136,6 +137,8 @@ def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secret
         return http.get("/validate/polltransaction", params={"transaction_id": transaction}).json()
 
     assert state()["detail"]["challenge_status"] == "pending"
+    (waiting,) = [w for w in poll(http, app, serial).json()["waiting"] if w["transaction"] == transaction]
+    assert waiting["origin"] == "127.0.0.1, privacyidea-cp", "the phone says which application asks"
     early = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
     assert early.json()["result"]["authentication"] == "REJECT", "nothing to complete before the approval"
     response = ocra(SUITE, key, modes["interactive"]["attributes"]["challenge"], pin=PIN)
