@@ -11,9 +11,9 @@ What the phone and the token compute (signatures, responses) is not timed.
 Part 2, the login as a person sees it: a real `dsc serve` and Debian's
 Chromium through Playwright (as tests/browser does); the time from submitting
 the password on the login page to arriving at "/", with the phone answering at
-once. The phone is the app at /mobile/ in a phone-sized page (it polls every
-second), then the App polling /mobile/api/waiting every 2 s, the slowest the
-issue allows; without the app (or with BENCH_MOBILE_PHONE=simulator), the App
+once. The phone is the app at /mobile/ in a phone-sized page (it long-polls),
+then the App polling /mobile/api/waiting every 2 s without a long poll, the
+slowest plain polling the issue allows; without the app (or with BENCH_MOBILE_PHONE=simulator), the App
 every 2 s, 1 s and 0.5 s. Skipped, with one line saying why, without Chromium
 or Playwright, or if the login page shows no approval (strong#approve-number).
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 
 from host import ocra  # noqa: E402
+from host.server import longpoll  # noqa: E402
 from host.verifier import mobile, service  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORTS  # noqa: E402
 from tests.server import test_mobile_api as mobile_api  # noqa: E402
@@ -263,37 +264,25 @@ class SimulatedPhone:
 class AppPhone:
     """The app at /mobile/ in a phone-sized page, activated with the code and
     answering each login at once: the number the login page shows, the PIN,
-    Approve. The app polls on its own timer; the password is submitted so that
-    its next poll comes (i + 0.5) / LOGINS of its interval later, as
-    SimulatedPhone's phases (the browser's resource timings say when it polled)."""
+    Approve. The app long-polls (the server checks every longpoll.STEP while it
+    holds the poll); the password is submitted (i + 0.5) / LOGINS of a step
+    after the previous login ended, so the logins fall evenly across that step."""
 
     def __init__(self, browser, url, code):
         self.context = browser.new_context(**VIEWPORTS["phone"])
         self.page = self.context.new_page()
         self.page.goto("%s/mobile/#activate=%s" % (url, code))
-        self.page.evaluate("performance.setResourceTimingBufferSize(100000)")
         self.page.fill("#pin", PIN)
         self.page.fill("#pin2", PIN)
         self.page.click("#finish")
         self.page.locator("li.account").first.wait_for(timeout=15000)
         self.page.evaluate(ANSWER_AT_ONCE, PIN)
         self.logins = 0
-        time.sleep(3.5)  # a few polls to learn the interval from
-        self.interval = statistics.median(b - a for a, b in zip(self.polls(), self.polls()[1:]))
-
-    def polls(self):
-        """When (time.time()) the app sent its polls."""
-        return self.page.evaluate("""performance.getEntriesByType("resource")
-            .filter((e) => e.name.endsWith("/mobile/api/waiting"))
-            .map((e) => (performance.timeOrigin + e.startTime) / 1000)""")
+        time.sleep(1.5)  # its first long poll is waiting
 
     def before_submit(self):
-        phase = (self.logins + 0.5) / LOGINS * self.interval
+        time.sleep(0.5 + (self.logins + 0.5) / LOGINS * longpoll.STEP)
         self.logins += 1
-        submit = self.polls()[-1] - phase
-        while submit < time.time() + 0.05:
-            submit += self.interval
-        time.sleep(submit - time.time())
 
     def show(self, number):
         """The number to pick; the page answers as soon as the request is there (ANSWER_AT_ONCE)."""
@@ -382,7 +371,7 @@ def login_flow():
                           "answers instead" % str(e).splitlines()[0])
             if phone:
                 try:
-                    results.append(("the app at /mobile/ (polls every %.2f s)" % phone.interval,
+                    results.append(("the app at /mobile/ (long poll)",
                                     with_app(desktop, server.url, phone)))
                 finally:
                     phone.close()

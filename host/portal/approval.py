@@ -1,10 +1,14 @@
 """Waiting for a phone (OpenDSC Mobile) to approve what a page shows: a login or
 a confirmation. The page polls a status route (static/portal.js) and, on any
 answer, posts its own form, whose handler takes the approval once
-(Challenges.complete) or says why not. One mapping from the verifier's state to
+(Challenges.complete) or says why not. The status route is a long poll
+(?wait=, host/server/longpoll.py). One mapping from the verifier's state to
 what the page says, for the login and the confirmation pages alike."""
 
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from host.server import longpoll
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -15,6 +19,14 @@ def state(page, challenge_id, expires_at):
     if found == "closed":
         return "expired" if page.now >= expires_at else "failed"
     return {"accepted": "approved", None: "failed"}.get(found, found)
+
+
+async def status(request, read, wait):
+    """The status route's answer: `read()` gives the state (None when nothing waits); with
+    ?wait=N it is held while the state is pending, so the page hears of the answer at once."""
+    current = await longpoll.until(request, read, lambda found: found != "pending", wait) if wait else \
+        await run_in_threadpool(read)
+    return status_response(current)
 
 
 def status_response(current):

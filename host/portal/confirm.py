@@ -160,12 +160,16 @@ def _done(page, shown, result):
                        card_text=cards.render(card, "txt").decode() if card else None)
 
 
-@router.get("/confirm/status")
-def confirm_status(request: Request):
-    """The confirmation page's poll while it waits for the phone: JSON, read-only."""
+def _status(request):
     page = Page(request)
     shown = page.session.data.get("confirm") if logged_in(page) else None
-    return approval.status_response(approval.state(page, shown["id"], shown.get("expires_at", 0)) if shown else None)
+    return approval.state(page, shown["id"], shown.get("expires_at", 0)) if shown else None
+
+
+@router.get("/confirm/status")
+async def confirm_status(request: Request, wait: int = 0):
+    """The confirmation page's poll while it waits for the phone: JSON, read-only."""
+    return await approval.status(request, lambda: _status(request), wait)
 
 
 def approved(page, form):

@@ -149,12 +149,16 @@ def _approval_state(page):
     return approval.state(page, page.session.challenge_id, page.session.data.get("challenge", {}).get("expires_at", 0))
 
 
-@router.get("/login/status")
-def login_status(request: Request):
-    """The login page's poll while it waits for the phone: JSON, read-only."""
+def _status(request):
     page = Page(request)
     waiting = page.session is not None and page.session.stage == sessions.CHALLENGED
-    return approval.status_response(_approval_state(page) if waiting else None)
+    return _approval_state(page) if waiting else None
+
+
+@router.get("/login/status")
+async def login_status(request: Request, wait: int = 0):
+    """The login page's poll while it waits for the phone: JSON, read-only."""
+    return await approval.status(request, lambda: _status(request), wait)
 
 
 def login_approved(page, form):

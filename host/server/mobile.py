@@ -5,16 +5,16 @@ Web Push subscription that wakes it when one waits.
 Every rule is the library's (host/verifier/mobile*.py); these routes check only
 JSON types. Activation and answers are throttled per client address (an
 activation code is short; an answer judges a PIN). A poll is not: the app polls
-every two seconds while it is open, and each poll is signed by the device key;
-nor is a push subscription, which is signed the same way.
+while it is open (a long poll, ?wait=, while nothing waits for it), and each poll
+is signed by the device key; nor is a push subscription, which is signed the same way.
 """
 
 from typing import List, Optional
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from host.server import throttle
+from host.server import longpoll, throttle
 from host.server.errors import rejected, responses
 
 router = APIRouter(prefix="/mobile/api")
@@ -105,9 +105,14 @@ def finish_activation(body: FinishActivationRequest, request: Request):
 
 
 @router.post("/waiting", response_model=Waiting, responses=responses(400, 401, 413, 422, 503))
-def waiting(body: SignedRequest, request: Request):
-    """The logins waiting for the phone that signed this poll."""
-    return {"waiting": request.app.state.verifier.mobile_waiting(body.message, body.signature)}
+async def waiting(body: SignedRequest, request: Request,
+                  wait: int = Query(0, ge=0, le=longpoll.MAX_WAIT,
+                                    description="Seconds to hold the answer while nothing waits (a long poll)")):
+    """The logins waiting for the phone that signed this poll; with ?wait=N, the answer comes
+    as soon as one arrives, or empty after N seconds."""
+    verifier = request.app.state.verifier
+    found = await longpoll.until(request, lambda: verifier.mobile_waiting(body.message, body.signature), bool, wait)
+    return {"waiting": found}
 
 
 @router.post("/answer", response_model=Answered, responses=responses(400, 401, 403, 404, 413, 422, 423, 429, 503))

@@ -57,10 +57,11 @@ def signed(app, message):
     return {"message": message, "signature": mobile.b64u(app.sign(message.encode()))}
 
 
-def poll(http, app, serial):
+def poll(http, app, serial, wait=None):
     import time
 
-    return http.post("/mobile/api/waiting", json=signed(app, '{"device":"%s","poll":%d}' % (serial, time.time())))
+    return http.post("/mobile/api/waiting", params={} if wait is None else {"wait": wait},
+                     json=signed(app, '{"device":"%s","poll":%d}' % (serial, time.time())))
 
 
 def answer(http, app, transaction, number, response="", decision="approve"):
@@ -155,3 +156,23 @@ def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secret
     assert answer(http, app, declined["transaction_id"], 10, decision="decline").status_code == 403
     r = http.get("/validate/polltransaction", params={"transaction_id": declined["transaction_id"]})
     assert r.json()["detail"]["challenge_status"] == "declined"
+
+
+def test_a_long_poll_answers_when_a_login_arrives_and_empty_when_none_does(phone):
+    import threading
+
+    http, app, key, serial = phone
+    assert poll(http, app, serial, wait=1).json() == {"waiting": []}, "nothing came: empty when the wait ends"
+    started = []
+    later = threading.Timer(0.5, lambda: started.append(
+        http.post(START, json={"username": "erin", "password": PASSWORD}).json()))
+    later.start()
+    try:
+        r = poll(http, app, serial, wait=10)  # asked before the login existed
+    finally:
+        later.join()
+    assert [w["transaction"] for w in r.json()["waiting"]] == [started[0]["challenge_id"]]
+    answer(http, app, started[0]["challenge_id"], started[0]["number"], decision="decline")
+    for wait in (-1, 11, "x"):
+        refused = poll(http, app, serial, wait=wait)
+        assert refused.status_code == 422 and refused.json()["error"], wait

@@ -7,10 +7,10 @@ import { t, translatePage } from "./i18n.js";
 import * as ocra from "./ocra.js";
 import * as protocol from "./protocol.js";
 
-const POLL_MS = 1000;  // while the app is visible; a push polls at once
+const POLL_MS = 1000;  // while a request is shown; otherwise a long poll (see pollLoop)
 const $ = (sel, root = document) => root.querySelector(sel);
 
-const state = { accounts: [], pending: null, revoked: new Set(), requests: new Map(), scanning: null };
+const state = { accounts: [], pending: null, revoked: new Set(), requests: new Map(), loops: new Set(), scanning: null };
 
 function say(text) { $("#error").textContent = ""; $("#message").textContent = text; }
 function fail(text) { $("#message").textContent = ""; $("#error").textContent = text; }
@@ -116,7 +116,7 @@ async function finishActivation(event) {
     say(t("Activated {user} ({serial})", account));
     await loadAccounts();
     subscribePush(account);  // best effort, in the background: polling works without it
-    poll();
+    pollAll();
   } catch (e) {
     fail(t("The activation failed: the server could not be reached."));
   }
@@ -167,34 +167,51 @@ function activationLink(text) {
 
 // ---- waiting logins
 
-async function poll() {
-  if (document.visibilityState !== "visible" || state.polling) { return; }
-  state.polling = true;
-  try {
-    const seen = new Set();
-    for (const account of state.accounts) {
-      let reply;
-      try {
-        const body = await protocol.signed(account.deviceKey, { device: account.serial, poll: Math.floor(Date.now() / 1000) });
-        reply = await api(account.server, "/waiting", body);
-      } catch (e) { continue; }  // offline: the typed response still works
-      if (reply.status === 401) {
-        if (!state.revoked.has(account.id)) { state.revoked.add(account.id); await loadAccounts(); }
-        continue;
-      }
-      if (reply.status !== 200) { continue; }
-      for (const item of reply.data.waiting || []) {
-        seen.add(item.transaction);
-        if (!state.requests.has(item.transaction)) { addRequest(account, item); }
-      }
+// Each account polls in a loop of its own while the app is visible: a long poll
+// (the server holds it up to LONG_POLL_S while nothing waits, and answers as
+// soon as a login arrives), and a plain poll every POLL_MS while one of its
+// requests is shown, so one that expires or is answered elsewhere goes away.
+const LONG_POLL_S = 10;
+
+function pollAll() {
+  for (const account of state.accounts) {
+    if (!state.loops.has(account.id)) {
+      state.loops.add(account.id);
+      pollLoop(account).finally(() => state.loops.delete(account.id));
     }
-    for (const [id, node] of state.requests) {
-      if (!seen.has(id) && !node.dataset.busy) { node.remove(); state.requests.delete(id); }
-    }
-    show("requests", state.requests.size > 0);
-  } finally {
-    state.polling = false;
   }
+}
+
+async function pollLoop(account) {
+  while (document.visibilityState === "visible" && !state.revoked.has(account.id)
+         && state.accounts.some((a) => a.id === account.id)) {
+    const showing = [...state.requests.values()].some((node) => node.dataset.account === account.id);
+    const ok = await pollOnce(account, showing ? 0 : LONG_POLL_S);
+    if (!ok || showing) { await new Promise((done) => setTimeout(done, ok ? POLL_MS : 2 * POLL_MS)); }
+  }
+}
+
+async function pollOnce(account, wait) {
+  let reply;
+  try {
+    const body = await protocol.signed(account.deviceKey, { device: account.serial, poll: Math.floor(Date.now() / 1000) });
+    reply = await api(account.server, "/waiting" + (wait ? "?wait=" + wait : ""), body);
+  } catch (e) { return false; }  // offline: the typed response still works
+  if (reply.status === 401) {  // replaced by a new phone, or revoked
+    if (!state.revoked.has(account.id)) { state.revoked.add(account.id); await loadAccounts(); }
+    return false;
+  }
+  if (reply.status !== 200) { return false; }
+  const seen = new Set();
+  for (const item of reply.data.waiting || []) {
+    seen.add(item.transaction);
+    if (!state.requests.has(item.transaction)) { addRequest(account, item); }
+  }
+  for (const [id, node] of state.requests) {
+    if (node.dataset.account === account.id && !seen.has(id) && !node.dataset.busy) { node.remove(); state.requests.delete(id); }
+  }
+  show("requests", state.requests.size > 0);
+  return true;
 }
 
 function addRequest(account, item) {
@@ -204,7 +221,8 @@ function addRequest(account, item) {
   const pinId = "pin-" + item.transaction;
   const heading = { login: "Login request for {user}", withdrawal: "Withdrawal request for {user}",
                     card: "Online card request for {user}" }[item.purpose] || "Request for {user}";
-  const article = el("article", { class: "request", data: { transaction: item.transaction, serial: account.serial } },
+  const article = el("article", { class: "request", data: { transaction: item.transaction, serial: account.serial,
+                                                             account: account.id } },
     el("h3", {}, t(heading, item)),
     el("p", { class: "origin" }, t("From {origin}, at {time}", { origin: item.origin || t("an unknown place"), time: when.toLocaleTimeString() })),
     item.amount ? el("p", { class: "amount" }, t("Amount {amount}", item)) : "",
@@ -325,14 +343,14 @@ function start() {
   $("#server").value = location.origin;
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {});
-    navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "poll") { poll(); } });
+    navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "poll") { pollAll(); } });
   }
-  document.addEventListener("visibilitychange", poll);
+  document.addEventListener("visibilitychange", pollAll);
   window.addEventListener("hashchange", activateFromAddress);  // a QR code opened while the app was open
   loadAccounts().then(() => {
     if (!activateFromAddress() && state.accounts.length === 0) { show("add-account", true); }
-    poll();
-    setInterval(poll, POLL_MS);
+    pollAll();
+    setInterval(pollAll, 5 * POLL_MS);  // restarts a loop that ended (the app hidden, then shown)
   });
 }
 

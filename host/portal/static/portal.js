@@ -1,8 +1,9 @@
 // What the portal's pages add with script; each works without it.
 // - The challenge countdown: the page says when the challenge expires; this adds
 //   the seconds left.
-// - "Approve on your phone": the page polls the login's state and moves on by
-//   itself (posting the page's own form) once the phone has answered.
+// - "Approve on your phone": the page long-polls the login's state (the server
+//   holds each poll up to 10 s until it changes) and moves on by itself, posting
+//   the page's own form, once the phone has answered.
 "use strict";
 (function () {
   var time = document.querySelector("time[data-expires]");
@@ -29,8 +30,8 @@
 (function () {
   var form = document.querySelector("form#approved[data-status]");
   if (!form || !window.fetch) { return; }
-  var url = form.getAttribute("data-status");
-  var POLL_MS = 500;
+  var url = form.getAttribute("data-status") + "?wait=10";
+  var RETRY_MS = 1000;
   var leaving = false;
   // Once the person submits a form (the typed response, another device), the page is
   // leaving: a poll seeing that answer must not post this form over it.
@@ -42,9 +43,9 @@
       .then(function (data) {
         // Any answer, or an expiry, is the server's to show: the form asks it.
         if (leaving) { return; }
-        if (data.state === "pending") { window.setTimeout(poll, POLL_MS); } else if (data.state !== "none") { form.submit(); }
+        if (data.state === "pending") { poll(); } else if (data.state !== "none") { form.submit(); }
       })
-      .catch(function () { window.setTimeout(poll, 2 * POLL_MS); });
+      .catch(function () { window.setTimeout(poll, RETRY_MS); });
   }
-  window.setTimeout(poll, POLL_MS);
+  poll();
 }());
