@@ -46,6 +46,7 @@ def staff_login(page, desk):
     page.get_by_label("User name").fill("staff")
     page.get_by_label("Password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Next").click()
+    expect(page.locator("strong.code")).to_have_count(2)  # the card's step has come
     i, j = (int(x) for x in page.locator("strong.code").all_inner_texts())
     page.get_by_label("Codes").fill(cards.expected(desk.staff_card["grid"], i, j))
     page.get_by_role("button", name="Log in").click()
@@ -102,7 +103,7 @@ def test_the_help_desk_day(desk, new_page, axe, screenshot, secrets_sent):
     staff.get_by_label(re.compile("^Key file")).set_input_files(str(key_file))
     staff.get_by_label("PIN (if the suite uses one)").first.fill("1234")
     staff.get_by_role("button", name="Enroll token").first.click()  # the key file's form, not the PSKC one
-    assert staff.locator("tr", has_text="DSC00042").count() >= 1
+    expect(staff.locator("tr", has_text="DSC00042").first).to_be_visible()
     card_row = staff.locator("tr", has_text="code-card").first
     card_row.get_by_role("button", name=re.compile("Revoke")).click()
     assert "revoked" in staff.locator("tr", has_text="code-card").first.inner_text()

@@ -126,8 +126,8 @@ def test_the_help_desk_logs_in_with_its_printed_card(system, page, axe, screensh
     finally:
         v.close()
     step_one(page, system, "helpdesk", system["helpdesk_password"])
+    expect(page.locator("strong.code")).to_have_count(2)  # the card's two positions
     positions = page.locator("strong.code").all_inner_texts()
-    assert len(positions) == 2
     expect(page.get_by_text("security code card %s" % serial)).to_be_visible()
     assert axe(page) == []
     screenshot(page, "card-challenge")

@@ -60,6 +60,7 @@ def first_step(page, site, name):
 
 def with_card(page, site, name):
     first_step(page, site, name)
+    expect(page.locator("strong.code")).to_have_count(2)  # the card's step has come
     i, j = (int(x) for x in page.locator("strong.code").all_inner_texts())
     page.get_by_label("Codes").fill(cards.expected(site.cards[name]["grid"], i, j))
     page.get_by_role("button", name="Log in").click()
