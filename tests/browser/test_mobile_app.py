@@ -133,6 +133,7 @@ def password_step(page, site, user, password=PASSWORD):
 
 def card_login(page, site, user, password=PASSWORD):
     password_step(page, site, user, password)
+    expect(page.locator("strong.code")).to_have_count(2)  # the card's step has come
     i, j = (int(x) for x in page.locator("strong.code").all_inner_texts())
     page.get_by_label("Codes").fill(cards.expected(site.cards[user]["grid"], i, j))
     page.get_by_role("button", name="Log in").click()
