@@ -7,7 +7,8 @@ by the typed code; a login approved with the number and the PIN; a wrong PIN cou
 toward the lockout; a decline; an expired request; a replayed approval refused; the
 app opening offline and computing the typed response for "Didn't get a notification?"
 (the same transaction, no second request); two accounts in one app; a new phone
-revoking the old; and no key exported from the page's IndexedDB.
+revoking the old; no key exported from the page's IndexedDB; and one app holding an
+account on a second server.
 
 The element ids are the UI contract's, which the app and these tests share. The users
 log in to the portal with printed code cards (weaker than a phone, so a card login may
@@ -545,3 +546,43 @@ def test_no_key_can_be_exported_from_the_apps_indexeddb(app, site):
         assert r["ocra"] == ["secret", False, "HMAC", "SHA-256"]
         assert r["device"] == ["private", False, "ECDSA", "P-256"]
         assert len(r["tries"]) == 8 and set(r["tries"].values()) == {"InvalidAccessError"}, r["tries"]
+
+
+def test_one_app_holds_an_account_on_another_server(site, new_page, tmp_path):
+    """The app served by one server, activated by the typed code on a second one (another
+    origin): its polls and answers cross over (the API answers CORS), and the other
+    server's login is approved from this app."""
+    import httpx
+
+    cheap, passwords.N = passwords.N, 2 ** 4
+    try:
+        db, keyring = make_db(tmp_path, users=("alice", "zoe"))
+    finally:
+        passwords.N = cheap
+    other = Server(tmp_path, db, keyring)
+    v = service.Verifier(db, keyring)
+    phone = new_page("phone")
+    try:
+        issued = v.mobile_activation("zoe")
+        open_app(phone, site)
+        phone.locator("button#add").click()
+        phone.locator("input#code").fill(issued["code"])
+        phone.locator("input#server").fill(other.url)
+        phone.locator("button#activate").click()
+        choose_pin(phone, "wes")
+        account = phone.locator('ul#accounts li.account[data-serial="%s"]' % issued["serial"])
+        expect(account).to_have_count(1, timeout=WAIT)
+        assert account.get_attribute("data-server") == other.url != site.url
+
+        with httpx.Client(base_url=other.url, timeout=30) as http:
+            login = http.post("/api/v1/login/start", json={"username": "zoe", "password": PASSWORD}).json()
+        article = phone.locator('article.request[data-transaction="%s"]' % login["challenge_id"])
+        expect(article).to_have_count(1, timeout=WAIT)
+        pick_and_approve(article, str(login["number"]), "wes")
+        expect(phone.locator("#message")).to_have_text("Approved", timeout=WAIT)
+        assert v.challenge_state(login["challenge_id"]) == "accepted"
+    finally:
+        phone.close()  # its long poll ends with it, before the server stops
+        v.close()
+        other.stop()
+    assert "Traceback" not in other.log_text()
