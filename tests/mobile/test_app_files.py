@@ -59,6 +59,7 @@ def test_the_service_worker_caches_every_file_the_app_needs_offline(client):
     sw = client.get("/mobile/sw.js").text
     assert "__VERSION__" not in sw and re.search(r'const VERSION = "[0-9a-f]{16}";', sw)
     cached = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
+    cached += json.loads(re.search(r"const OPTIONAL = (\[.*?\]);", sw, re.S).group(1))
     page = client.get("/mobile/").text
     needed = set(re.findall(r'(?:src|href)="([^"]+)"', page)) | {"./"}
     needed |= {f + ".js" for f in re.findall(r'from "\./(\w+)\.js"', client.get("/mobile/app.js").text)}

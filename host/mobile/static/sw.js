@@ -6,10 +6,13 @@
 const VERSION = "__VERSION__";
 const CACHE = "opendsc-mobile-" + VERSION;
 const FILES = ["./", "app.js", "accounts.js", "i18n.js", "ocra.js", "protocol.js", "app.css", "manifest.webmanifest",
-               "icon.svg", "icon-192.png", "icon-512.png", "vendor/jsQR.js"];
+               "icon.svg", "icon-192.png", "icon-512.png"];
+const OPTIONAL = ["vendor/jsQR.js"];  // the camera's decoder: a server without it still serves the app
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(FILES)).then(() => self.skipWaiting()));
+  event.waitUntil(caches.open(CACHE)
+    .then((cache) => cache.addAll(FILES).then(() => Promise.all(OPTIONAL.map((f) => cache.add(f).catch(() => null)))))
+    .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
