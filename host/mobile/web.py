@@ -16,21 +16,13 @@ from fastapi.responses import RedirectResponse, Response
 HERE = pathlib.Path(__file__).resolve().parent
 STATIC = HERE / "static"
 JSQR = HERE / "node_modules" / "jsqr" / "dist" / "jsQR.js"  # scripts/bootstrap.sh: npm ci in host/mobile
-FILES = {
-    "": ("index.html", "text/html; charset=utf-8"),
-    "app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "accounts.js": ("accounts.js", "text/javascript; charset=utf-8"),
-    "ocra.js": ("ocra.js", "text/javascript; charset=utf-8"),
-    "i18n.js": ("i18n.js", "text/javascript; charset=utf-8"),
-    "protocol.js": ("protocol.js", "text/javascript; charset=utf-8"),
-    "sw.js": ("sw.js", "text/javascript; charset=utf-8"),
-    "app.css": ("app.css", "text/css; charset=utf-8"),
-    "manifest.webmanifest": ("manifest.webmanifest", "application/manifest+json"),
-    "icon.svg": ("icon.svg", "image/svg+xml"),
-    "icon-192.png": ("icon-192.png", "image/png"),
-    "icon-512.png": ("icon-512.png", "image/png"),
-    "vendor/jsQR.js": (JSQR, "text/javascript; charset=utf-8"),
-}
+# The app's address under /mobile/ -> its file; nothing else is served.
+FILES = {"": STATIC / "index.html", "vendor/jsQR.js": JSQR}
+FILES.update({name: STATIC / name for name in ("app.js", "accounts.js", "ocra.js", "i18n.js", "protocol.js", "sw.js",
+                                               "app.css", "manifest.webmanifest", "icon.svg", "icon-192.png",
+                                               "icon-512.png")})
+MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+         ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml", ".png": "image/png"}
 
 
 def csp(scheme):
@@ -43,10 +35,9 @@ def csp(scheme):
 def _load():
     """Each file's bytes, read once at start; a missing jsQR leaves only the camera out."""
     files = {}
-    for name, (path, media) in FILES.items():
-        path = path if isinstance(path, pathlib.Path) else STATIC / path
+    for name, path in FILES.items():
         if path.is_file():
-            files[name] = (path.read_bytes(), media)
+            files[name] = (path.read_bytes(), MEDIA[path.suffix])
     version = hashlib.sha256(b"".join(body for name, (body, _) in sorted(files.items()) if name != "sw.js"))
     if "sw.js" in files:
         body, media = files["sw.js"]
