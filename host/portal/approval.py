@@ -6,7 +6,6 @@ answer, posts its own form, whose handler takes the approval once
 what the page says, for the login and the confirmation pages alike."""
 
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from host.server import longpoll
 
@@ -24,9 +23,7 @@ def state(page, challenge_id, expires_at):
 async def status(request, read, wait):
     """The status route's answer: `read()` gives the state (None when nothing waits); with
     ?wait=N it is held while the state is pending, so the page hears of the answer at once."""
-    current = await longpoll.until(request, read, lambda found: found != "pending", wait) if wait else \
-        await run_in_threadpool(read)
-    return status_response(current)
+    return status_response(await longpoll.until(request, read, lambda found: found != "pending", wait))
 
 
 def status_response(current):
