@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from host import ocra
 from host.portal import approval, sessions
 from host.portal.web import Page, posted
-from host.server import throttle
+from host.server import mobile, throttle
 from host.verifier import inputs
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, TOKEN
@@ -92,7 +92,7 @@ def _throttled(page, username=None):
 
 def _origin(page):
     """Where the login comes from, as a phone asked to approve it shows it."""
-    return "%s, portal" % (throttle.client_address(page.request) or "?")
+    return mobile.origin(page.request, "portal")
 
 
 def login_password(page, form):

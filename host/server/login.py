@@ -8,7 +8,7 @@ from typing import Optional
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
-from host.server import throttle
+from host.server import mobile, throttle
 from host.server.errors import error, rejected, responses, verifier_error
 from host.verifier.errors import VerifierError
 
@@ -64,7 +64,7 @@ def start(body: StartRequest, request: Request):
     try:
         ch = request.app.state.verifier.start(body.username, body.password, device=body.device, purpose=body.purpose,
                                               new_pin=body.new_pin, amount=body.amount,
-                                              origin="%s, login API" % (throttle.client_address(request) or "?"))
+                                              origin=mobile.origin(request, "login API"))
     except VerifierError as e:
         metrics.outcome("start", e.code)
         return verifier_error(e)

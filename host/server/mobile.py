@@ -86,6 +86,12 @@ class Answered(BaseModel):
     purpose: str
 
 
+def origin(request, application):
+    """Where a login comes from, as the phone asked to approve it shows it: the client's
+    address (behind a trusted proxy, the address the proxy saw) and the application."""
+    return "%s, %s" % (throttle.client_address(request) or "?", application)
+
+
 @router.post("/activate", response_model=Activated, responses=responses(400, 404, 413, 422, 429, 503))
 def activate(body: ActivateRequest, request: Request):
     """The app's first step: the activation code and its public keys; the server's ECDH key back."""

@@ -39,7 +39,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from host.server import throttle
+from host.server import mobile, throttle
 from host.verifier import inputs
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import LOGIN, kind
@@ -126,8 +126,7 @@ def challenge(ch, value=False):
 
 async def params(request):
     """All parameters: the query string, then the body (JSON, form or multipart)."""
-    agent = request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0].lower()
-    decode = unquote if agent not in NO_UNQUOTE_AGENTS else (lambda v: v)
+    decode = unquote if _agent(request).lower() not in NO_UNQUOTE_AGENTS else (lambda v: v)
     found = {k: decode(v) for k, v in _pairs(request.url.query)}
     body = await request.body()
     ctype = request.headers.get("content-type", "")
@@ -231,9 +230,13 @@ async def _check(request):
 def _origin(request):
     """Where the login comes from, for a phone asked to approve it: the client's address and
     the calling application as its User-Agent names itself (privacyidea-cp, FreeRADIUS, ...)."""
-    agent = request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0]
-    agent = "".join(c for c in agent if c.isalnum() or c in "-_.")[:40] or "validate API"
-    return "%s, %s" % (throttle.client_address(request) or "?", agent)
+    agent = "".join(c for c in _agent(request) if c.isalnum() or c in "-_.")[:40]
+    return mobile.origin(request, agent or "validate API")
+
+
+def _agent(request):
+    """The client's product as its User-Agent names it first ("privacyidea-cp/3.10 ..." -> "privacyidea-cp")."""
+    return request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0]
 
 
 def _second_factor(verifier, transaction, response, name, serial):
