@@ -325,10 +325,10 @@ async function subscribePush(account) {
 
 // /mobile/#activate=CODE, the portal's QR code opened by the phone's camera: activate on this server.
 function activateFromAddress() {
-  const link = /^#activate=([A-Za-z0-9-]{8,9})$/.exec(location.hash);
+  const link = activationLink(location.href);
   if (!link) { return false; }
   history.replaceState(null, "", location.pathname);  // the code leaves the address bar and history
-  activate(location.origin, link[1]);
+  activate(link.server, link.code);
   return true;
 }
 
