@@ -44,6 +44,7 @@ class Pusher:
         self._waiting = 0
         self._closed = False
         self._local = threading.local()
+        self._signer = None  # the VAPID key, read from the database at the first push
 
     def notify(self, device_id):
         """The verifier's on_mobile_challenge hook: queue a push and return at once."""
@@ -92,10 +93,9 @@ class Pusher:
         return response.status_code
 
     def _vapid(self):
-        vapid = getattr(self, "_signer", None)
-        if vapid is None:
-            vapid = self._signer = Vapid(private_key=self.verifier.mobile_push_vapid()[0])
-        return vapid
+        if self._signer is None:
+            self._signer = Vapid(private_key=self.verifier.mobile_push_vapid()[0])
+        return self._signer
 
     def _session(self):
         """One HTTP session a thread (keep-alive to the push service), following no redirect."""
