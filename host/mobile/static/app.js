@@ -350,7 +350,7 @@ function start() {
   loadAccounts().then(() => {
     if (!activateFromAddress() && state.accounts.length === 0) { show("add-account", true); }
     pollAll();
-    setInterval(pollAll, 5 * POLL_MS);  // restarts a loop that ended (the app hidden, then shown)
+    setInterval(pollAll, 5 * POLL_MS);  // a loop that ended just as the app came back into view starts again
   });
 }
 
