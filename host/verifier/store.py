@@ -135,8 +135,10 @@ master_keys = Table(
     Column("created_at", Float, nullable=False),
 )
 
-# Request throttling (throttle.py): attempts per key (a hashed client address or
-# user name) in one fixed window; rows of past windows are deleted as keys recur.
+# Request throttling (throttle.py): allowed attempts per key (a hashed client
+# address or user name) in buckets of a tenth of the window, which start at their
+# window_start; each key's row at window_start -1 is the lock its attempts take.
+# Buckets that left the window are deleted as keys recur.
 throttle = Table(
     "throttle", metadata,
     Column("key", String(80), primary_key=True),

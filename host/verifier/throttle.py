@@ -1,23 +1,34 @@
 """Throttling of login attempts per client address and per user name, in
-addition to the lockout: a fixed window of policy.throttle_window seconds, at
-most policy.throttle_per_address / throttle_per_user attempts in it.
+addition to the lockout: at most policy.throttle_per_address / throttle_per_user
+allowed attempts in any policy.throttle_window seconds.
+
+The window slides, so a burst across a clock boundary gets no more than the
+limit (a fixed window would let twice the limit through around its edge). Each
+key's attempts are counted in BUCKETS buckets of window/BUCKETS seconds; an
+attempt is allowed when the buckets that may hold attempts from the last
+`window` seconds hold fewer than the limit. That errs by at most one bucket on
+the refusing side. A refused attempt is not counted, so Retry-After is exact:
+a client that waits that long gets in, however often it tried meanwhile.
 
 The counters live in the verifier's database (the `throttle` table), so the
 limits hold across `dsc serve --workers N` and several servers on one database.
-Each attempt is one transaction: INSERT the window's row if missing, then one
-atomic `UPDATE ... SET count = count + 1 RETURNING count` (a row lock on
-PostgreSQL, the write lock on SQLite): never read-then-write, so whatever the
-interleaving, at most the limit is allowed per key and window. Refused attempts
-count too. Keys are hashed: no address or user name is stored in clear.
+Each attempt is one transaction that first locks each key's lock row (row
+LOCK_ROW, SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), in
+one key order on every process; only then are the buckets read and counted, so
+racing attempts are counted one after another and never get more than the limit.
+Keys are hashed: no address or user name is stored in clear.
 """
 
 import hashlib
 import math
 
-from sqlalchemy import and_
+from sqlalchemy import and_, select
 
 from host.verifier import store
 from host.verifier.store import throttle
+
+BUCKETS = 10
+LOCK_ROW = -1.0  # window_start of a key's lock row; buckets start at times >= 0
 
 
 def key(kind, value):
@@ -30,31 +41,60 @@ def normalise(name):
     return name.strip().casefold()
 
 
-def window_start(now, window):
-    return math.floor(now / window) * window
+def bucket_start(now, window):
+    size = window / BUCKETS
+    return math.floor(now / size) * size
+
+
+def _buckets(conn, k, oldest):
+    """The key's (start, count) buckets from `oldest` on, oldest first."""
+    return conn.execute(select(throttle.c.window_start, throttle.c.count)
+                        .where(and_(throttle.c.key == k, throttle.c.window_start >= oldest))
+                        .order_by(throttle.c.window_start)).all()
+
+
+def _wait(buckets, limit, window, now):
+    """Seconds until the oldest buckets have left the window and fewer than
+    `limit` attempts remain in it (at least 1)."""
+    size = window / BUCKETS
+    remaining = sum(c for _, c in buckets)
+    for start, c in buckets:
+        remaining -= c
+        if remaining < limit:
+            return max(1, math.ceil(start + window + size - now))
+    return max(1, math.ceil(window))  # not reached: the loop empties the window
 
 
 def count(engine, keys, window, now):
     """Count one attempt against each (key, limit) in `keys` (limit 0: not
-    counted). Returns None when every key is within its limit, else the seconds
-    until the window frees a slot (at least 1), for Retry-After."""
-    start = window_start(now, window)
+    counted). Returns None when every key is within its limit (the attempt is
+    counted against each), else the seconds until the window lets one more
+    attempt through, for Retry-After (the attempt is not counted)."""
+    size = window / BUCKETS
+    current = bucket_start(now, window)
+    # with `current`, these buckets cover at least the last `window` seconds
+    oldest = current - window - size / 2
     keys = sorted((k, limit) for k, limit in keys if limit > 0)  # one lock order on every process
     if not keys:
         return None
-    over = False
+    wait = 0
     with engine.begin() as conn:
         for k, limit in keys:
-            store.insert_missing(conn, throttle, key=k, window_start=start, count=0)
-            row = conn.execute(throttle.update()
-                               .where(and_(throttle.c.key == k, throttle.c.window_start == start))
-                               .values(count=throttle.c.count + 1).returning(throttle.c.count)).one()
-            if row[0] > limit:
-                over = True
-            conn.execute(throttle.delete().where(and_(throttle.c.key == k, throttle.c.window_start < start)))
-    if not over:
-        return None
-    return max(1, math.ceil(start + window - now))
+            store.insert_missing(conn, throttle, key=k, window_start=LOCK_ROW, count=0)
+            conn.execute(select(throttle.c.count).where(and_(throttle.c.key == k, throttle.c.window_start == LOCK_ROW))
+                         .with_for_update()).one()
+            conn.execute(throttle.delete().where(and_(throttle.c.key == k, throttle.c.window_start > LOCK_ROW,
+                                                      throttle.c.window_start < oldest)))
+            buckets = _buckets(conn, k, oldest)
+            if sum(c for _, c in buckets) >= limit:
+                wait = max(wait, _wait(buckets, limit, window, now))
+        if wait:
+            return wait
+        for k, _ in keys:
+            store.insert_missing(conn, throttle, key=k, window_start=current, count=0)
+            conn.execute(throttle.update().where(and_(throttle.c.key == k, throttle.c.window_start == current))
+                         .values(count=throttle.c.count + 1))
+    return None
 
 
 def attempt(verifier, address=None, username=None, now=None):

@@ -17,7 +17,9 @@ def test_racing_attempts_get_exactly_the_limit(world):
 
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         assert sum(pool.map(attempts, range(6))) == 7
-    wait = throttle.attempt(v, "198.51.100.8", "mallory")
-    assert wait is not None and 1 <= wait <= 60, "the name is over its limit from any address"
-    clock.now += 60
+    # the name was counted for those 7 too: from other addresses it has 2 of its 9 left
+    assert [throttle.attempt(v, "198.51.100.%d" % i, "mallory") is None for i in (8, 9, 10)] == [True, True, False]
+    wait = throttle.attempt(v, "198.51.100.11", "MALLORY")
+    assert wait is not None and 1 <= wait <= 66, "the name is over its limit from any address"
+    clock.now += 66  # a window and one bucket (throttle.BUCKETS)
     assert throttle.attempt(v, "198.51.100.7", "mallory") is None
