@@ -5,6 +5,7 @@ recent login activity."""
 from fastapi import APIRouter, Request
 
 from host.portal.web import Page
+from host.verifier.kinds import PIN_CHANGE, kind
 
 router = APIRouter(include_in_schema=False)
 ACTIVITY = 20  # recent events shown
@@ -28,6 +29,6 @@ def home_page(page, status=200, error=None, limits=None):
     own = [d for d in devices if not d.get("shared")]
     return page.render("home.html", status=status, error=error, limits=limits, user=name, devices=devices,
                        shipped=[d for d in own if d["kind"] == "token" and d["status"] in ("shipped", "inactive")],
-                       tokens=[d for d in own if d["kind"] == "token" and d["status"] == "active"],
+                       pin_devices=[d for d in own if d["status"] == "active" and PIN_CHANGE in kind(d["kind"]).purposes],
                        temporary=any(d["kind"] == "temp-passcode" and d["status"] == "active" for d in own),
                        activity=_recent(page, name))

@@ -14,6 +14,7 @@ from host.portal.login import _challenge
 from host.portal.web import HEADERS, Page, posted
 from host.verifier import cards
 from host.verifier.errors import VerifierError
+from host.verifier.kinds import MOBILE
 
 router = APIRouter(include_in_schema=False)
 PURPOSES = ("activation", "pin-change", "card", "withdrawal", "share")
@@ -106,7 +107,9 @@ def confirm_page(request: Request):
     if not shown:
         return page.redirect("/")
     what = None
-    if shown["purpose"] == "pin-change":
+    if shown["purpose"] == "pin-change" and shown["kind"] == MOBILE:
+        what = page.gettext("Enter your NEW PIN in OpenDSC Mobile, not the old one.")
+    elif shown["purpose"] == "pin-change":
         what = page.gettext("Key your NEW PIN into the token, not the old one.")
     elif shown["purpose"] == "withdrawal":
         what = page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))

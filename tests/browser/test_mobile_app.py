@@ -37,7 +37,7 @@ STAFF_PASSWORD = "Staff-pw-for-mobile-9"
 CARD_USERS = ("cam", "tia", "staff")  # log in to the portal with a printed card
 # Helpers take a key of PINS, never the PIN itself: pytest shows a failing function's arguments.
 PINS = {"ann": "3579", "ben": "8642", "cam": "1357", "tia": "9753", "wes": "2580", "rex": "4826", "rex2": "6284",
-        "wrong": "0000"}
+        "pat": "1470", "pat-new": "14702580", "wrong": "0000"}
 REFUSED = "The login failed: wrong number or PIN."
 WAIT = 10_000  # ms: the app polls every second; a loaded 2-core machine gets some slack
 
@@ -100,7 +100,7 @@ def site(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("mobile-app")
     cheap, passwords.N = passwords.N, 2 ** 4  # quick password checks: many logins here
     try:
-        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex"))
+        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex", "pat"))
         v = service.Verifier(db, keyring)
         v.add_user("staff", STAFF_PASSWORD, role="helpdesk")
         printed = {name: v.issue_printed_card(name) for name in CARD_USERS}
@@ -419,6 +419,33 @@ def test_a_decline_ends_the_login(ann, site, new_page):
     expect(desktop.locator(".error[role=alert]")).to_contain_text("declined", timeout=WAIT)
     expect(desktop.get_by_label("User name")).to_be_visible()  # back to the login form
     assert site.failures("ann") == failures, "a decline counts no failure (docs/mobile.md)"
+
+
+def approve_login(desktop, phone, site, user, serial, pin_of):
+    number = start_login(desktop, site, user)
+    pick_and_approve(waiting_request(phone, site, serial), number, pin_of)
+    desktop.wait_for_url(site.url + "/")
+
+
+def test_a_pin_change_in_the_portal_is_answered_in_the_app_with_the_new_pin(site, new_page):
+    phone = new_page("phone")
+    serial = activate_by_link(phone, site, "pat")
+    desktop = new_page("desktop")
+    approve_login(desktop, phone, site, "pat", serial, "pat")
+    desktop.get_by_label("New PIN", exact=True).fill(PINS["pat-new"])  # 8 digits, as a token's keypad allows
+    desktop.get_by_label("New PIN again").fill(PINS["pat-new"])
+    desktop.get_by_role("button", name="Change PIN").click()
+    expect(desktop.get_by_role("heading", name="Change your PIN")).to_be_visible()
+    expect(desktop.get_by_text("Enter your NEW PIN in OpenDSC Mobile, not the old one.")).to_be_visible()
+    number = desktop.locator("strong#approve-number").inner_text().strip()
+    article = waiting_request(phone, site, serial)
+    expect(article.locator("h3")).to_have_text("PIN change for pat")
+    expect(article.get_by_label("New PIN")).to_be_visible()
+    pick_and_approve(article, number, "pat-new")
+    expect(phone.locator("#message")).to_have_text("Approved", timeout=WAIT)
+    expect(desktop.get_by_text("Your PIN is changed. Use the new PIN from now on.")).to_be_visible(timeout=WAIT)
+    # the next login is approved with the new PIN
+    approve_login(new_page("desktop"), phone, site, "pat", serial, "pat-new")
 
 
 def test_an_expired_request(ann, site, new_page):

@@ -72,7 +72,8 @@ def test_the_phone_suite_agrees_with_the_reference_for_any_question_and_pin(app_
     for _ in range(60):
         key = bytes(rng.randrange(256) for _ in range(32))
         question = "%06d" % rng.randrange(10 ** 6) if rng.random() < 0.8 else str(rng.randrange(10 ** 4, 10 ** 6))
-        cases.append([suite, key.hex(), question, "%04d" % rng.randrange(10 ** 4)])
+        digits = rng.randint(4, 8)  # the token's PIN lengths
+        cases.append([suite, key.hex(), question, "%0*d" % (digits, rng.randrange(10 ** digits))])
     expected = [ocra(suite, bytes.fromhex(k), q, pin=p) for _, k, q, p in cases]
     assert responses(app_page, cases) == expected
 
@@ -96,9 +97,10 @@ def test_a_wrong_challenge_or_pin_is_refused_in_the_app(app_page):
         try { await ocra.response(key, suite, question, pin); out.push("computed"); } catch (e) { out.push("refused"); }
       }
       return out;
-    }""", [["12a456", "1234"], ["1234567", "1234"], ["123", "1234"], ["123456", "12345"], ["123456", ""],
-           ["123456", "１２３４"], ["123456", "1234"]])
-    assert outcome == ["refused"] * 6 + ["computed"]
+    }""", [["12a456", "1234"], ["1234567", "1234"], ["123", "1234"], ["123456", "123"], ["123456", "123456789"],
+           ["123456", ""], ["123456", "１２３４"], ["123456", "12a4"],
+           ["123456", "1234"], ["123456", "12345"], ["123456", "12345678"]])
+    assert outcome == ["refused"] * 8 + ["computed"] * 3, "a PIN is 4 to 8 digits 0-9, as on the token"
 
 
 def test_signed_messages_are_the_bytes_the_server_checks(app_page):

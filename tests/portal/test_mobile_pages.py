@@ -22,16 +22,17 @@ def portal(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mobile-pages")
     cheap, passwords.N = passwords.N, 2 ** 4
     try:
-        db, keyring = make_db(tmp, users=("olga", "pia", "quinn"))
+        db, keyring = make_db(tmp, users=("olga", "pia", "quinn", "rita"))
         v = service.Verifier(db, keyring)
         olga_card = v.issue_printed_card("olga")  # olga also has the token DSC00001 (make_db)
         pia_card = v.issue_printed_card("pia")  # a code card is all pia has
         quinn_phone = activate(v, v.mobile_activation("quinn")["code"], pin=PIN)[:2]  # quinn logs in with a phone
+        rita_phone = activate(v, v.mobile_activation("rita")["code"], pin=PIN)[:2]  # rita changes her PIN
         v.close()
     finally:
         passwords.N = cheap
     s = Server(tmp, db, keyring)
-    s.olga_card, s.pia_card, s.quinn_phone = olga_card, pia_card, quinn_phone
+    s.olga_card, s.pia_card, s.quinn_phone, s.rita_phone = olga_card, pia_card, quinn_phone, rita_phone
     s.verifier = lambda: service.Verifier(db, keyring)
     yield s
     s.stop()
@@ -199,5 +200,59 @@ def test_a_withdrawal_and_an_online_card_are_approved_on_the_phone(phone_login, 
             r = post(c, "/confirm/approved", page)
             assert r.status_code == 200 and done in r.text
         assert re.search(r'<pre class="card"[^>]*>', r.text), "the new card is shown once, in the portal"
+    finally:
+        v.close()
+
+
+def test_the_pin_of_the_phone_is_changed_in_the_portal_and_answered_with_the_new_pin(portal, secrets_sent):
+    app, key = portal.rita_phone
+    new_pin = "24681357"  # 8 digits, as the token's keypad allows
+    secrets_sent.add(new_pin)
+    v = portal.verifier()
+
+    def phone_sees():
+        serial = [d["serial"] for d in v.devices("rita") if d["kind"] == "mobile"][0]
+        message = '{"device":"%s","poll":%d}' % (serial, time.time())
+        (item,) = v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
+        return item
+
+    def typed_login(pin):
+        import httpx
+
+        c = httpx.Client(base_url=portal.url, timeout=30)
+        r = post(c, "/login", c.get("/login").text, username="rita", password=PASSWORD)
+        assert r.status_code == 303, alert(r.text)
+        page = c.get("/login").text
+        question = re.search(r'id="challenge-code">([0-9]{6})<', page).group(1)
+        return c, post(c, "/login/response", page, response=ocra(SUITE, key, question, pin=pin))
+
+    try:
+        c, r = typed_login(PIN)
+        assert r.status_code == 303, alert(r.text)
+        home = c.get("/").text
+        assert "Change your PIN" in home, "a phone's PIN is changed from the user's page, like a token's"
+        for pin_given, changed in ((PIN, False), (new_pin, True)):  # the old PIN does not answer a PIN change
+            r = post(c, "/confirm/start", c.get("/").text, purpose="pin-change", new_pin=new_pin,
+                     new_pin_again=new_pin)
+            assert r.status_code == 303, alert(r.text)
+            page = c.get("/confirm").text
+            assert "Enter your NEW PIN in OpenDSC Mobile, not the old one." in page and new_pin not in page
+            item = phone_sees()
+            assert item["purpose"] == "pin-change" and new_pin not in str(item)
+            answered = answer(v, app, item["transaction"], shown_number(page),
+                              response=ocra(SUITE, key, item["question"], pin=pin_given))
+            assert answered["ok"] is changed
+            r = post(c, "/confirm/approved", page)
+            if changed:
+                assert r.status_code == 200 and "Your PIN is changed." in r.text
+            else:
+                assert r.status_code == 401 and "nothing was changed" in alert(r.text)
+        c.close()
+        old_c, old = typed_login(PIN)
+        assert old.status_code == 401, "the old PIN no longer answers"
+        new_c, new = typed_login(new_pin)
+        assert new.status_code == 303 and new.headers["location"] == "/", alert(new.text)
+        old_c.close()
+        new_c.close()
     finally:
         v.close()

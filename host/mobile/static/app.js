@@ -97,7 +97,7 @@ async function finishActivation(event) {
   const p = state.pending;
   const pin = $("#pin").value, again = $("#pin2").value;
   if (!p) { return; }
-  if (!/^\d{4}$/.test(pin)) { fail(t("The PIN must be 4 digits.")); return; }
+  if (!ocra.PIN_PATTERN.test(pin)) { fail(t("The PIN must be 4 to 8 digits.")); return; }
   if (pin !== again) { fail(t("The two PINs differ.")); return; }
   try {
     const blob = await protocol.sealPin(p.pinKey, p.activation, pin);
@@ -220,15 +220,18 @@ function addRequest(account, item) {
     onclick: (e) => pick(article, e.currentTarget) }, String(n)));
   const pinId = "pin-" + item.transaction;
   const heading = { login: "Login request for {user}", withdrawal: "Withdrawal request for {user}",
-                    card: "Online card request for {user}" }[item.purpose] || "Request for {user}";
+                    card: "Online card request for {user}", "pin-change": "PIN change for {user}" }[item.purpose]
+                  || "Request for {user}";
+  const changing = item.purpose === "pin-change";  // answered with the new PIN, as on the token
   const article = el("article", { class: "request", data: { transaction: item.transaction, serial: account.serial,
                                                              account: account.id } },
     el("h3", {}, t(heading, item)),
     el("p", { class: "origin" }, t("From {origin}, at {time}", { origin: item.origin || t("an unknown place"), time: when.toLocaleTimeString() })),
     item.amount ? el("p", { class: "amount" }, t("Amount {amount}", item)) : "",
     el("fieldset", {}, el("legend", {}, t("Pick the number shown on the login page")), ...numbers),
-    el("label", { for: pinId }, t("PIN")),
-    el("input", { id: pinId, class: "pin", type: "password", inputmode: "numeric", pattern: "[0-9]*", maxlength: "4",
+    changing ? el("p", { class: "pin-change" }, t("Enter the NEW PIN you chose in the portal, not the old one.")) : "",
+    el("label", { for: pinId }, t(changing ? "New PIN" : "PIN")),
+    el("input", { id: pinId, class: "pin", type: "password", inputmode: "numeric", pattern: "[0-9]*", maxlength: "8",
                   autocomplete: "off" }),
     el("div", { class: "actions" },
       el("button", { type: "button", class: "approve", onclick: () => answer(account, item, article, "approve") }, t("Approve")),
@@ -250,7 +253,7 @@ async function answer(account, item, article, decision) {
   let number = picked ? Number(picked.textContent) : item.numbers[0];
   if (decision === "approve") {
     if (!picked) { fail(t("Pick the number the login page shows.")); return; }
-    if (!/^\d{4}$/.test(pin)) { fail(t("Enter your 4-digit PIN.")); return; }
+    if (!ocra.PIN_PATTERN.test(pin)) { fail(t("Enter your PIN: 4 to 8 digits.")); return; }
     response = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), item.question, pin);
   }
   article.querySelector("input.pin").value = "";
@@ -295,7 +298,7 @@ async function respond(event) {
   const account = state.responding;
   if (!account) { return; }
   const pin = $("#respond-pin").value, challenge = $("#respond-challenge").value.replace(/\s/g, "");
-  if (!/^\d{4}$/.test(pin)) { fail(t("The PIN must be 4 digits.")); return; }
+  if (!ocra.PIN_PATTERN.test(pin)) { fail(t("The PIN must be 4 to 8 digits.")); return; }
   if (!/^\d{6}$/.test(challenge)) { fail(t("The challenge has 6 digits.")); return; }
   try {
     $("#response").textContent = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), challenge, pin);

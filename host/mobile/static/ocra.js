@@ -38,13 +38,16 @@ export function questionBytes(suite, question) {
   return out;
 }
 
+// A PIN as the token's keypad takes it (firmware/dsc/config.py, check_pin): 4 to 8 digits 0-9.
+export const PIN_PATTERN = /^[0-9]{4,8}$/;
+
 // The data input: suite, 0x00, Q padded to 128 bytes, then the PIN's hash.
 export async function dataInput(suite, question, pin) {
   const head = new TextEncoder().encode(suite.text);
   const q = questionBytes(suite, question);
   let tail = new Uint8Array(0);
   if (suite.pinHash) {
-    if (!/^\d{4}$/.test(pin)) { throw new Error("the PIN must be 4 digits"); }
+    if (!PIN_PATTERN.test(pin)) { throw new Error("the PIN must be 4 to 8 digits"); }
     tail = new Uint8Array(await crypto.subtle.digest(suite.pinHash, new TextEncoder().encode(pin)));
   }
   const msg = new Uint8Array(head.length + 1 + Q_BYTES + tail.length);

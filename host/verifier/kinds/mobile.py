@@ -4,7 +4,7 @@ ranks below the token and above the cards and the temporary passcode."""
 
 import secrets
 
-from host.verifier.kinds.base import ACTIVATION, PIN_CHANGE, SHARE, register
+from host.verifier.kinds.base import ACTIVATION, SHARE, register
 from host.verifier.kinds.token import Token
 
 # The number a login page shows and the phone's user picks: two digits. (Here,
@@ -21,7 +21,9 @@ class MobileApp(Token):
     name = "mobile"
     level = 35
     serial_prefix = "MA-"
-    purposes = Token.purposes - {ACTIVATION, PIN_CHANGE, SHARE}  # the app sets its PIN itself; no sharing
+    # active from its activation, and its PIN is the app user's (a PIN change is
+    # answered with the new PIN, as on the token); a phone is not shared
+    purposes = Token.purposes - {ACTIVATION, SHARE}
     withdrawal_limits = (200000, 600000)  # the seeds' limits for the mobile app: a day, five business days
     prompt = "Open OpenDSC Mobile, enter your PIN and this challenge, and type the response"
 
