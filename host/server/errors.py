@@ -45,6 +45,7 @@ REJECTED = {
     "challenge already used": ("used", 401),
     "wrong number": ("wrong-number", 401),  # the phone's user picked another number than the login page's
     "declined": ("declined", 403),
+    "device not usable": ("device-not-usable", 403),  # revoked or turned off since the challenge was issued
     "locked": ("locked", 423),
 }
 HTTP_CODES = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "too-large",

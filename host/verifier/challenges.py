@@ -181,6 +181,16 @@ class Challenges:
                 raise VerifierError("limit", "the amount exceeds the withdrawal limits of your devices")
         return max(usable, key=lambda d: (kind(d.kind).level, d.id))
 
+    def _may_answer(self, dev, purpose, now):
+        """Whether `dev` may still answer its open challenge for `purpose`: the rule it
+        was asked under, except that a token being activated may have turned active
+        meanwhile (the activation delay). A device the help desk revoked, or its user
+        turned off or removed from a phone, answers nothing more."""
+        if purpose == ACTIVATION:
+            return ACTIVATION in kind(dev.kind).purposes and status(dev, now, self.policy) in ("shipped", "inactive",
+                                                                                              "active")
+        return self._may_confirm(dev, purpose, now)
+
     def _may_confirm(self, dev, purpose, now):
         k = kind(dev.kind)
         now_status = status(dev, now, self.policy)
@@ -262,6 +272,9 @@ class Challenges:
             audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
             return {"ok": False, "reason": "locked",
                     "message": self.lockout.message(now + self.policy.lockout_duration)}
+        if not self._may_answer(row, row.purpose, now):  # revoked, turned off or expired since it was asked
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "device not usable")
+            return {"ok": False, "reason": "device not usable"}
         if wrong_number:
             self.lockout.fail(conn, name, now, "wrong number")
             audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong number")

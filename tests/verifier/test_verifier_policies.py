@@ -281,3 +281,40 @@ def test_a_database_url_that_cannot_be_reached_is_one_line_without_its_password(
     with pytest.raises(store.StoreError) as e:
         service.Verifier(url, master)
     assert "hunter2secret" not in str(e.value) and "\n" not in str(e.value) and "127.0.0.1" in str(e.value)
+
+
+@pytest.mark.parametrize("end", ["revoked by the help desk", "reported lost", "turned off as misplaced"])
+def test_a_token_ended_while_its_challenge_is_open_answers_nothing(world, end):
+    """The help desk revokes a stolen token while the thief's login waits for its
+    response: the right response no longer logs in, and it is no failure of the user's."""
+    from sqlalchemy import func, select
+
+    from host.verifier.store import failures
+
+    v, clock, key, _ = world
+    ch = v.start("alice", PASSWORD)
+    assert ch["serial"] == "DSC00001"
+    if end == "revoked by the help desk":
+        v.revoke_device("alice", "DSC00001")
+    elif end == "reported lost":
+        v.replace_token("alice", "DSC00001")
+    else:
+        v.set_token_status("alice", "DSC00001", active=False)
+    clock.now += 5
+    result = v.finish(ch["challenge_id"], respond(v, key, ch))
+    assert not result["ok"] and result["reason"] == "device not usable"
+    assert v.audit_log("alice", limit=1, newest=True)[0]["reason"] == "device not usable"
+    with v.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(failures)).scalar() == 0
+
+
+def test_a_temporary_passcode_past_its_full_access_finishes_no_login_begun_before(world):
+    v, clock, key, _ = world
+    v.set_token_status("alice", "DSC00001", active=False)
+    temp = v.issue_temp_passcode("alice")
+    clock.now += v.policy.temp_full_access - 30  # the login starts 30 s before full access ends
+    ch = v.start("alice", PASSWORD)
+    assert ch["kind"] == "temp-passcode"
+    clock.now += 60
+    result = v.finish(ch["challenge_id"], temp["passcode"])
+    assert not result["ok"] and result["reason"] == "device not usable"
