@@ -6,7 +6,8 @@ Every rule is the library's (host/verifier/mobile*.py); these routes check only
 JSON types. Activation and answers are throttled per client address (an
 activation code is short; an answer judges a PIN). A poll is not: the app polls
 while it is open (a long poll, ?wait=, while nothing waits for it), and each poll
-is signed by the device key; nor is a push subscription, which is signed the same way.
+is signed by the device key; nor is a push subscription or a removal, which are
+signed the same way.
 """
 
 from typing import List, Optional
@@ -77,6 +78,11 @@ class Subscribed(BaseModel):
     serial: str
 
 
+class Removed(BaseModel):
+    serial: str
+    user: str
+
+
 class Answered(BaseModel):
     model_config = ConfigDict(extra="allow")  # what a purpose adds, e.g. amount
     ok: bool
@@ -131,6 +137,13 @@ def answer(body: SignedRequest, request: Request):
     if not result.get("ok"):
         return rejected(result)
     return result
+
+
+@router.post("/remove", response_model=Removed, responses=responses(400, 401, 413, 422, 503))
+def remove(body: SignedRequest, request: Request):
+    """The account removed from the app: the phone, signing {device, poll, remove: true},
+    is revoked, so logins no longer wait for it."""
+    return request.app.state.verifier.mobile_remove(body.message, body.signature)
 
 
 @router.get("/push/key", response_model=PushKey, responses=responses(503))

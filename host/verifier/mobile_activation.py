@@ -1,5 +1,6 @@
 """Activating OpenDSC Mobile on a phone (docs/mobile.md, "Activation"): a code
-for the portal, the key agreement with the app, and the device it becomes.
+for the portal, the key agreement with the app, and the device it becomes; and
+the end of that device when its account is removed from the app ("Removal").
 
 Each step is one transaction that moves an activation from one state to the
 next with a conditional update, so two requests with the same code or the same
@@ -14,11 +15,14 @@ from host import ocra
 from host.verifier import audit as audit_log, inputs, mobile
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, kind
-from host.verifier.store import devices, mobile_activations, users
+from host.verifier.store import devices, mobile_activations, push_subscriptions, users
 from host.verifier.users import find
 
 CODE_CONTEXT = "mobile-activation-code"
 PIN_HASH_LENGTH = 20  # SHA-1 of the PIN: the default suite's PSHA1
+# A removal is a poll that says so: without the field, a poll's signature could
+# be replayed, within its ±60 s, as a removal.
+REMOVE_FIELDS = ("remove",)
 OPEN, AGREED, DONE = "open", "agreed", "done"
 
 
@@ -118,3 +122,22 @@ class MobileActivation:
             audit_log.record(conn, now, row.username, "%s:%s" % (MOBILE, row.serial), "activation", "ok",
                              "phone activated")
         return {"serial": row.serial, "user": row.username}
+
+    def mobile_remove(self, message, signature):
+        """The app's account removed on the phone: the canonical signed
+        {device, poll, remove: true}, within a poll's ±60 s, revokes that phone, so no
+        login waits for a phone that has forgotten its keys. Returns {"serial", "user"}."""
+        obj = mobile.parse_poll(message, self.clock(), REMOVE_FIELDS)
+        if obj["remove"] is not True:
+            raise VerifierError("bad-message", "remove is true")
+        signed = mobile.unb64u(signature, "signature", mobile.SIGNATURE_LENGTH)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            dev = self._signing_phone(conn, obj["device"], message, signed)
+            if conn.execute(devices.update().where(devices.c.id == dev.id).where(devices.c.status == "active")
+                            .values(status="revoked", expires_at=now)).rowcount != 1:  # a racing removal won
+                raise VerifierError("bad-signature", "the signature is not the device's")
+            conn.execute(push_subscriptions.delete().where(push_subscriptions.c.device_id == dev.id))
+            name = conn.execute(select(users.c.username).where(users.c.id == dev.user_id)).scalar()
+            audit_log.record(conn, now, name, "%s:%s" % (MOBILE, dev.serial), "revoke", "ok", "removed in the app")
+        return {"serial": dev.serial, "user": name}

@@ -37,7 +37,7 @@ STAFF_PASSWORD = "Staff-pw-for-mobile-9"
 CARD_USERS = ("cam", "tia", "staff")  # log in to the portal with a printed card
 # Helpers take a key of PINS, never the PIN itself: pytest shows a failing function's arguments.
 PINS = {"ann": "3579", "ben": "8642", "cam": "1357", "tia": "9753", "wes": "2580", "rex": "4826", "rex2": "6284",
-        "pat": "1470", "pat-new": "14702580", "wrong": "0000"}
+        "pat": "1470", "pat-new": "14702580", "una": "7531", "wrong": "0000"}
 REFUSED = "The login failed: wrong number or PIN."
 WAIT = 10_000  # ms: the app polls every second; a loaded 2-core machine gets some slack
 
@@ -100,7 +100,7 @@ def site(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("mobile-app")
     cheap, passwords.N = passwords.N, 2 ** 4  # quick password checks: many logins here
     try:
-        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex", "pat"))
+        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex", "pat", "una"))
         v = service.Verifier(db, keyring)
         v.add_user("staff", STAFF_PASSWORD, role="helpdesk")
         printed = {name: v.issue_printed_card(name) for name in CARD_USERS}
@@ -446,6 +446,42 @@ def test_a_pin_change_in_the_portal_is_answered_in_the_app_with_the_new_pin(site
     expect(desktop.get_by_text("Your PIN is changed. Use the new PIN from now on.")).to_be_visible(timeout=WAIT)
     # the next login is approved with the new PIN
     approve_login(new_page("desktop"), phone, site, "pat", serial, "pat-new")
+
+
+def test_removing_an_account_in_the_app_revokes_the_phone_on_its_server(site, new_page):
+    phone = new_page("phone")
+    serial = activate_by_link(phone, site, "una")
+    account = phone.locator('ul#accounts li.account[data-serial="%s"]' % serial)
+    asked, answers = [], []
+
+    def on_dialog(dialog):
+        asked.append(dialog.message)
+        dialog.accept() if answers.pop(0) else dialog.dismiss()
+
+    phone.on("dialog", on_dialog)
+    # offline, the app says the server was not told and keeps the account unless told otherwise
+    phone.context.set_offline(True)
+    try:
+        answers[:] = [True, False]
+        account.locator("button.remove").click()
+        expect(phone.locator("#error")).to_have_text("Nothing was removed: the server could not be told.",
+                                                      timeout=WAIT)
+        expect(account).to_have_count(1)
+        assert len(asked) == 2 and "could not be told" in asked[1], asked
+    finally:
+        phone.context.set_offline(False)
+    assert [d["status"] for d in site.v.devices("una") if d["serial"] == serial] == ["active"]
+
+    asked.clear()
+    answers[:] = [True]
+    account.locator("button.remove").click()
+    expect(phone.locator("#message")).to_have_text("Removed una (%s)" % serial, timeout=WAIT)
+    expect(account).to_have_count(0)
+    assert len(asked) == 1 and "will no longer ask this phone" in asked[0], asked
+    assert [d["status"] for d in site.v.devices("una") if d["serial"] == serial] == ["revoked"]
+    desktop = new_page("desktop")  # the phone was una's only device: the portal says so at once
+    password_step(desktop, site, "una")
+    expect(desktop.get_by_role("alert")).to_have_text("You have no device to log in with. Please contact the help desk.")
 
 
 def test_an_expired_request(ann, site, new_page):

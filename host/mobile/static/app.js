@@ -57,11 +57,31 @@ async function loadAccounts() {
   show("no-accounts", state.accounts.length === 0);
 }
 
+// Removing an account tells its server first (a signed removal revokes the phone
+// there), so no login goes on waiting for a phone that has forgotten its keys.
 async function removeAccount(account) {
-  if (!window.confirm(t("Remove {user} ({serial}) from this phone?", account))) { return; }
+  if (!window.confirm(t("Remove {user} ({serial}) from this phone? Its server will no longer ask this phone to approve logins.", account))) { return; }
+  if (!state.revoked.has(account.id) && !await tellServerRemoved(account)
+      && !window.confirm(t("The server could not be told, so it may still ask this phone to approve logins. Remove {user} ({serial}) from this phone anyway?", account))) {
+    fail(t("Nothing was removed: the server could not be told."));
+    return;
+  }
   await accounts.remove(account.id);
+  for (const [id, node] of state.requests) {
+    if (node.dataset.account === account.id) { node.remove(); state.requests.delete(id); }
+  }
+  show("requests", state.requests.size > 0);
   say(t("Removed {user} ({serial})", account));
   await loadAccounts();
+}
+
+async function tellServerRemoved(account) {
+  try {
+    const reply = await api(account.server, "/remove", await protocol.signed(account.deviceKey,
+      { device: account.serial, poll: Math.floor(Date.now() / 1000), remove: true }));
+    // bad-signature: the server no longer knows this phone (revoked already), which is the aim
+    return reply.status === 200 || (reply.status === 401 && reply.data.error === "bad-signature");
+  } catch (e) { return false; }
 }
 
 // ---- activation

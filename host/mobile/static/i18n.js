@@ -30,7 +30,11 @@ const JA = {
   "PIN again": "暗証番号（確認）",
   "Finish activation": "利用開始を完了",
   "Removed {user} ({serial})": "{user}（{serial}）を削除しました",
-  "Remove {user} ({serial}) from this phone?": "{user}（{serial}）をこのスマートフォンから削除しますか？",
+  "Nothing was removed: the server could not be told.": "サーバーに伝えられなかったため、何も削除していません。",
+  "Remove {user} ({serial}) from this phone? Its server will no longer ask this phone to approve logins.":
+    "{user}（{serial}）をこのスマートフォンから削除しますか？サーバーはこのスマートフォンにログインの承認を求めなくなります。",
+  "The server could not be told, so it may still ask this phone to approve logins. Remove {user} ({serial}) from this phone anyway?":
+    "サーバーに伝えられなかったため、このスマートフォンにログインの承認を求め続けるかもしれません。それでも{user}（{serial}）をこのスマートフォンから削除しますか？",
   "Remove": "削除",
   "no longer active": "利用できません",
   "The activation code has 8 letters and digits.": "利用開始コードは英数字8文字です。",
