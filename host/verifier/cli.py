@@ -58,8 +58,9 @@ def add_parsers(sub):
     c = verifier_command(dbs.add_parser("grant", help="PostgreSQL: give the login service's role what it needs, "
                                                       "and on the audit log only SELECT and INSERT (run as the owner)"))
     c.add_argument("role", help="the service's PostgreSQL role, e.g. dsc_service")
-    verifier_command(dbs.add_parser("sweep", help="delete failed-login records too old for any lock and challenges "
-                                                  "expired over a day ago (run it daily, e.g. from cron)"))
+    verifier_command(dbs.add_parser("sweep", help="delete failed-login records too old for any lock, challenges "
+                                                  "expired over a day ago and throttle counters out of their window "
+                                                  "(run it daily, e.g. from cron)"))
 
     us = actions("user", "verifier users", "user_command")
     c = named(verifier_command(us.add_parser("add", help="add a user; the password is read from stdin")))

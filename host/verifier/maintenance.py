@@ -4,6 +4,7 @@ long-running service does not grow the database without end."""
 
 from sqlalchemy import delete, exists, select
 
+from host.verifier import throttle
 from host.verifier.store import challenges, failures, lockouts
 
 DAY = 86400.0
@@ -12,8 +13,8 @@ DAY = 86400.0
 class Maintenance:
     def sweep(self):
         """Delete failures too old for any lock, lockout rows with no failures left,
-        and challenges that expired over a day ago (the audit log keeps their events).
-        Returns how many rows of each went."""
+        challenges that expired over a day ago (the audit log keeps their events),
+        and throttle counters out of the window. Returns how many rows of each went."""
         now = self.clock()
         horizon = now - self.policy.lockout_window - self.policy.lockout_duration
         with self.engine.begin() as conn:
@@ -22,4 +23,5 @@ class Maintenance:
             gone["lockouts"] = conn.execute(delete(lockouts).where(
                 ~exists(select(failures.c.id).where(failures.c.name == lockouts.c.name)))).rowcount
             gone["challenges"] = conn.execute(delete(challenges).where(challenges.c.expires_at < now - DAY)).rowcount
+            gone["throttle"] = throttle.sweep(conn, self.policy.throttle_window, now)
         return gone

@@ -13,10 +13,13 @@ a client that waits that long gets in, however often it tried meanwhile.
 The counters live in the verifier's database (the `throttle` table), so the
 limits hold across `dsc serve --workers N` and several servers on one database.
 Each attempt is one transaction that first locks each key's lock row (row
-LOCK_ROW, SELECT ... FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), in
+LOCK_ROW: an upsert, INSERT ... ON CONFLICT DO UPDATE, which takes the row lock
+on PostgreSQL whether the row was there or not; BEGIN IMMEDIATE on SQLite), in
 one key order on every process; only then are the buckets read and counted, so
 racing attempts are counted one after another and never get more than the limit.
-Keys are hashed: no address or user name is stored in clear.
+Keys are hashed: no address or user name is stored in clear. `dsc db sweep`
+deletes buckets that left the window and lock rows left with none (sweep()); an
+attempt recreates its lock row, so a sweep never makes one fail.
 """
 
 import hashlib
@@ -44,6 +47,28 @@ def normalise(name):
 def bucket_start(now, window):
     size = window / BUCKETS
     return math.floor(now / size) * size
+
+
+def _lock(conn, k):
+    """Lock the key's lock row, making it if missing, in one statement."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    upsert = insert(throttle).values(key=k, window_start=LOCK_ROW, count=0)
+    conn.execute(upsert.on_conflict_do_update(index_elements=[throttle.c.key, throttle.c.window_start],
+                                              set_={"count": throttle.c.count}))
+
+
+def sweep(conn, window, now):
+    """Delete the buckets of every key that left the window (as `window` now
+    is), then the lock rows left with no bucket. Returns how many rows went."""
+    gone = conn.execute(throttle.delete().where(and_(throttle.c.window_start > LOCK_ROW,
+                                                     throttle.c.window_start < now - window - window / BUCKETS))
+                        ).rowcount
+    live = select(throttle.c.key).where(throttle.c.window_start > LOCK_ROW).scalar_subquery()
+    return gone + conn.execute(throttle.delete().where(and_(throttle.c.window_start == LOCK_ROW,
+                                                            throttle.c.key.not_in(live)))).rowcount
 
 
 def _buckets(conn, k, oldest):
@@ -80,9 +105,7 @@ def count(engine, keys, window, now):
     wait = 0
     with engine.begin() as conn:
         for k, limit in keys:
-            store.insert_missing(conn, throttle, key=k, window_start=LOCK_ROW, count=0)
-            conn.execute(select(throttle.c.count).where(and_(throttle.c.key == k, throttle.c.window_start == LOCK_ROW))
-                         .with_for_update()).one()
+            _lock(conn, k)
             conn.execute(throttle.delete().where(and_(throttle.c.key == k, throttle.c.window_start > LOCK_ROW,
                                                       throttle.c.window_start < oldest)))
             buckets = _buckets(conn, k, oldest)
