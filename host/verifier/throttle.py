@@ -27,7 +27,6 @@ import math
 
 from sqlalchemy import and_, select
 
-from host.verifier import store
 from host.verifier.store import throttle
 
 BUCKETS = 10
@@ -49,15 +48,16 @@ def bucket_start(now, window):
     return math.floor(now / size) * size
 
 
-def _lock(conn, k):
-    """Lock the key's lock row, making it if missing, in one statement."""
+def _add(conn, k, start, n):
+    """Add n to the key's row at `start`, making it if missing, in one statement
+    (an upsert, which locks the row on PostgreSQL whether it was there or not)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    upsert = insert(throttle).values(key=k, window_start=LOCK_ROW, count=0)
+    upsert = insert(throttle).values(key=k, window_start=start, count=n)
     conn.execute(upsert.on_conflict_do_update(index_elements=[throttle.c.key, throttle.c.window_start],
-                                              set_={"count": throttle.c.count}))
+                                              set_={"count": throttle.c.count + n}))
 
 
 def sweep(conn, window, now):
@@ -105,7 +105,7 @@ def count(engine, keys, window, now):
     wait = 0
     with engine.begin() as conn:
         for k, limit in keys:
-            _lock(conn, k)
+            _add(conn, k, LOCK_ROW, 0)  # the key's lock
             conn.execute(throttle.delete().where(and_(throttle.c.key == k, throttle.c.window_start > LOCK_ROW,
                                                       throttle.c.window_start < oldest)))
             buckets = _buckets(conn, k, oldest)
@@ -114,9 +114,7 @@ def count(engine, keys, window, now):
         if wait:
             return wait
         for k, _ in keys:
-            store.insert_missing(conn, throttle, key=k, window_start=current, count=0)
-            conn.execute(throttle.update().where(and_(throttle.c.key == k, throttle.c.window_start == current))
-                         .values(count=throttle.c.count + 1))
+            _add(conn, k, current, 1)
     return None
 
 
