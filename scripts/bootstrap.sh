@@ -73,9 +73,7 @@ if [ ! -f "$mobile_app/node_modules/jsqr/dist/jsQR.js" ] && command -v npm >/dev
         || echo "bootstrap: could not install jsQR with npm; the mobile app's camera scan is left out" >&2
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-# --no-compile: Python writes the bytecode of what is imported when it first is; compiling
-# every file of every package here took 15 of the install's 38 s on the 2-core machine.
-"$venv/bin/python" -m pip install -q --no-compile --disable-pip-version-check -e ".[dev]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[dev]"
 # The Pico's MicroPython stubs, laid out for mypy (see scripts/typecheck.py).
 [ -f "$venv/typings/machine.pyi" ] || "$venv/bin/python" -m pip install -q --disable-pip-version-check \
     --target "$venv/typings" micropython-rp2-rpi-pico-stubs
