@@ -7,8 +7,8 @@ the secret.
 Tests register what they send with the `secrets_sent` fixture (tests/conftest.py).
 Each worker writes its set to <run dir>/log-scan-secrets/<worker>.txt at its end;
 the process that ends last (the xdist controller, or the only process) scans.
-Short secrets (a 4-digit PIN) count only as whole tokens, so a timestamp that
-happens to hold the same digits is no hit; nor does a server's process id
+Short secrets (a 4-digit PIN) count only as whole tokens, so a timestamp or a
+request's duration ("1234.5ms") that happens to hold the same digits is no hit; nor does a server's process id
 ("Started server process [9369]"), which can equal a 4-digit PIN outright."""
 
 import os
@@ -33,20 +33,25 @@ def _run_dir(config):
 def _pattern(secret):
     if len(secret) >= SHORT:
         return re.compile(re.escape(secret))
-    return re.compile(r"(?<![0-9A-Za-z])%s(?![0-9A-Za-z])" % re.escape(secret))
+    # standing alone: not inside a word or a number (the access log's "1234.5ms" is a duration)
+    return re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)%s(?![0-9A-Za-z])(?!\.[0-9])" % re.escape(secret))
+
+
+def leaked(text, secrets):
+    """The secrets that appear in `text`, by the rules above (a fixture's scan of its own server's log)."""
+    without_ids = PROCESS_ID.sub("process [pid]", text)
+    return [s for s in secrets if s and _pattern(s).search(without_ids if len(s) < SHORT else text)]
 
 
 def scan(root, secrets):
     """[(log file, count of secrets in it)] for every *.log under root holding any."""
-    patterns = [(len(s) < SHORT, _pattern(s)) for s in secrets if s]
     found = []
     for path in sorted(pathlib.Path(root).rglob("*.log")):
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        without_ids = PROCESS_ID.sub("process [pid]", text)
-        hits = sum(1 for short, p in patterns if p.search(without_ids if short else text))
+        hits = len(leaked(text, secrets))
         if hits:
             found.append((path, hits))
     return found

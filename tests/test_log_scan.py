@@ -27,8 +27,14 @@ def test_a_short_secret_counts_only_standing_alone(tmp_path):
     log = tmp_path / "a.log"
     log.write_text("pid [412345] at 20:12:34,123\n")
     assert log_scan.scan(tmp_path, {"1234"}) == []
+    log.write_text('127.0.0.1:41234 "GET /login" 200 1234.5ms, then 0.1234 s\n')
+    assert log_scan.scan(tmp_path, {"1234"}) == [], "a port and durations that hold the digits"
     log.write_text("pin=1234 typed\n")
     assert log_scan.scan(tmp_path, {"1234"}) == [(log, 1)]
+    log.write_text("the PIN was 1234.\n")
+    assert log_scan.scan(tmp_path, {"1234"}) == [(log, 1)]
+    assert log_scan.leaked("127.0.0.1 200 1234.0ms\npin=1234\n", {"1234", "5678"}) == ["1234"]
+    assert log_scan.leaked("127.0.0.1 200 1234.0ms\n", {"1234"}) == [], "a fixture's own scan reads the same way"
 
 
 def test_a_process_id_equal_to_a_pin_is_no_leak_but_the_pin_elsewhere_is(tmp_path):

@@ -28,6 +28,7 @@ from typing import List, NamedTuple
 
 import pytest
 
+from tests import log_scan
 from tests.server.conftest import ROOT, Server, make_db, request_secrets
 
 CHROMIUM = "/usr/bin/chromium"
@@ -179,6 +180,6 @@ def portal(tmp_path_factory):
     finally:
         server.stop()
     log = server.log_text()
-    leaked = [secret for secret in request_secrets if secret in log]
+    leaked = log_scan.leaked(log, request_secrets)
     assert not leaked, "%d secret(s) reached the portal server's log" % len(leaked)
     assert "Traceback" not in log

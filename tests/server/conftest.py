@@ -98,7 +98,7 @@ def server(tmp_path_factory):
         yield s
     finally:
         s.stop()
-    leaked = [x for x in request_secrets if x in s.log_text()]
+    leaked = log_scan.leaked(s.log_text(), request_secrets)
     assert not leaked, "%d secret(s) reached the server's log" % len(leaked)
     assert "Traceback" not in s.log_text()
 
