@@ -8,8 +8,9 @@ Tests register what they send with the `secrets_sent` fixture (tests/conftest.py
 Each worker writes its set to <run dir>/log-scan-secrets/<worker>.txt at its end;
 the process that ends last (the xdist controller, or the only process) scans.
 Short secrets (a 4-digit PIN) count only as whole tokens, so a timestamp or a
-request's duration ("1234.5ms") that happens to hold the same digits is no hit; nor does a server's process id
-("Started server process [9369]"), which can equal a 4-digit PIN outright."""
+request's duration ("1234.5ms") that happens to hold the same digits is no hit;
+nor does a server's process id ("Started server process [9369]"), which can
+equal a 4-digit PIN outright."""
 
 import os
 import pathlib
@@ -37,21 +38,30 @@ def _pattern(secret):
     return re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)%s(?![0-9A-Za-z])(?!\.[0-9])" % re.escape(secret))
 
 
+def _patterns(secrets):
+    return [(s, len(s) < SHORT, _pattern(s)) for s in secrets if s]
+
+
+def _found(text, patterns):
+    without_ids = PROCESS_ID.sub("process [pid]", text)
+    return [s for s, short, p in patterns if p.search(without_ids if short else text)]
+
+
 def leaked(text, secrets):
     """The secrets that appear in `text`, by the rules above (a fixture's scan of its own server's log)."""
-    without_ids = PROCESS_ID.sub("process [pid]", text)
-    return [s for s in secrets if s and _pattern(s).search(without_ids if len(s) < SHORT else text)]
+    return _found(text, _patterns(secrets))
 
 
 def scan(root, secrets):
     """[(log file, count of secrets in it)] for every *.log under root holding any."""
+    patterns = _patterns(secrets)  # compiled once for every file
     found = []
     for path in sorted(pathlib.Path(root).rglob("*.log")):
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
-        hits = len(leaked(text, secrets))
+        hits = len(_found(text, patterns))
         if hits:
             found.append((path, hits))
     return found

@@ -127,11 +127,11 @@ class MobileActivation:
         """The app's account removed on the phone: the canonical signed
         {device, poll, remove: true}, within a poll's ±60 s, revokes that phone, so no
         login waits for a phone that has forgotten its keys. Returns {"serial", "user"}."""
-        obj = mobile.parse_poll(message, self.clock(), REMOVE_FIELDS)
+        now = self.clock()
+        obj = mobile.parse_poll(message, now, REMOVE_FIELDS)
         if obj["remove"] is not True:
             raise VerifierError("bad-message", "remove is true")
         signed = mobile.unb64u(signature, "signature", mobile.SIGNATURE_LENGTH)
-        now = self.clock()
         with self.engine.begin() as conn:
             dev = self._signing_phone(conn, obj["device"], message, signed)
             if conn.execute(devices.update().where(devices.c.id == dev.id).where(devices.c.status == "active")

@@ -373,13 +373,18 @@ def engine_for(db, create=False):
         raise StoreError("cannot use database URL: %s" % str(e).splitlines()[0])
 
 
-def insert_missing(conn, table, **values):
-    """INSERT a row unless its primary key exists already, atomically on every backend."""
+def insert_for(conn, table):
+    """The backend's INSERT for `table`, which has ON CONFLICT (an atomic insert-or-update)."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return insert(table)
+
+
+def insert_missing(conn, table, **values):
+    """INSERT a row unless its primary key exists already, atomically on every backend."""
+    conn.execute(insert_for(conn, table).values(**values).on_conflict_do_nothing())
 
 
 def display(db):

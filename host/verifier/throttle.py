@@ -27,7 +27,7 @@ import math
 
 from sqlalchemy import and_, select
 
-from host.verifier.store import throttle
+from host.verifier.store import insert_for, throttle
 
 BUCKETS = 10
 LOCK_ROW = -1.0  # window_start of a key's lock row; buckets start at times >= 0
@@ -51,11 +51,7 @@ def bucket_start(now, window):
 def _add(conn, k, start, n):
     """Add n to the key's row at `start`, making it if missing, in one statement
     (an upsert, which locks the row on PostgreSQL whether it was there or not)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    upsert = insert(throttle).values(key=k, window_start=start, count=n)
+    upsert = insert_for(conn, throttle).values(key=k, window_start=start, count=n)
     conn.execute(upsert.on_conflict_do_update(index_elements=[throttle.c.key, throttle.c.window_start],
                                               set_={"count": throttle.c.count + n}))
 
@@ -83,11 +79,11 @@ def _wait(buckets, limit, window, now):
     `limit` attempts remain in it (at least 1)."""
     size = window / BUCKETS
     remaining = sum(c for _, c in buckets)
-    for start, c in buckets:
+    for start, c in buckets:  # the last bucket empties the window, if no earlier one did
         remaining -= c
         if remaining < limit:
-            return max(1, math.ceil(start + window + size - now))
-    return max(1, math.ceil(window))  # not reached: the loop empties the window
+            break
+    return max(1, math.ceil(start + window + size - now))
 
 
 def count(engine, keys, window, now):
