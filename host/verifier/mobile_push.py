@@ -107,13 +107,13 @@ class MobilePush:
         """A phone's push subscription, signed by its device key: the canonical
         {auth, device, endpoint, p256dh, poll}, within a poll's ±60 s. It replaces
         the device's previous one. Returns {"serial"}."""
-        obj = mobile.parse_poll(message, self.clock(), SUBSCRIBE_FIELDS, SUBSCRIBE_MAX)
+        now = self.clock()
+        obj = mobile.parse_poll(message, now, SUBSCRIBE_FIELDS, SUBSCRIBE_MAX)
         signed = mobile.unb64u(signature, "signature", mobile.SIGNATURE_LENGTH)
         endpoint = check_endpoint(obj["endpoint"], allow_http)
         p256dh = mobile.unb64u(obj["p256dh"], "p256dh", mobile.POINT_LENGTH)
         mobile.public_key(p256dh, "p256dh")
         auth = mobile.unb64u(obj["auth"], "auth", AUTH_LENGTH)
-        now = self.clock()
         with self.engine.begin() as conn:
             dev = self._signing_phone(conn, obj["device"], message, signed)
             insert_missing(conn, push_subscriptions, device_id=dev.id, endpoint=endpoint, p256dh=p256dh, auth=auth,
