@@ -36,8 +36,8 @@ def run(cmd, timeout=600, **kw):
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    """The wheel, built by pip from a copy of the sources."""
+def wheel_build(tmp_path_factory):
+    """The wheel, built by pip from a copy of the sources, and what the build printed."""
     top = tmp_path_factory.mktemp("wheel")
     src = top / "src"
     src.mkdir()
@@ -47,9 +47,14 @@ def wheel(tmp_path_factory):
             shutil.copytree(REPO / name, src / name, ignore=skip)
         else:
             shutil.copy(REPO / name, src / name)
-    run(PIP + ["wheel", "--no-deps", "-q", "-w", str(top / "dist"), str(src)])
+    built = run(PIP + ["wheel", "--no-deps", "-q", "-w", str(top / "dist"), str(src)])
     (found,) = (top / "dist").glob("opendsc-*.whl")
-    return found
+    return found, built.stdout + built.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(wheel_build):
+    return wheel_build[0]
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +100,14 @@ def test_the_wheel_carries_the_host_tools_the_simulator_and_the_firmware(wheel):
     missing = sorted(expected - names)
     assert not missing, "the wheel lacks %s (pyproject.toml [tool.setuptools] packages)" % missing
     assert not [n for n in names if n.startswith(("tests/", "scripts/", "bench/"))]
+
+
+def test_the_build_prints_no_setuptools_warnings(wheel_build):
+    """make setup's pip install builds the same way: each data folder setuptools took for
+    a package it "would ignore" printed 28 lines of warning there (about 170 in all)."""
+    _, printed = wheel_build
+    assert "Package would be ignored" not in printed
+    assert "Warning" not in printed, printed[-3000:]
 
 
 def test_everything_runs_from_the_installed_wheel(installed):
