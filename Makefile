@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: setup run test bench fuzz clean firmware check-release flash hil typecheck
+.PHONY: setup run test bench fuzz clean firmware check-release flash hil typecheck compat
 
 setup: $(STAMP)
 
@@ -31,6 +31,13 @@ run: setup
 test: setup
 	$(PY) -m ruff check firmware host simulator scripts bench tests hardware
 	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+
+# The differential test (tests/compat): each plugin's request sequence sent to a real
+# privacyIDEA 3.14 (installed from PyPI into .venv-privacyidea/) and to `dsc serve`, every
+# field the plugin reads compared. Not part of make test: privacyIDEA's start costs seconds.
+compat: setup
+	PYTHON=$(PYTHON) bash scripts/privacyidea_venv.sh .venv-privacyidea
+	DSC_COMPAT=1 $(PY) -m pytest -p no:cacheprovider -n 0 tests/compat $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/run.py
@@ -62,4 +69,4 @@ typecheck: setup
 	$(PY) scripts/typecheck.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-privacyidea build .pytest_cache .hypothesis
