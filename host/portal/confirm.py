@@ -10,8 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from host.portal import approval, sessions
-from host.portal.login import _challenge
+from host.portal.login import _challenge, too_many_attempts
 from host.portal.web import HEADERS, Page, posted
+from host.server import throttle
 from host.verifier import cards
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE
@@ -77,6 +78,9 @@ def start(page, form):
                 raise VerifierError("bad-amount", "")
             amount = int(text)
         if purpose == "share":  # the owner types their password here and answers with their token
+            seconds = throttle.wait(page.request, form.get("owner", ""))  # password guesses, as at login
+            if seconds is not None:
+                return home_with(page, too_many_attempts(page, seconds), 429)
             ch = page.verifier.start_share(page.session.username, form.get("owner", ""),
                                            form.get("owner_password", ""), device=device)
         else:

@@ -23,7 +23,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def failed(page):
-    return page.gettext("The login failed. Check your user name, password and response, and try again.")
+    """Every refusal of either step, whatever the reason (wrong password, unknown user,
+    no usable device, wrong response): the way forward for someone without a device
+    is in the text itself, so that user needs no answer of their own to find it."""
+    return page.gettext("The login failed. Check your user name, password and response, and try again. "
+                        "If you have no device to log in with, or lost it, please contact the help desk.")
 
 
 def locked(page):
@@ -86,8 +90,11 @@ def _throttled(page, username=None):
     seconds = throttle.wait(page.request, username)
     if seconds is None:
         return None
-    return _refuse(page, page.gettext("Too many attempts. Please wait %(seconds)s seconds and try again.",
-                                      seconds=seconds), 429)
+    return _refuse(page, too_many_attempts(page, seconds), 429)
+
+
+def too_many_attempts(page, seconds):
+    return page.gettext("Too many attempts. Please wait %(seconds)s seconds and try again.", seconds=seconds)
 
 
 def _origin(page):
@@ -105,9 +112,7 @@ def login_password(page, form):
     except VerifierError as e:
         if e.code == "locked":
             return _refuse(page, locked(page), 423)
-        if e.code == "no-device":
-            return _refuse(page, page.gettext("You have no device to log in with. Please contact the help desk."), 409)
-        return _refuse(page, failed(page), 401)
+        return _refuse(page, failed(page), 401)  # no usable device too: the library audits that reason
     return _open(page, inputs.username(name), ch)
 
 

@@ -106,7 +106,14 @@ class Challenges:
         `origin`: where the login comes from (address, application), shown by a phone that approves it."""
         needs = self._purpose_input(purpose, new_pin, amount, origin)
         user = self.check_password(name, password, purpose)
-        return self._issue(user, device, purpose, self.clock(), **needs)
+        now = self.clock()
+        try:
+            return self._issue(user, device, purpose, now, **needs)
+        except VerifierError as e:
+            if e.code == "no-device":  # the portal answers it like a wrong password: the reason is kept here
+                with self.engine.begin() as conn:
+                    audit_log.record(conn, now, user.username, "", purpose, "fail", "no usable device")
+            raise
 
     def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None):
         """A challenge for a user whose first factor a portal has already checked."""

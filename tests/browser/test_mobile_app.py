@@ -399,7 +399,8 @@ def test_a_wrong_pin_is_refused_and_counts_toward_the_lockout(site, new_page):
     pick_and_approve(waiting_request(phone, site, serial), number, "wrong")
     expect(phone.locator("#error")).to_have_text(REFUSED, timeout=WAIT)
     expect(desktop.get_by_role("alert")).to_have_text(
-        "The login failed. Check your user name, password and response, and try again.", timeout=WAIT)
+        "The login failed. Check your user name, password and response, and try again. If you have no device to "
+        "log in with, or lost it, please contact the help desk.", timeout=WAIT)
     expect(desktop.get_by_label("User name")).to_be_visible()  # back to the login form
     assert site.failures("wes") == 10
     assert site.v.user_info("wes")["locked_until"], "the wrong PIN was the tenth failure"
@@ -479,9 +480,10 @@ def test_removing_an_account_in_the_app_revokes_the_phone_on_its_server(site, ne
     expect(account).to_have_count(0)
     assert len(asked) == 1 and "will no longer ask this phone" in asked[0], asked
     assert [d["status"] for d in site.v.devices("una") if d["serial"] == serial] == ["revoked"]
-    desktop = new_page("desktop")  # the phone was una's only device: the portal says so at once
+    desktop = new_page("desktop")  # the phone was una's only device: refused like any login, with the way on
     password_step(desktop, site, "una")
-    expect(desktop.get_by_role("alert")).to_have_text("You have no device to log in with. Please contact the help desk.")
+    expect(desktop.get_by_role("alert")).to_contain_text("If you have no device to log in with, or lost it, please "
+                                                         "contact the help desk.")
 
 
 def test_an_expired_request(ann, site, new_page):

@@ -156,7 +156,8 @@ def test_the_lockout_in_the_browser(portal, page, axe, screenshot):
         return page.get_by_role("alert").inner_text()
 
     first = attempt("Wrong-password-0")
-    assert first == "The login failed. Check your user name, password and response, and try again."
+    assert first == ("The login failed. Check your user name, password and response, and try again. If you have "
+                     "no device to log in with, or lost it, please contact the help desk.")
     for i in range(1, 10):
         assert attempt("Wrong-password-%d" % i) == first  # never says which part was wrong
     locked = attempt(PASSWORD)  # the right password, after 10 failures

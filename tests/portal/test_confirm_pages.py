@@ -58,9 +58,10 @@ def card_answer(card, challenge_text):
     return cards.expected(card["grid"], i, j)
 
 
-def login(url, name, answer):
-    """A logged-in client: `answer(page_html)` gives the second step's response."""
-    c = httpx.Client(base_url=url, timeout=30)
+def login(url, name, answer, client=None):
+    """A logged-in client (`client`, else a new one for `url`): `answer(page_html)`
+    gives the second step's response."""
+    c = client or httpx.Client(base_url=url, timeout=30)
     r = post(c, "/login", c.get("/login").text, username=name, password=PASSWORD)
     assert r.status_code == 303, alert(r.text)
     page = c.get("/login").text

@@ -174,8 +174,8 @@ def test_revoking_a_device_ends_it(portal, staff):
     assert re.search(r"<td>%s</td><td>revoked</td>" % serial, r.text)
     with httpx.Client(base_url=portal.url, timeout=30) as c:
         r, _ = password_step(c, "vic")
-        assert r.status_code == 409 and alert(r.text) == "You have no device to log in with. Please contact the " \
-                                                         "help desk."
+        assert r.status_code == 401 and alert(r.text).endswith("If you have no device to log in with, or lost it, "
+                                                               "please contact the help desk.")
     r = act(staff, "/helpdesk/revoke", "vic", serial="NO-SUCH-1")
     assert r.status_code == 404 and alert(r.text) == "The user has no such device."
 
