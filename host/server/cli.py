@@ -20,6 +20,10 @@ def add_parser(sub):
     c.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDRESS",
                    help="a reverse proxy (address or network) whose X-Forwarded-For names the client; repeat for "
                         "several (env DSC_TRUSTED_PROXIES, comma-separated)")
+    c.add_argument("--public-url", default=None, metavar="URL",
+                   help="where people reach this server, e.g. https://login.example.com, for the links the portal "
+                        "hands out (the phone app's activation QR code); without it only requests to localhost get "
+                        "them (env DSC_PUBLIC_URL)")
     return c
 
 
@@ -45,7 +49,7 @@ def run(args):
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from host.server.settings import Settings
+    from host.server.settings import Settings, public_url
     from host.verifier.errors import VerifierError
     from host.verifier.keystore import VaultError
     from host.verifier.store import StoreError
@@ -60,6 +64,8 @@ def run(args):
         trusted = tuple(args.trusted_proxy) if args.trusted_proxy is not None else settings.trusted_proxies
         proxies.parse(trusted)
         settings = dataclasses.replace(settings, db=args.db, trusted_proxies=trusted)
+        if args.public_url is not None:
+            settings = dataclasses.replace(settings, public_url=public_url(args.public_url))
         tls = _tls(args.tls_cert, args.tls_key)
         settings.open_verifier().close()  # a bad database, key ring or policy file: one line, now
         family = socket.AF_INET6 if ":" in host else socket.AF_INET

@@ -5,7 +5,9 @@ contact a push service may write to about this server's pushes
 (DSC_PUSH_CONTACT, a mailto: or https: URL, the VAPID `sub`) and
 DSC_PUSH_ALLOW_HTTP=1, for tests and local development only, which lets phones
 subscribe with http:// endpoints and endpoints on local or private addresses,
-to which the server then POSTs (docs/mobile.md, "Web Push")."""
+to which the server then POSTs (docs/mobile.md, "Web Push"). DSC_PUBLIC_URL
+(`dsc serve --public-url`) is where people reach the portal, for the links it
+hands out (the app's activation QR code): never taken from a request's Host."""
 
 import dataclasses
 import os
@@ -29,6 +31,7 @@ class Settings:
     body_timeout: float = BODY_TIMEOUT
     push_contact: str = PUSH_CONTACT
     push_allow_http: bool = False  # tests and local development only
+    public_url: str = ""  # e.g. https://login.example.com (public_url()); "" = loopback requests only
 
     @classmethod
     def from_env(cls, env=None):
@@ -40,14 +43,16 @@ class Settings:
                    header_timeout=_seconds(env, "DSC_HEADER_TIMEOUT", HEADER_TIMEOUT),
                    body_timeout=_seconds(env, "DSC_BODY_TIMEOUT", BODY_TIMEOUT),
                    push_contact=_contact(env.get("DSC_PUSH_CONTACT", "") or PUSH_CONTACT),
-                   push_allow_http=_flag(env, "DSC_PUSH_ALLOW_HTTP"))
+                   push_allow_http=_flag(env, "DSC_PUSH_ALLOW_HTTP"),
+                   public_url=public_url(env.get("DSC_PUBLIC_URL", "")))
 
     def env(self):
         """The settings as the environment a worker process reads them from."""
         return {"DSC_DB": self.db, "DSC_MASTER_KEY_FILE": self.master_key_file, "DSC_POLICY_FILE": self.policy_file,
                 "DSC_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
                 "DSC_HEADER_TIMEOUT": repr(self.header_timeout), "DSC_BODY_TIMEOUT": repr(self.body_timeout),
-                "DSC_PUSH_CONTACT": self.push_contact, "DSC_PUSH_ALLOW_HTTP": "1" if self.push_allow_http else "0"}
+                "DSC_PUSH_CONTACT": self.push_contact, "DSC_PUSH_ALLOW_HTTP": "1" if self.push_allow_http else "0",
+                "DSC_PUBLIC_URL": self.public_url}
 
     def open_verifier(self):
         """The verifier; a bad policy file, database or key ring raises one line."""
@@ -75,6 +80,26 @@ def _flag(env, name):
     if text not in ("", "0", "1"):
         raise ValueError("%s must be 1 or 0" % name)
     return text == "1"
+
+
+def public_url(text):
+    """The portal's public address, checked: http(s)://HOST[:PORT][/PATH] with no
+    user, query or fragment, without its trailing slash; "" stays "" (unset)."""
+    from urllib.parse import urlsplit
+
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc \
+            or len(text) > 256 or any(c <= " " or c in '?#\\<>"' for c in text):
+        raise ValueError("--public-url (DSC_PUBLIC_URL) must be an http:// or https:// address such as "
+                         "https://login.example.com")
+    return text.rstrip("/")
 
 
 def _contact(text):

@@ -2,73 +2,21 @@
 sharing form and the login page answer every wrong name or password alike, say
 more only after the owner's password was right, and are throttled."""
 
-import contextlib
 import re
 
-import pytest
+from tests.portal.conftest import OWNER_PASSWORD, kai_logged_in
+from tests.portal.test_login_pages import alert, password_step, post
+from tests.server.conftest import PASSWORD
 
-pytest.importorskip("fastapi")
-
-from fastapi.testclient import TestClient  # noqa: E402
-
-from host.server.app import create_app  # noqa: E402
-from host.server.settings import Settings  # noqa: E402
-from host.verifier import passwords, service  # noqa: E402
-from host.verifier.policy import Policy  # noqa: E402
-from tests.portal.test_confirm_pages import card_answer, login, positions  # noqa: E402
-from tests.portal.test_login_pages import alert, password_step, post  # noqa: E402
-from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, make_db  # noqa: E402
-
-OWNER_PASSWORD = "Owners-own-pw-7"
-IDENTITY = dict(birth_date="1980-02-03", citizenship="JP", residence="JP", id_type="passport", id_number="TK1")
 UNTHROTTLED = dict(throttle_per_address=0, throttle_per_user=0)
-
-
-@pytest.fixture
-def people(tmp_path, secrets_sent):
-    """kai (a code card) and lee (a token) have the same identity data, mia other
-    data, staff is the help desk; dave has a password and no device."""
-    cheap, passwords.N = passwords.N, 2 ** 4
-    try:
-        db, keyring = make_db(tmp_path, users=("alice", "dave"))
-        v = service.Verifier(db, keyring)
-        v.add_user("kai", PASSWORD, **IDENTITY)
-        v.add_user("lee", OWNER_PASSWORD, **IDENTITY)
-        v.add_user("mia", OWNER_PASSWORD, **dict(IDENTITY, id_number="TK2"))
-        v.add_user("staff", OWNER_PASSWORD, role="helpdesk")
-        v.enroll_token("lee", "DSC00011", KEY, PIN, suite=SUITE, active=True)
-        v.enroll_token("mia", "DSC00012", KEY, PIN, suite=SUITE, active=True)
-        kai_card = v.issue_printed_card("kai")
-        v.close()
-    finally:
-        passwords.N = cheap
-    secrets_sent.add(OWNER_PASSWORD)
-    return {"db": db, "keyring": keyring, "kai_card": kai_card}
-
-
-@contextlib.contextmanager
-def portal(people, **policy):
-    """A TestClient on the app over `people`'s database, with these policy values."""
-    v = service.Verifier(people["db"], people["keyring"], policy=Policy(**policy))
-    try:
-        with TestClient(create_app(Settings(db=people["db"], master_key_file=people["keyring"]), verifier=v),
-                        follow_redirects=False) as c:
-            c.verifier = v
-            yield c
-    finally:
-        v.close()
-
-
-def kai_logged_in(c, people):
-    return login(None, "kai", lambda html: card_answer(people["kai_card"], positions(html)), client=c)
 
 
 def share(c, owner, password):
     return post(c, "/confirm/start", c.get("/").text, purpose="share", owner=owner, owner_password=password)
 
 
-def test_the_sharing_form_answers_every_wrong_owner_or_password_alike(people):
-    with portal(people, **UNTHROTTLED) as c:
+def test_the_sharing_form_answers_every_wrong_owner_or_password_alike(people, in_process):
+    with in_process(people, **UNTHROTTLED) as c:
         kai_logged_in(c, people)
         answers = [share(c, owner, password) for owner, password in
                    (("lee", "Not-lees-pw-1"), ("nosuch", "Not-lees-pw-1"), ("nosuch", OWNER_PASSWORD),
@@ -78,8 +26,8 @@ def test_the_sharing_form_answers_every_wrong_owner_or_password_alike(people):
         assert alert(answers[0].text) == "The owner's user name or password is wrong."
 
 
-def test_different_identification_is_said_only_after_the_owners_password_was_right(people):
-    with portal(people, **UNTHROTTLED) as c:
+def test_different_identification_is_said_only_after_the_owners_password_was_right(people, in_process):
+    with in_process(people, **UNTHROTTLED) as c:
         kai_logged_in(c, people)
         assert share(c, "mia", "Not-mias-pw-1").status_code == 401
         r = share(c, "mia", OWNER_PASSWORD)
@@ -88,8 +36,8 @@ def test_different_identification_is_said_only_after_the_owners_password_was_rig
         assert r.status_code == 303 and r.headers["location"] == "/confirm"
 
 
-def test_the_sharing_form_is_throttled_per_owner_name(people):
-    with portal(people, throttle_per_address=1000, throttle_per_user=3, throttle_window=60) as c:
+def test_the_sharing_form_is_throttled_per_owner_name(people, in_process):
+    with in_process(people, throttle_per_address=1000, throttle_per_user=3, throttle_window=60) as c:
         kai_logged_in(c, people)
         statuses = [share(c, "lee", "Not-lees-pw-%d" % i).status_code for i in range(5)]
         assert statuses == [401, 401, 401, 429, 429]
@@ -97,9 +45,9 @@ def test_the_sharing_form_is_throttled_per_owner_name(people):
         assert r.status_code == 429 and alert(r.text).startswith("Too many attempts.")
 
 
-def test_the_sharing_form_is_throttled_per_address(people):
+def test_the_sharing_form_is_throttled_per_address(people, in_process):
     limit = 8
-    with portal(people, throttle_per_address=limit, throttle_per_user=1000, throttle_window=60) as c:
+    with in_process(people, throttle_per_address=limit, throttle_per_user=1000, throttle_window=60) as c:
         kai_logged_in(c, people)  # its two steps count too
         statuses = [share(c, "name%d" % i, "Not-a-pw-%d" % i).status_code for i in range(limit)]
         allowed = statuses.count(401)
@@ -110,8 +58,8 @@ def without_csrf(html):
     return re.sub(r'name="csrf" value="[^"]+"', "", html)
 
 
-def test_the_login_refuses_a_user_without_a_device_like_a_wrong_password(people):
-    with portal(people, **UNTHROTTLED) as c:
+def test_the_login_refuses_a_user_without_a_device_like_a_wrong_password(people, in_process):
+    with in_process(people, **UNTHROTTLED) as c:
         answers = [password_step(c, name, password)[0] for name, password in
                    (("dave", PASSWORD), ("nosuch", PASSWORD), ("alice", "Not-alices-pw-1"))]
         assert {r.status_code for r in answers} == {401}

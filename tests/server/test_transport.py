@@ -168,6 +168,7 @@ def test_a_body_that_never_arrives_gets_408(tls_server):
     (["--tls-cert", "CERT"], "--tls-cert and --tls-key go together"),
     (["--tls-cert", "KEY", "--tls-key", "KEY"], "cannot use --tls-cert/--tls-key"),
     (["--trusted-proxy", "proxy.example"], "is not an IP address or network"),
+    (["--public-url", "login.example.com"], "--public-url (DSC_PUBLIC_URL) must be an http:// or https:// address"),
 ])
 def test_bad_transport_options_are_refused_in_one_line(tmp_path, args, expected):
     db, keyring = make_db(tmp_path, users=("alice",))
