@@ -153,9 +153,11 @@ class TokenClient:
     def respond(self, pin, challenge):
         """Key PIN and challenge as a person would, from whatever state the token is in;
         return the response the display shows."""
-        state = self.ui_state()
-        if state != "off":
-            self.press("PWR")  # any screen, even a pending confirmation: off first
+        # The power key starts over at the first prompt from any screen (a pending
+        # confirmation is refused). Older firmware turned an on token off with it, so
+        # an on token gets two presses: the first prompt on either.
+        if self.ui_state() != "off":
+            self.press("PWR")
         self.press("PWR")
         state = self.ui_state()
         if state == "nokey":

@@ -140,8 +140,8 @@ def run_on_unix_port(release):
                     token.press(k)  # the keypad, not the serial link
                 expected = suite.response(key, challenge, pin=pin)
                 _wait(lambda: token.lines[0] == expected, "response %s, display %r" % (expected, token.lines))
-                token.press("PWR")
-                _wait(lambda: token.lines == ("", ""), "power off")
+                token.press("PWR")  # starts over: a new PIN is asked for
+                _wait(lambda: token.lines == ("PIN>", ""), "the PIN prompt again")
         finally:
             token.stop()
     return "debug commands refused, responses correct"

@@ -8,7 +8,16 @@ import tty
 
 KEYPAD = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("C", "0", "OK"))
 HELP = "keys: 0-9  Enter=OK  Backspace=C  p=power  q=quit"
+# Under HELP, what the power key does now. An off token (a blank display) ignores every
+# other key, as a real one does; an on one turns itself off after its idle time.
+OFF_HINT = "The token is off: p turns it on (other keys do nothing while it is off)."
+ON_HINT = "p starts over at the PIN; it turns off after its idle time (60 s by default)."
 _KEYMAP = {"\r": "OK", "\n": "OK", "\x7f": "C", "\x08": "C", "c": "C", "C": "C", "p": "PWR", "P": "PWR", " ": "PWR"}
+
+
+def hints(lines):
+    """The key help and what the power key does, for a token showing `lines`."""
+    return [HELP, OFF_HINT if not any(lines) else ON_HINT]
 
 
 def render_token(lines, label="OpenDSC"):
@@ -87,6 +96,6 @@ def run(runtime, url, stopped=None):
 
 
 def _draw(lines, url):
-    text = render_token(lines) + ["", "link: " + url, HELP]
+    text = render_token(lines) + ["", "link: " + url] + hints(lines)
     sys.stdout.write("\x1b[H\x1b[2J" + "\r\n".join(text) + "\r\n")
     sys.stdout.flush()

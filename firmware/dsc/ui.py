@@ -2,6 +2,11 @@
 
 Pure logic with an injected clock (`now` in ms): the board turns key presses and
 time into calls here, and draws `lines`. See docs/firmware.md for the screens.
+
+The power key always leads to the first prompt (`PIN>`): it wakes the token, or
+starts over from any screen, forgetting what was keyed. The token turns itself off
+after `timeout` seconds without a key, and once a confirmation ends; no key turns it
+off (a second press meant to wake a token that looked asleep would turn it off).
 """
 
 OFF = "off"
@@ -49,6 +54,8 @@ class UI:
                 self._finish_confirm(True, "")
             elif k in ("C", "PWR"):
                 self._finish_confirm(False, "denied")
+                if k == "PWR":
+                    self._power(now)
         elif k == "PWR":
             self._power(now)
         elif state == MESSAGE:
@@ -122,9 +129,8 @@ class UI:
     # -- transitions --------------------------------------------------------
 
     def _power(self, now):
-        if self.state != OFF:
-            self._enter(OFF)
-        elif self.token.config.state == "blank":
+        """On, or on again from the start: the first prompt with nothing keyed."""
+        if self.token.config.state == "blank":
             self._enter(NOKEY)
         elif self.token.suite().pin_hash:
             self._enter(PIN)

@@ -75,7 +75,8 @@ def test_a_login_on_the_keypad_with_the_display(tmp_path, machine):
     assert steps["power"]["frames"] > 0, "the SSD1306 was drawn over I2C"
     assert steps["response"]["lines"] == [RESPONSE, ""]
     assert steps["response"]["feeds"] > 0, "the loop feeds the watchdog"
-    off = steps["off"]
+    assert steps["power-again"]["lines"] == ["PIN>", ""], "the power button starts over, it never turns off"
+    off = steps["off"]  # after the idle time
     assert off["state"] == "off" and off["display_on"] is False
     # VBUS is GP24 on a Pico and Pico 2, the radio chip's WL_GPIO2 on the W boards: read
     # from the wrong pin, a token on USB would think it runs on batteries and light-sleep,

@@ -83,8 +83,8 @@ def test_the_release_bundle_answers_in_a_64k_heap(tmp_path):
             key_in(token, pin, challenge)
             expected = ocra(SUITE, key, challenge, pin=pin)
             wait_for(lambda: token.lines[0] == expected, "response %s (display %r)" % (expected, token.lines))
-            token.press("PWR")
-            wait_for(lambda: token.lines == ("", ""), "power off")
+            token.press("PWR")  # starts over: a new PIN is asked for
+            wait_for(lambda: token.lines == ("PIN>", ""), "the PIN prompt again")
     finally:
         token.stop()
 

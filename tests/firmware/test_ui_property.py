@@ -12,7 +12,7 @@ import shutil
 import tempfile
 
 import pytest
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -144,14 +144,12 @@ def test_blank_token_shows_no_key_and_its_serial(blank):
     assert "serial=%s " % token.config.serial in info + " "
 
 
-def test_blank_token_ignores_digits_and_ok_and_pwr_turns_it_off(blank):
+def test_blank_token_ignores_every_key_and_stays_on_until_idle(blank):
     board, token = blank
     press(token, "PWR")
-    for k in DIGITS + ["OK", "C"]:
+    for k in DIGITS + ["OK", "C", "PWR"]:
         assert press(token, k) == ("NO KEY", token.config.serial)
         assert token.ui.state == "nokey"
-    assert press(token, "PWR") == ("", "")
-    assert token.ui.state == "off"
 
 
 def test_blank_token_turns_off_after_default_idle_timeout(blank):
@@ -252,13 +250,16 @@ def test_pin_len_message_says_the_configured_length(tmp_path):
     assert press(token, "OK") == ("PIN LEN", "6 DIGITS")
 
 
-def test_pwr_in_pin_prompt_turns_off_and_forgets_entry(default):
+def test_pwr_in_pin_prompt_starts_the_pin_again(default):
     board, token = default
     press(token, "PWR")
     type_digits(token, "12")
-    assert press(token, "PWR") == ("", "")
-    assert token.ui.state == "off"
     assert press(token, "PWR") == ("PIN>", "")
+    assert token.ui.state == "pin"
+    type_digits(token, "5678")
+    press(token, "OK")
+    type_digits(token, "123456")
+    assert press(token, "OK")[0] == ocra(DEFAULT_SUITE, KEY, "123456", pin="5678")  # not 1256, nor 125678
 
 
 # -- challenge prompt -----------------------------------------------------------
@@ -334,7 +335,7 @@ def test_chal_len_message_says_the_suite_length(tmp_path):
 
 
 @pytest.mark.parametrize("state", ["message-pin", "message-challenge"])
-def test_pwr_during_a_message_turns_off(default, state):
+def test_pwr_during_a_message_starts_over_at_the_pin(default, state):
     board, token = default
     press(token, "PWR")
     if state == "message-challenge":
@@ -342,8 +343,8 @@ def test_pwr_during_a_message_turns_off(default, state):
         press(token, "OK")
     press(token, "OK")
     assert token.ui.state == "message"
-    assert press(token, "PWR") == ("", "")
-    assert token.ui.state == "off"
+    assert press(token, "PWR") == ("PIN>", "")
+    assert token.ui.state == "pin"
 
 
 # -- response -----------------------------------------------------------------
@@ -368,7 +369,7 @@ def test_wrong_pin_gives_a_different_response_not_an_error(default):
         type_digits(token, "424242")
         responses[pin] = press(token, "OK")[0]
         assert responses[pin] == ocra(DEFAULT_SUITE, KEY, "424242", pin=pin)
-        press(token, "PWR")
+        assert press(token, "PWR") == ("PIN>", "")
     assert len(set(responses.values())) == 3
 
 
@@ -411,22 +412,21 @@ def test_digits_and_c_on_response_screen_change_nothing(default):
         assert token.ui.state == "response"
 
 
-def test_pwr_on_response_turns_off_and_forgets_the_pin(default):
+def test_pwr_on_response_asks_for_a_new_pin(default):
     board, token = default
     power_on_with_pin(token, "1234")
     type_digits(token, "123456")
     press(token, "OK")
-    assert press(token, "PWR") == ("", "")
-    assert token.ui.state == "off"
-    assert press(token, "PWR") == ("PIN>", "")  # a new PIN is asked for
+    assert press(token, "PWR") == ("PIN>", "")
+    assert token.ui.state == "pin"
 
 
-def test_pwr_in_challenge_prompt_turns_off(default):
+def test_pwr_in_challenge_prompt_starts_over_at_the_pin(default):
     board, token = default
     power_on_with_pin(token)
     type_digits(token, "12")
-    assert press(token, "PWR") == ("", "")
-    assert token.ui.state == "off"
+    assert press(token, "PWR") == ("PIN>", "")
+    assert token.ui.state == "pin"
 
 
 def test_ten_digit_response_continues_on_line_two(tmp_path):
@@ -540,7 +540,7 @@ def test_exhausted_counter_never_crashes_nor_wraps(tmp_path):
         lines = press(token, "OK")  # must not raise
         assert "".join(lines) not in wrapped
         press(token, "PWR")
-        assert token.ui.state == "off"
+        assert token.ui.state == "pin"
 
 
 def test_exhausted_counter_survives_a_reboot(tmp_path):
@@ -671,6 +671,48 @@ def test_a_large_clock_jump_with_one_tick_turns_off(default):
     assert later(board, token, 10 ** 9) == ("", "")
 
 
+# -- the power key and the idle time, over any keys --------------------------------
+
+ANY_KEYS = st.lists(st.sampled_from(DIGITS + ["OK", "C", "PWR"]), max_size=40)
+
+
+@given(before=ANY_KEYS, pin=st.text(alphabet="0123456789", min_size=4, max_size=4),
+       challenge=st.text(alphabet="0123456789", min_size=6, max_size=6))
+@settings(max_examples=400 if FUZZ else 60, deadline=None)
+def test_power_from_any_screen_asks_for_the_pin_and_forgets_what_was_keyed(before, pin, challenge):
+    with tempfile.TemporaryDirectory(prefix="dsc-power-") as state_dir:
+        board, token = new_token(state_dir)
+        provision(board, token)
+        press(token, *before)
+        assert press(token, "PWR") == ("PIN>", "")
+        assert token.ui.state == "pin" and token.ui.entered == 0
+        # Only what is keyed from here counts: the PIN and challenge give their own response.
+        type_digits(token, pin)
+        assert press(token, "OK") == ("CHALLNG>", "")
+        type_digits(token, challenge)
+        assert press(token, "OK") == (ocra(DEFAULT_SUITE, KEY, challenge, pin=pin), "")
+
+
+@given(steps=st.lists(st.tuples(st.sampled_from(DIGITS + ["OK", "C", "PWR"]), st.integers(0, 59_999)), max_size=30),
+       timeout=st.integers(10, 120))
+@settings(max_examples=300 if FUZZ else 50, deadline=None)
+def test_the_token_turns_off_only_after_the_idle_time(steps, timeout):
+    """Once on, no key turns the token off: only `timeout` seconds without a key do."""
+    with tempfile.TemporaryDirectory(prefix="dsc-idle-") as state_dir:
+        board, token = new_token(state_dir)
+        provision(board, token, timeout=timeout)
+        press(token, "PWR")
+        for k, gap in steps:
+            later(board, token, gap % (timeout * 1000))
+            assert token.ui.state != "off"
+            press(token, k)
+            assert token.ui.state != "off", "the %s key turned the token off" % k
+        later(board, token, timeout * 1000 - 1)
+        assert token.ui.state != "off"
+        assert later(board, token, 1) == ("", "")
+        assert token.ui.state == "off"
+
+
 # -- the random key masher -----------------------------------------------------
 
 # Weighted: digits dominate, then OK and C, PWR rarer.
@@ -727,12 +769,10 @@ class KeyMasher(RuleBasedStateMachine):
 
     def _model_key(self, k):
         s = self.state
-        if s == "off":
-            if k == "PWR":
-                self.state, self.entry, self.pin = self._prompt(), "", None
+        if k == "PWR":  # on, or on again from the start, whatever the screen
+            self.state, self.entry, self.pin, self.challenge, self.message = self._prompt(), "", None, None, None
             return
-        if k == "PWR":
-            self._off()
+        if s == "off":
             return
         if s == "message":
             self.state, self.entry, self.message = self.message[2], "", None

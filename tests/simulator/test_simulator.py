@@ -2,6 +2,7 @@
 link, and the two runtimes behaving the same."""
 
 import os
+import select
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from host.client import TokenClient
 from simulator import runtime as runtimes
-from simulator.tui import key_for, render_token
+from simulator.tui import OFF_HINT, ON_HINT, key_for, render_token
 from tests.ocra_reference import ocra
 from tests.simulator.pty_screen import at_a_terminal, read_until
 
@@ -63,6 +64,47 @@ def test_a_key_typed_before_the_screen_is_up_is_kept(rt, tmp_path):
         assert proc.wait(10) == 0
 
 
+def screen_showing(master, wanted, timeout=10):
+    """The first whole screen the terminal UI draws from now on for which wanted(screen) is
+    true; fails with the last screen after `timeout` seconds."""
+    seen, last = "", ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            seen += os.read(master, 4096).decode(errors="replace")
+        for screen in seen.split("\x1b[2J")[1:]:
+            if OFF_HINT in screen or ON_HINT in screen:  # its last line: drawn whole
+                last = screen
+                if wanted(screen):
+                    return screen
+        seen = seen[seen.rfind("\x1b[2J"):] if "\x1b[2J" in seen else seen
+    raise AssertionError("the terminal never showed it; last screen:\n%s" % last)
+
+
+def pin_entry(screen):
+    """The display's second line under PIN>."""
+    return screen.split("PIN>", 1)[1].split("\n", 2)[1].strip("│ \r")
+
+
+def test_the_terminal_says_when_the_token_is_off_and_that_p_turns_it_on(tmp_path):
+    """Digits typed at an off token do nothing, as on a real one: the screen says why.
+    p turns it on; pressed again it starts over at PIN>, it never turns the token off."""
+    with at_a_terminal(DSC + ["sim", "--link", "socket://127.0.0.1:0", "--state", str(tmp_path)]) as (master, proc):
+        url = read_until(master, OFF_HINT).strip().splitlines()[0]  # the link, then the off token
+        with TokenClient(url) as client:
+            client.provision(os.urandom(20))
+        os.write(master, b"12p")
+        on = screen_showing(master, lambda screen: "PIN>" in screen)
+        assert ON_HINT in on and pin_entry(on) == "", "digits typed while the token was off were kept"
+        os.write(master, b"3")
+        screen_showing(master, lambda screen: "PIN>" in screen and pin_entry(screen) == "*")
+        os.write(master, b"p")
+        again = screen_showing(master, lambda screen: "PIN>" not in screen or pin_entry(screen) != "*")
+        assert "PIN>" in again and pin_entry(again) == "" and ON_HINT in again, "p turned the token off"
+        os.write(master, b"q")
+        assert proc.wait(10) == 0
+
+
 def test_the_link_can_be_a_pty(tmp_path):
     proc = subprocess.Popen(DSC + ["sim", "--headless", "--link", "pty", "--state", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -95,7 +137,7 @@ def test_both_runtimes_show_the_same_screens_for_the_same_keys(tmp_path):
             for k in script:
                 token.press(k)
                 time.sleep(0.02)
-            _wait(lambda: seen and seen[-1] == ("", "") and len(seen) > 10)
+            _wait(lambda: seen and seen[-1] == ("PIN>", "") and len(seen) > 10)  # the last PWR starts over
         finally:
             token.stop()
         screens[name] = seen

@@ -356,6 +356,9 @@ if scenario == "login":
         hold_key(k)
     report(step="response", feeds=World.feeds)
     hold_power()
+    report(step="power-again")
+    board._elapsed += 60000  # a minute without a key on the board's clock, not the test's
+    token.tick()
     World.sleeps = []
     board.idle(50)  # off, on USB power
     report(step="off", display_on=board._display_on, sleeps=World.sleeps,
