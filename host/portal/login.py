@@ -79,10 +79,9 @@ def login_form(request: Request):
 
 
 def _refuse(page, message, status):
-    """Back to the first step with a message: the open challenge, if any, is dropped."""
-    if page.session is not None and page.session.stage != sessions.ANONYMOUS:
-        sessions.update(page.verifier.engine, page.session, stage=sessions.ANONYMOUS, username=None,
-                        challenge_id=None, data={})
+    """Back to the first step with a message: the session, if any, ends with its open
+    challenge (a visitor is kept nowhere: sessions.Visitor)."""
+    page.end_session()
     return page.render("login.html", status=status, error=message)
 
 
@@ -117,8 +116,13 @@ def login_password(page, form):
 
 
 def _open(page, user, ch):
-    sessions.update(page.verifier.engine, page.session, stage=sessions.CHALLENGED, username=user,
-                    challenge_id=ch["challenge_id"], data={"challenge": _challenge(page, user, ch)})
+    """The second step, kept in the session: a visitor's first row is written here."""
+    kept = dict(stage=sessions.CHALLENGED, username=user, challenge_id=ch["challenge_id"],
+                data={"challenge": _challenge(page, user, ch)})
+    if page.session is None:
+        page.session = sessions.create(page.verifier.engine, page.now, **kept)
+    else:
+        sessions.update(page.verifier.engine, page.session, **kept)
     return page.redirect("/login")
 
 
@@ -209,7 +213,7 @@ def logout(page, form):
     return response
 
 
-router.add_api_route("/login", posted(login_password), methods=["POST"])
+router.add_api_route("/login", posted(login_password, anonymous=True), methods=["POST"])
 router.add_api_route("/login/response", posted(login_response), methods=["POST"])
 router.add_api_route("/login/approved", posted(login_approved), methods=["POST"])
 router.add_api_route("/login/another", posted(login_another), methods=["POST"])

@@ -5,11 +5,20 @@ The cookie holds 32 random bytes; the table holds only their SHA-256, so a copy 
 the database opens no session. Each session carries its own CSRF token. A session
 ends after IDLE_TIMEOUT without a request or ABSOLUTE_TIMEOUT after it began, and
 gets a new id (and CSRF token) whenever its user's privileges change: at login.
+
+A row is written only once there is something to keep: a login's open challenge,
+then the logged-in user. A visitor before that (the login page, a refused login)
+is a Visitor, stored nowhere: the CSRF token of their form is an HMAC of a random
+value in their FORM_COOKIE under a key derived from the master key (a signed
+double submit). Only the server can make the token for a cookie, so a cookie that
+another site or a sibling domain planted is worth as little as a guessed token.
 """
 
+import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 
 from sqlalchemy import delete, select
@@ -17,6 +26,9 @@ from sqlalchemy import delete, select
 from host.verifier.store import web_sessions
 
 COOKIE = "dsc_session"
+FORM_COOKIE = "dsc_form"  # a Visitor's random value (no row)
+FORM_CONTEXT = "portal form csrf"  # the master key's derived key for Visitor tokens (Keystore.digests)
+_FORM_NONCE = re.compile(r"[A-Za-z0-9_-]{43}")
 IDLE_TIMEOUT = 15 * 60.0
 ABSOLUTE_TIMEOUT = 8 * 3600.0
 ANONYMOUS, CHALLENGED, IN = "anonymous", "challenged", "in"
@@ -52,11 +64,38 @@ def _row(stage, username, challenge_id, data, created_at, now):
                    "last_seen": now}
 
 
-def create(engine, now, data=None):
-    """A new anonymous session. Timed-out ones are deleted on the way, so the table
-    holds at most the sessions of the last IDLE_TIMEOUT (visitors without a cookie
-    each get one)."""
-    token, row = _row(ANONYMOUS, None, None, data, now, now)
+class Visitor:
+    """Someone with no session row (see the module's docstring): what a form needs of a
+    session, its CSRF token, bound to the FORM_COOKIE value `nonce` (a new one when
+    the visitor sent none or a malformed one: `new` says the cookie must be sent)."""
+
+    stage, username, challenge_id, token, logged_in = ANONYMOUS, None, None, None, False
+
+    def __init__(self, keys, nonce=None):
+        self.keys = keys
+        self.new = not (isinstance(nonce, str) and _FORM_NONCE.fullmatch(nonce))
+        self.nonce = secrets.token_urlsafe(32) if self.new else nonce
+        self.data = {}
+
+    def _tokens(self):
+        """The token under each master key in the ring, the newest last (one made before
+        a key rotation still works)."""
+        return [base64.urlsafe_b64encode(d).rstrip(b"=").decode()
+                for d in self.keys.digests(self.nonce.encode(), FORM_CONTEXT)]
+
+    @property
+    def csrf(self):
+        return self._tokens()[-1]
+
+    def csrf_ok(self, sent):
+        return isinstance(sent, str) and not self.new and \
+            any([hmac.compare_digest(sent.encode(), t.encode()) for t in self._tokens()])
+
+
+def create(engine, now, data=None, stage=ANONYMOUS, username=None, challenge_id=None):
+    """A new session. Timed-out ones are deleted on the way, so the table holds at
+    most the sessions of the last IDLE_TIMEOUT."""
+    token, row = _row(stage, username, challenge_id, data, now, now)
     with engine.begin() as conn:
         conn.execute(_expired(now))
         conn.execute(web_sessions.insert().values(**row))
