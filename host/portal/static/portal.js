@@ -22,7 +22,7 @@
     } else {
       out.setAttribute("aria-live", "off");
     }
-    out.textContent = ja ? "（" + text + "）" : "(" + text + ")";
+    out.textContent = "(" + text + ")";
     if (left > 0) { window.setTimeout(tick, 1000); }
   }
   tick();
