@@ -10,7 +10,7 @@ for a local set-up)."""
 import hashlib
 import pathlib
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -56,9 +56,8 @@ def mobile_root():
 @router.get("/mobile/{name:path}")
 def mobile_file(name: str, request: Request):
     found = request.app.state.mobile_files.get(name)
-    if found is None:
-        return Response(b'{"error": "not-found", "message": "no such file"}', status_code=404,
-                        media_type="application/json")
+    if found is None:  # the JSON error, or the portal's "Not found" page for a browser
+        raise HTTPException(404, "no such file")
     body, media = found
     headers = {"Content-Security-Policy": csp(request.url.scheme), "X-Content-Type-Options": "nosniff",
                "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",

@@ -9,13 +9,19 @@
   mobile.py: adding OpenDSC Mobile (the activation QR code).
 """
 
+from fastapi import HTTPException
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from host.portal import account, confirm, helpdesk, i18n, login, mobile, web
 
 
 def install(app):
+    """After host.server.errors.install: the portal's handler for unknown addresses replaces the JSON one
+    for browsers only."""
     app.state.portal_templates = web.environments()
+    for exc_class in (StarletteHTTPException, HTTPException):
+        app.add_exception_handler(exc_class, web.page_or_json(app.exception_handlers[exc_class]))
     app.include_router(login.router)
     app.include_router(account.router)
     app.include_router(confirm.router)

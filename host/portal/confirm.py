@@ -9,7 +9,7 @@ the same challenge and a second tab cannot answer a different one."""
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from host.portal import approval, sessions
+from host.portal import approval, sessions, terms
 from host.portal.login import _challenge, too_many_attempts
 from host.portal.web import HEADERS, Page, posted
 from host.server import throttle
@@ -164,7 +164,11 @@ def _done(page, shown, result):
     card = result.get("card")
     return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,
                        card_serial=card["serial"] if card else None,
-                       card_text=cards.render(card, "txt").decode() if card else None)
+                       card_text=cards.render(card, "txt", _card_words(page)).decode() if card else None)
+
+
+def _card_words(page):
+    return terms.card_words(page.env.globals["translations"])
 
 
 def _status(request):
@@ -224,7 +228,7 @@ def card_file(serial: str, fmt: str, request: Request):
         return page.render("error.html", status=404, title=page.gettext("Not found"),
                            message=page.gettext("There is no such page."))
     headers = dict(HEADERS, **{"Content-Disposition": 'attachment; filename="%s.%s"' % (card["serial"], fmt)})
-    return Response(cards.render(card, fmt), media_type=cards.FORMATS[fmt], headers=headers)
+    return Response(cards.render(card, fmt, _card_words(page)), media_type=cards.FORMATS[fmt], headers=headers)
 
 
 router.add_api_route("/confirm/start", posted(start), methods=["POST"])

@@ -11,7 +11,7 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from host.portal import i18n, sessions
+from host.portal import i18n, sessions, terms
 from host.verifier.timefmt import iso
 
 # No inline script or style anywhere; nothing may frame the portal.
@@ -33,6 +33,7 @@ def environments():
         translations = i18n.load(lang)
         env.install_gettext_translations(translations, newstyle=True)
         env.globals["translations"] = translations  # for messages made in Python (Page.gettext)
+        terms.install(env, translations)  # the verifier's stored words: kinds, statuses, audit events
         env.filters["iso"] = iso
         env.filters["clock"] = lambda t: time.strftime("%H:%M:%S UTC", time.gmtime(t))
         envs[lang] = env
@@ -117,8 +118,15 @@ class Page:
 
     def render(self, template, status=200, **context):
         session = self.form_session()
+        return self._page(template, status, csrf=session.csrf, session=session, **context)
+
+    def render_without_session(self, template, status=200, **context):
+        """A page with no form (an error page for any address): no session is started for whoever asks."""
+        return self._page(template, status, csrf=None, session=self.session, **context)
+
+    def _page(self, template, status, **context):
         html = self.env.get_template(template).render(
-            lang=self.lang, languages=i18n.LANGUAGES, csrf=session.csrf, session=session, path=self.request.url.path,
+            lang=self.lang, languages=i18n.LANGUAGES, path=self.request.url.path,
             page_query=[(k, v) for k, v in self.request.query_params.multi_items() if k != "lang"],
             **context)
         return self._finish(HTMLResponse(html, status_code=status, headers=HEADERS))
@@ -131,6 +139,10 @@ class Page:
         return self.render("error.html", status=403, title=self.gettext("This form has expired"),
                            message=self.gettext("The form was too old or did not come from this site. "
                                                 "Nothing was changed. Please try again."))
+
+    def not_found(self, status=404):
+        return self.render_without_session("error.html", status=status, title=self.gettext("Not found"),
+                                           message=self.gettext("There is no such page."))
 
     def _finish(self, response):
         secure = self.request.url.scheme == "https"
@@ -146,3 +158,21 @@ class Page:
             response.set_cookie(i18n.COOKIE, self.lang, httponly=True, samesite="strict", secure=secure, path="/",
                                 max_age=365 * 86400)
         return response
+
+
+def wants_page(request):
+    """Whether a refusal goes to a person's browser (it asks for HTML) rather than to a
+    program, which keeps the API's JSON error (host/server/errors.py)."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def page_or_json(json_handler):
+    """An exception handler for unknown addresses and methods: a browser gets the
+    portal's "Not found" page in its visitor's language, a program the JSON error."""
+
+    def handle(request, exc):
+        if exc.status_code in (404, 405) and wants_page(request):
+            return Page(request).not_found(exc.status_code)
+        return json_handler(request, exc)
+
+    return handle

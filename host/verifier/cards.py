@@ -4,7 +4,14 @@ The login challenge shows two index numbers ("07 42"); the response is the two
 codes typed together (6 digits). A `code-card` is printed and permanent; an
 `online-card` is temporary (ONLINE_CARD_DAYS) and printed by the user. Cards
 render as text, as a PNG (built-in bitmap font) and as a one-page PDF.
+
+The words printed on a card are English unless the caller passes others
+(CardWords: the portal passes the visitor's language). The PDF prints Japanese
+with a standard Japanese font the viewer supplies; the PNG's font has ASCII
+glyphs only, so a card whose words it cannot draw is drawn with English words.
 """
+
+import dataclasses
 
 import hmac
 import re
@@ -19,6 +26,20 @@ CODE_CARD, ONLINE_CARD = "code-card", "online-card"
 ONLINE_CARD_DAYS = 21
 INSTRUCTION = ("The login screen shows two numbers; type the two codes together, "
                "e.g. 07 42 -> codes 07 and 42 without a space")
+
+
+@dataclasses.dataclass(frozen=True)
+class CardWords:
+    """Every word a card prints; the English ones are also the portal's msgids."""
+    security_title: str = "OPENDSC SECURITY CARD"
+    online_title: str = "OPENDSC ONLINE CARD"
+    serial: str = "Serial: %(serial)s"
+    valid_until: str = "Valid until: %(time)s"
+    no_end: str = "Valid until: revoked or replaced"
+    instruction: str = INSTRUCTION
+
+
+ENGLISH = CardWords()
 COLUMNS = 5
 _FORMAT_VERSION = 1
 _CODE = re.compile(r"[0-9]{3}")
@@ -119,23 +140,25 @@ def check(grid, challenge, response):
 
 # ---- layout shared by text, PNG and PDF ---------------------------------------
 
-def _validity(valid_until):
+def _validity(valid_until, words):
     if valid_until is None:
-        return "Valid until: revoked or replaced"
+        return words.no_end
     if hasattr(valid_until, "hour"):  # a datetime
         zone = valid_until.tzname() if valid_until.tzinfo else None
-        return "Valid until: " + valid_until.strftime("%Y-%m-%d %H:%M") + (" " + zone if zone else "")
-    if hasattr(valid_until, "isoformat"):  # a date
-        return "Valid until: " + valid_until.isoformat()
-    if isinstance(valid_until, (int, float)):  # an epoch time, as the verifier stores it
+        moment = valid_until.strftime("%Y-%m-%d %H:%M") + (" " + zone if zone else "")
+    elif hasattr(valid_until, "isoformat"):  # a date
+        moment = valid_until.isoformat()
+    elif isinstance(valid_until, (int, float)):  # an epoch time, as the verifier stores it
         from host.verifier.timefmt import readable
 
-        return "Valid until: " + readable(valid_until)
-    return "Valid until: %s" % valid_until
+        moment = readable(valid_until)
+    else:
+        moment = str(valid_until)
+    return words.valid_until % {"time": moment}
 
 
-def _header(serial, title, valid_until):
-    return [str(title), "Serial: %s" % serial, _validity(valid_until)]
+def _header(serial, title, valid_until, words):
+    return [str(title), words.serial % {"serial": serial}, _validity(valid_until, words)]
 
 
 def _grid_lines(grid):
@@ -149,19 +172,24 @@ def _grid_lines(grid):
     return lines
 
 
-def render_text(grid, serial, title, valid_until=None):
+def render_text(grid, serial, title, valid_until=None, words=ENGLISH):
     """The card as plain text."""
     _check_grid(grid)
-    lines = _header(serial, title, valid_until) + [""] + _grid_lines(grid) + ["", INSTRUCTION]
+    lines = _header(serial, title, valid_until, words) + [""] + _grid_lines(grid) + ["", words.instruction]
     return "\n".join(lines) + "\n"
 
 
-def _wrapped_lines(grid, serial, title, valid_until):
+def _wrapped_lines(grid, serial, title, valid_until, words):
     """The text lines, the instruction wrapped to the grid's width (at least 48)."""
     grid_lines = _grid_lines(grid)
     width = max(48, max(len(line) for line in grid_lines))
-    return (_header(serial, title, valid_until) + [""] + grid_lines + [""]
-            + textwrap.wrap(INSTRUCTION, width))
+    return (_header(serial, title, valid_until, words) + [""] + grid_lines + [""]
+            + textwrap.wrap(words.instruction, width))
+
+
+def _wide(text):
+    """Whether `text` has CJK characters (U+3000 up), each as wide as two Latin ones."""
+    return any(ch >= "\u3000" for ch in text)
 
 
 # ---- PNG -----------------------------------------------------------------------
@@ -212,9 +240,10 @@ def _png_chunk(kind, body):
 
 
 def render_png(grid, serial, title, valid_until=None, scale=PNG_SCALE):
-    """The card as an 8-bit greyscale PNG: black text on white, in a frame."""
+    """The card as an 8-bit greyscale PNG: black text on white, in a frame (English words:
+    the font has ASCII glyphs only)."""
     _check_grid(grid)
-    lines = _wrapped_lines(grid, serial, title, valid_until)
+    lines = _wrapped_lines(grid, serial, title, valid_until, ENGLISH)
     width = 2 * MARGIN + CELL_W * max(len(line) for line in lines)
     height = 2 * MARGIN + CELL_H * len(lines)
     canvas = [bytearray([_PAPER]) * width for _ in range(height)]
@@ -248,18 +277,40 @@ def _pdf_string(text):
     return "(" + text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
 
 
-def render_pdf(grid, serial, title, valid_until=None):
-    """The card as a one-page A4 PDF 1.4: Helvetica header, Courier grid, in a frame."""
+def _pdf_wide_string(text):
+    """A PDF hex string for the Japanese font: UTF-16BE (its encoding, UniJIS-UCS2-HW-H)."""
+    return "<" + text.encode("utf-16-be").hex().upper() + ">"
+
+
+# A Japanese line's font: Adobe's standard Heisei Kaku Gothic, which PDF viewers supply
+# (no font is embedded); its half-width CIDs 231-325 make ASCII as wide as Courier's half.
+_PDF_JAPANESE_FONT = [
+    b"<< /Type /Font /Subtype /Type0 /BaseFont /HeiseiKakuGo-W5-UniJIS-UCS2-HW-H /Encoding /UniJIS-UCS2-HW-H "
+    b"/DescendantFonts [9 0 R] >>",
+    b"<< /Type /Font /Subtype /CIDFontType0 /BaseFont /HeiseiKakuGo-W5 "
+    b"/CIDSystemInfo << /Registry (Adobe) /Ordering (Japan1) /Supplement 2 >> /FontDescriptor 10 0 R "
+    b"/DW 1000 /W [231 325 500] >>",
+    b"<< /Type /FontDescriptor /FontName /HeiseiKakuGo-W5 /Flags 4 /FontBBox [-92 -250 1010 922] /ItalicAngle 0 "
+    b"/Ascent 752 /Descent -221 /CapHeight 737 /StemV 114 >>",
+]
+
+
+def render_pdf(grid, serial, title, valid_until=None, words=ENGLISH):
+    """The card as a one-page A4 PDF 1.4: Helvetica header, Courier grid, in a frame; a
+    line with Japanese in the Japanese font."""
     _check_grid(grid)
-    header = _header(serial, title, valid_until)
+    header = _header(serial, title, valid_until, words)
     grid_lines = _grid_lines(grid)
+    instruction = textwrap.wrap(words.instruction, 40 if _wide(words.instruction) else 80)
+    japanese = any(_wide(text) for text in header + instruction)
     left, top = 56, 786
     ops, y = [], top
 
     def line(font, size, text, leading):
         nonlocal y
         y -= leading
-        ops.append("BT /%s %d Tf %d %d Td %s Tj ET" % (font, size, left, y, _pdf_string(text)))
+        shown = _pdf_wide_string(text) if _wide(text) else _pdf_string(text)
+        ops.append("BT /%s %d Tf %d %d Td %s Tj ET" % ("F4" if _wide(text) else font, size, left, y, shown))
 
     line("F2", 16, header[0], 16)
     for text in header[1:]:
@@ -268,7 +319,7 @@ def render_pdf(grid, serial, title, valid_until=None):
     for text in grid_lines:
         line("F3", 14, text, 20)
     y -= 10
-    for text in textwrap.wrap(INSTRUCTION, 80):
+    for text in instruction:
         line("F1", 10, text, 14)
     bottom = y - 14
     right = max(left + 0.6 * 14 * max(len(t) for t in grid_lines), left + 430)
@@ -279,12 +330,12 @@ def render_pdf(grid, serial, title, valid_until=None):
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
-        b"/Resources << /Font << /F1 5 0 R /F2 6 0 R /F3 7 0 R >> >> >>",
+        b"/Resources << /Font << /F1 5 0 R /F2 6 0 R /F3 7 0 R%s >> >> >>" % (b" /F4 8 0 R" if japanese else b""),
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Courier-Bold >>",
-    ]
+    ] + (_PDF_JAPANESE_FONT if japanese else [])
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -300,13 +351,15 @@ def render_pdf(grid, serial, title, valid_until=None):
 FORMATS = {"txt": "text/plain; charset=utf-8", "png": "image/png", "pdf": "application/pdf"}
 
 
-def render(card, fmt):
+def render(card, fmt, words=ENGLISH):
     """An issued card (Devices.card, issue_printed_card, a card purpose's result) as
-    the bytes of a .txt, .png or .pdf file."""
-    title = "OPENDSC ONLINE CARD" if card["kind"] == ONLINE_CARD else "OPENDSC SECURITY CARD"
+    the bytes of a .txt, .png or .pdf file, printed with `words`."""
+    if fmt == "png":
+        words = ENGLISH  # the only words its font can draw
+    title = words.online_title if card["kind"] == ONLINE_CARD else words.security_title
     args = (card["grid"], card["serial"], title, card["expires_at"])
     if fmt == "png":
         return render_png(*args)
     if fmt == "pdf":
-        return render_pdf(*args)
-    return render_text(*args).encode()
+        return render_pdf(*args, words=words)
+    return render_text(*args, words=words).encode()

@@ -22,7 +22,7 @@
     } else {
       out.setAttribute("aria-live", "off");
     }
-    out.textContent = "(" + text + ")";
+    out.textContent = ja ? "（" + text + "）" : "(" + text + ")";
     if (left > 0) { window.setTimeout(tick, 1000); }
   }
   tick();
