@@ -99,6 +99,19 @@ class Devices:
                  "shipped_at": iso(d.shipped_at), "activated_at": iso(d.activated_at),
                  "expires_at": iso(d.expires_at)} for d in rows]
 
+    def device_owner(self, serial):
+        """Read-only: the name of the user who owns the devices called `serial` (not of
+        those they are shared with); None when no device, or devices of several owners,
+        are called that (a serial is unique per kind only)."""
+        try:
+            serial = inputs.serial(serial)
+        except VerifierError:
+            return None
+        with self.engine.connect() as conn:
+            owners = conn.execute(select(users.c.username).distinct().join(devices, devices.c.user_id == users.c.id)
+                                  .where(devices.c.serial == serial).limit(2)).scalars().all()
+        return owners[0] if len(owners) == 1 else None
+
     def _own_device(self, conn, user, serial, kind_name=None):
         query = select(devices).where(devices.c.user_id == user.id).where(devices.c.serial == serial)
         if kind_name:

@@ -69,6 +69,15 @@ class MobileApproval:
         result.pop("card", None)  # an online card approved on the phone is the portal's to show, not the phone's
         return result
 
+    def mobile_approved(self, challenge_id):
+        """Read-only: whether a phone approved this challenge and no service has taken
+        the approval yet (complete() would take it now), for a service that polls."""
+        if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
+            return False
+        with self.engine.connect() as conn:
+            return conn.execute(select(challenges.c.id).where(challenges.c.id == challenge_id)
+                                .where(challenges.c.accepted == APPROVED)).first() is not None
+
     def _decline(self, conn, row, now):
         if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:
             return {"ok": False, "reason": "challenge already used"}
