@@ -278,7 +278,8 @@ def _login_loop(url, challenges, name, deadline, times, failures):
                 failures.append(name)
                 continue
             detail = first["detail"]
-            answer = challenges.suite.response(challenges.keys[name], detail["attributes"]["challenge"], pin=PIN)
+            question = detail["message"].rsplit(": ", 1)[1]  # the prompt ends with the challenge, as a user reads it
+            answer = challenges.suite.response(challenges.keys[name], question, pin=PIN)
             second = _post(conn, {"user": name, "pass": answer, "transaction_id": detail["transaction_id"]})
             if second.get("result", {}).get("authentication") == "ACCEPT":
                 times.append(time.perf_counter() - t0)

@@ -4,8 +4,10 @@ Four small ASGI layers wrap the routes, outermost first:
 - the client address: behind a trusted reverse proxy, the scope's client becomes
   the address from X-Forwarded-For (proxies.py), for the log and the throttle,
   and its scheme the one from X-Forwarded-Proto (so cookies are Secure);
-- the access log: method, the route's template (never the raw path or query
-  string, which a client might fill with a secret), status, time;
+- the access log: the client address, method, the route's template (never the
+  raw path or query string, which a client might fill with a secret), status,
+  time, and for a trusted privacyIDEA plugin's request "via" the plugin host
+  (privacyidea.py reads the end user's address from its `client` parameter);
 - the catch-all: an unexpected exception is logged by its type only and answered
   500 in the JSON error shape (no traceback leaves the process);
 - the request limits: headers over protocol.MAX_HEADER_BYTES get 431, a body over
@@ -40,6 +42,7 @@ def create_app(settings=None, verifier=None):
                   description="The native login API (docs/api.md).")
     app.state.settings = settings
     app.state.trusted_proxies = proxies.parse(settings.trusted_proxies)
+    app.state.trusted_plugins = proxies.parse(settings.trusted_plugins, "--trusted-plugin")
     app.state.verifier = verifier or settings.open_verifier()
     app.state.metrics = metrics_module.Metrics()
     push.install(app, app.state.verifier, settings)  # a challenge for a phone wakes it (docs/mobile.md, Web Push)
@@ -220,7 +223,10 @@ class AccessLog:
             elapsed = time.perf_counter() - begun
             self.metrics.latency.labels(route).observe(elapsed)
             client = scope.get("client") or ("-", 0)
-            access_log.info('%s "%s %s" %d %.1fms', client[0], scope.get("method", "-"), route, status, elapsed * 1000)
+            # A trusted plugin's request is logged under the end user's address, then the plugin host's.
+            via = " via %s" % scope["dsc.plugin_host"] if "dsc.plugin_host" in scope else ""
+            access_log.info('%s "%s %s" %d %.1fms%s', client[0], scope.get("method", "-"), route, status,
+                            elapsed * 1000, via)
 
 
 def _route(scope):

@@ -24,6 +24,10 @@ def add_parser(sub):
                    help="where people reach this server, e.g. https://login.example.com, for the links the portal "
                         "hands out (the phone app's activation QR code); without it only requests to localhost get "
                         "them (env DSC_PUBLIC_URL)")
+    c.add_argument("--trusted-plugin", action="append", default=None, metavar="ADDRESS",
+                   help="a privacyIDEA plugin host (address or network: FreeRADIUS, PAM, Keycloak, simpleSAMLphp) "
+                        "whose `client` parameter names the end user's address; repeat for several "
+                        "(env DSC_TRUSTED_PLUGINS, comma-separated)")
     return c
 
 
@@ -63,7 +67,9 @@ def run(args):
         settings = Settings.from_env()
         trusted = tuple(args.trusted_proxy) if args.trusted_proxy is not None else settings.trusted_proxies
         proxies.parse(trusted)
-        settings = dataclasses.replace(settings, db=args.db, trusted_proxies=trusted)
+        plugins = tuple(args.trusted_plugin) if args.trusted_plugin is not None else settings.trusted_plugins
+        proxies.parse(plugins, "--trusted-plugin")
+        settings = dataclasses.replace(settings, db=args.db, trusted_proxies=trusted, trusted_plugins=plugins)
         if args.public_url is not None:
             settings = dataclasses.replace(settings, public_url=public_url(args.public_url))
         tls = _tls(args.tls_cert, args.tls_key)

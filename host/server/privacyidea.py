@@ -2,8 +2,8 @@
 Keycloak, simpleSAMLphp) work against OpenDSC unchanged (docs/api.md).
 
 No policy lives here: each route translates a request into the verifier library's
-start(), finish(), issue(), check_password() or challenge_state(), and the result
-back into privacyIDEA's JSON envelope:
+start(), finish(), issue(), check_password(), device_owner(), challenge_state() or
+mobile_approved(), and the result back into privacyIDEA's JSON envelope:
 
     {"jsonrpc": "2.0", "id": 1, "version": ..., "versionnumber": ..., "time": ...,
      "result": {"status": true, "value": ..., "authentication": "CHALLENGE|ACCEPT|REJECT"},
@@ -16,6 +16,11 @@ JSON), as privacyIDEA reads them: form and query values are percent-decoded once
 more unless the client's User-Agent is one privacyIDEA exempts (its plugins encode
 the values themselves before the HTTP encoding; privacyidea/api/lib/utils.py,
 check_unquote). JSON values are taken as they are.
+
+A `client` parameter (the end user's address, as privacyIDEA's plugins send it)
+counts only from a plugin host named with --trusted-plugin (proxies.plugin_client):
+then it is the address throttled, logged and shown on the phone, as privacyIDEA's
+override-client setting makes it.
 
 Every first-factor refusal (wrong password, unknown user, locked, no device) and
 every second-factor refusal (wrong, expired or used challenge, locked) is the same
@@ -39,15 +44,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from host.server import mobile, throttle
-from host.verifier import inputs
+from host.server import mobile, proxies, throttle
+from host.verifier import inputs, passwords
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import LOGIN, kind
 
 log = logging.getLogger("dsc.server")
 router = APIRouter(tags=["privacyIDEA-compatible"])
 
-VERSION_NUMBER = "3.10"  # the privacyIDEA API this layer follows (its envelope and /validate, /auth)
+VERSION_NUMBER = "3.14"  # the privacyIDEA API this layer follows (its envelope and /validate, /auth)
 VERSION = "privacyIDEA %s (OpenDSC)" % VERSION_NUMBER
 REJECTED = "Authentication failed."
 # privacyIDEA's error ids: ParameterError, AuthError (wrong credentials / bad token).
@@ -56,6 +61,8 @@ PARAMETER_ERROR, AUTH_ERROR, TOKEN_ERROR = 905, 4031, 4033
 NO_UNQUOTE_AGENTS = {"privacyidea-cp", "privacyidea-ldap-proxy", "simplesamlphp"}
 TOKEN_LIFETIME = 3600  # seconds a /auth JWT is valid
 MAX_VALUE = 1024  # characters of one parameter
+# Throttled in the user name's stead for a serial that names no owner; no user name holds ":".
+UNKNOWN_SERIAL = "serial:"
 
 
 def _documented(*statuses):
@@ -104,28 +111,39 @@ def accept(result):
 def challenge(ch, value=False):
     """A challenge as privacyIDEA's multi_challenge. value: /validate/check says
     false (not authenticated yet); /validate/triggerchallenge says how many.
-    A phone's login comes twice, as privacyIDEA's push token does: to poll for
-    (client_mode poll, the number to pick in its message) and to type offline."""
+
+    The challenge to type is in `message` and has no `attributes`, as privacyIDEA's
+    HOTP and TOTP challenges (its PHP client takes `attributes` for a string). A
+    phone's login comes twice, as privacyIDEA's push token does: to poll for
+    (client_mode poll, with the push token's attributes; the number to pick is in
+    its message) and to type offline. As privacyIDEA does, detail repeats each
+    challenge's fields, the last one's winning, beside the list."""
     message = kind(ch["kind"]).prompt + (": " + ch["challenge"] if ch["challenge"] else "")
-    one = {"transaction_id": ch["challenge_id"], "serial": ch["serial"], "type": ch["kind"],
-           "client_mode": "interactive", "message": message,
-           "attributes": {"challenge": ch["challenge"]} if ch["challenge"] else None}
-    entries, preferred = [one], "interactive"
+    typed = {"transaction_id": ch["challenge_id"], "serial": ch["serial"], "type": ch["kind"],
+             "client_mode": "interactive", "message": message}
+    entries, preferred = [typed], "interactive"
     if ch.get("number") is not None:
-        poll = "Approve on your phone: pick %d" % ch["number"]
-        entries = [dict(one, client_mode="poll", message=poll, attributes={"number": ch["number"]}), one]
-        message, preferred = poll, "poll"
-    detail = {"transaction_id": ch["challenge_id"], "transaction_ids": [ch["challenge_id"]], "message": message,
-              "messages": [e["message"] for e in entries], "multi_challenge": entries,
-              "preferred_client_mode": preferred, "serial": ch["serial"], "type": ch["kind"],
-              "attributes": one["attributes"]}
+        message, preferred = "Approve on your phone: pick %d" % ch["number"], "poll"
+        entries = [dict(typed, client_mode="poll", message=message, attributes={"hideResponseInput": True}), typed]
+    detail = {}
+    for entry in entries:
+        detail.update(entry)
+    detail.update(message=message, messages=[e["message"] for e in entries], multi_challenge=entries,
+                  transaction_ids=[e["transaction_id"] for e in entries], preferred_client_mode=preferred)
     return envelope({"status": True, "value": value, "authentication": "CHALLENGE"}, detail)
 
 
 # ---- parameters -----------------------------------------------------------------------
 
 async def params(request):
-    """All parameters: the query string, then the body (JSON, form or multipart)."""
+    """All parameters: the query string, then the body (JSON, form or multipart).
+    A trusted plugin host's `client` becomes the request's client address (plugin_client)."""
+    found = await _parameters(request)
+    _plugin_client(request, found.get("client"))
+    return found
+
+
+async def _parameters(request):
     decode = unquote if _agent(request).lower() not in NO_UNQUOTE_AGENTS else (lambda v: v)
     found = {k: decode(v) for k, v in _pairs(request.url.query)}
     body = await request.body()
@@ -152,6 +170,17 @@ async def params(request):
         if len(v) > MAX_VALUE:
             raise BadRequest("parameter %s is too long" % _name(k))
     return found
+
+
+def _plugin_client(request, claimed):
+    """From a trusted plugin host, the end user's address it names in `client` is the
+    request's client from here on: for the throttle, the phone's origin and the access
+    log, which also names the plugin host (scope "dsc.plugin_host")."""
+    peer = throttle.client_address(request)
+    client = proxies.plugin_client(peer, claimed, getattr(request.app.state, "trusted_plugins", ()))
+    if client != peer:
+        request.scope["client"] = (client, 0)
+        request.scope["dsc.plugin_host"] = peer
 
 
 def _text(body):
@@ -214,14 +243,34 @@ async def _check(request):
     serial = found.get("serial") or None
     transaction = found.get("transaction_id") or found.get("state")
     verifier = request.app.state.verifier
-    if transaction or name is not None:
-        await _throttle(request, name)
     if transaction:
+        await _throttle(request, name)
         return await run_in_threadpool(_second_factor, verifier, transaction, password, name, serial)
+    if name is None and serial is None:
+        raise BadRequest("You need to specify a serial or a user.")
     if name is None:
-        raise BadRequest("Missing parameter: user")
+        return await _serial_first_factor(request, verifier, serial, password)
+    await _throttle(request, name)
     try:
         ch = await run_in_threadpool(verifier.start, name, password, serial, origin=_origin(request))
+    except VerifierError:
+        return "reject", None
+    return "challenge", ch
+
+
+async def _serial_first_factor(request, verifier, serial, password):
+    """`serial` + `pass` without `user` (privacyIDEA's check_serial_pass): the serial names
+    the device, `pass` is its owner's password (a user it is shared with cannot log in
+    this way). Throttled per address and per owner, counted toward the owner's lockout;
+    an unknown serial (or one that names devices of several owners) is throttled under
+    its own name, takes a password check's time and gets the same REJECT."""
+    owner = await run_in_threadpool(verifier.device_owner, serial)
+    await _throttle(request, owner if owner is not None else UNKNOWN_SERIAL + serial)
+    if owner is None:
+        await run_in_threadpool(passwords.check_nobody, password)
+        return "reject", None
+    try:
+        ch = await run_in_threadpool(verifier.start, owner, password, serial, origin=_origin(request))
     except VerifierError:
         return "reject", None
     return "challenge", ch
@@ -282,17 +331,28 @@ async def validate_radiuscheck(request: Request):
 
 
 @router.get("/validate/polltransaction", responses=_documented(400))
+@router.get("/validate/polltransaction/{transaction_id}", responses=_documented(400),
+            operation_id="validate_polltransaction_path")
 async def validate_polltransaction(request: Request):
-    """pending while the challenge can be answered; accept (value true) once a right
-    response was taken; declined once it was answered wrongly, expired, or is unknown."""
+    """As privacyIDEA 3.14 answers it: accept (value true, ACCEPT) while a phone's
+    approval waits for the plugin to take it with an empty pass; declined (DECLINED)
+    once the phone declined; pending (REJECT) otherwise: open, answered by a typed
+    response or taken already (privacyIDEA deletes an answered challenge), expired,
+    closed or unknown."""
     try:
         found = await params(request)
-        transaction = required(found, "transaction_id")
+        transaction = request.path_params.get("transaction_id") or required(found, "transaction_id")
     except BadRequest as e:
         return failure(e)
-    state = await run_in_threadpool(request.app.state.verifier.challenge_state, transaction)
-    status = {"pending": "pending", "accepted": "accept"}.get(state, "declined")
-    return envelope({"status": True, "value": status == "accept"}, {"challenge_status": status})
+    verifier = request.app.state.verifier
+    if await run_in_threadpool(verifier.mobile_approved, transaction):
+        status, authentication = "accept", "ACCEPT"
+    elif await run_in_threadpool(verifier.challenge_state, transaction) == "declined":
+        status, authentication = "declined", "DECLINED"
+    else:
+        status, authentication = "pending", "REJECT"
+    return envelope({"status": True, "value": status == "accept", "authentication": authentication},
+                    {"challenge_status": status})
 
 
 @router.post("/validate/triggerchallenge", responses=_documented(400, 401))
@@ -307,7 +367,8 @@ async def validate_triggerchallenge(request: Request):
     except BadRequest as e:
         return failure(e)
     try:
-        ch = await run_in_threadpool(request.app.state.verifier.issue, name, found.get("serial") or None)
+        ch = await run_in_threadpool(request.app.state.verifier.issue, name, found.get("serial") or None,
+                                     origin=_origin(request))
     except VerifierError:
         return envelope({"status": True, "value": 0, "authentication": "REJECT"},
                         {"message": "No challenge was triggered.", "messages": [], "multi_challenge": []})

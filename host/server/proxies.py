@@ -2,14 +2,20 @@
 proxy (--trusted-proxy, DSC_TRUSTED_PROXIES), the address that proxy put in
 X-Forwarded-For. A client can write anything into X-Forwarded-For, so the header
 is read right to left and only past addresses of trusted proxies: the first
-untrusted address is the client."""
+untrusted address is the client.
+
+A privacyIDEA plugin (FreeRADIUS, PAM, Keycloak, simpleSAMLphp) calls from its
+own host and names the end user's address in the `client` parameter; that is
+believed only from a plugin host the operator named (--trusted-plugin,
+DSC_TRUSTED_PLUGINS), as privacyIDEA's override-client setting does, and only
+when it is an IP address (plugin_client)."""
 
 import ipaddress
 
 
-def parse(texts):
+def parse(texts, option="--trusted-proxy"):
     """Networks from addresses or CIDR blocks (e.g. "10.0.0.5", "10.0.0.0/8");
-    ValueError in one line for a bad one."""
+    ValueError in one line, naming `option`, for a bad one."""
     networks = []
     for text in texts:
         text = text.strip()
@@ -18,8 +24,8 @@ def parse(texts):
         try:
             networks.append(ipaddress.ip_network(text, strict=False))
         except ValueError:
-            raise ValueError("--trusted-proxy %r is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
-                             % text[:60])
+            raise ValueError("%s %r is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)"
+                             % (option, text[:60]))
     return tuple(networks)
 
 
@@ -56,3 +62,13 @@ def scheme(peer, forwarded_proto, networks):
         return None
     last = forwarded_proto[-1].split(",")[-1].strip().lower()
     return last if last in ("http", "https") else None
+
+
+def plugin_client(peer, claimed, networks):
+    """The address a login is counted and shown under: `claimed` (a plugin's
+    `client` parameter) when `peer` (the caller, after proxy resolution) is a
+    trusted plugin host and `claimed` is an IP address, else the peer."""
+    if peer is None or not claimed or not _trusted(_address(peer), networks):
+        return peer
+    address = _address(claimed)
+    return str(address) if address is not None else peer

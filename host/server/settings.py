@@ -1,6 +1,7 @@
 """What `dsc serve` runs with: the CLI's settings (DSC_DB, DSC_MASTER_KEY_FILE,
 DSC_POLICY_FILE), the reverse proxies whose X-Forwarded-For is believed
-(DSC_TRUSTED_PROXIES, comma-separated), the HTTP limits, and Web Push's: the
+(DSC_TRUSTED_PROXIES, comma-separated), the privacyIDEA plugin hosts whose
+`client` parameter is believed (DSC_TRUSTED_PLUGINS, comma-separated), the HTTP limits, and Web Push's: the
 contact a push service may write to about this server's pushes
 (DSC_PUSH_CONTACT, a mailto: or https: URL, the VAPID `sub`) and
 DSC_PUSH_ALLOW_HTTP=1, for tests and local development only, which lets phones
@@ -27,6 +28,7 @@ class Settings:
     policy_file: str = ""
     max_body: int = MAX_BODY
     trusted_proxies: tuple = ()  # addresses or networks, as text (proxies.parse)
+    trusted_plugins: tuple = ()  # the same, for plugin hosts (proxies.plugin_client)
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     push_contact: str = PUSH_CONTACT
@@ -39,7 +41,8 @@ class Settings:
         return cls(db=env.get("DSC_DB", DEFAULT_DB),
                    master_key_file=env.get("DSC_MASTER_KEY_FILE", DEFAULT_MASTER_KEY),
                    policy_file=env.get("DSC_POLICY_FILE", ""),
-                   trusted_proxies=tuple(p for p in env.get("DSC_TRUSTED_PROXIES", "").split(",") if p.strip()),
+                   trusted_proxies=_list(env, "DSC_TRUSTED_PROXIES"),
+                   trusted_plugins=_list(env, "DSC_TRUSTED_PLUGINS"),
                    header_timeout=_seconds(env, "DSC_HEADER_TIMEOUT", HEADER_TIMEOUT),
                    body_timeout=_seconds(env, "DSC_BODY_TIMEOUT", BODY_TIMEOUT),
                    push_contact=_contact(env.get("DSC_PUSH_CONTACT", "") or PUSH_CONTACT),
@@ -50,6 +53,7 @@ class Settings:
         """The settings as the environment a worker process reads them from."""
         return {"DSC_DB": self.db, "DSC_MASTER_KEY_FILE": self.master_key_file, "DSC_POLICY_FILE": self.policy_file,
                 "DSC_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+                "DSC_TRUSTED_PLUGINS": ",".join(self.trusted_plugins),
                 "DSC_HEADER_TIMEOUT": repr(self.header_timeout), "DSC_BODY_TIMEOUT": repr(self.body_timeout),
                 "DSC_PUSH_CONTACT": self.push_contact, "DSC_PUSH_ALLOW_HTTP": "1" if self.push_allow_http else "0",
                 "DSC_PUBLIC_URL": self.public_url}
@@ -60,6 +64,10 @@ class Settings:
 
         policy = service.load_policy(self.policy_file) if self.policy_file else None
         return service.Verifier(self.db, self.master_key_file, policy=policy)
+
+
+def _list(env, name):
+    return tuple(p for p in env.get(name, "").split(",") if p.strip())
 
 
 def _seconds(env, name, default):

@@ -51,3 +51,21 @@ def test_unknown_user_and_wrong_password_answer_alike_in_alike_time(client, ask)
     assert len(answers) == 1, answers  # the very same status and body
     ratio = statistics.median(unknown) / statistics.median(known)
     assert 0.33 < ratio < 3, "unknown names take %.2fx the time of wrong passwords" % ratio
+
+
+def test_a_known_and_an_unknown_serial_answer_alike_in_alike_time(client):
+    """serial + pass without user: a wrong password for a device that exists (user0's
+    DSC00001) and a serial no device has get the same answer in the same time, so
+    the serial-only check does not tell which serials exist."""
+    known, unknown, answers = [], [], set()
+    for i in range(5):  # with the tests above, user0 stays below the lockout (10)
+        for serial, times in (("DSC00001", known), ("NOPE%04d" % i, unknown)):
+            begun = time.perf_counter()
+            r = client.post("/validate/check", data={"serial": serial, "pass": "Wrong-guess-%d" % i})
+            times.append(time.perf_counter() - begun)
+            body = r.json()
+            body.pop("time", None)
+            answers.add((r.status_code, repr(body)))
+    assert len(answers) == 1, answers
+    ratio = statistics.median(unknown) / statistics.median(known)
+    assert 0.33 < ratio < 3, "unknown serials take %.2fx the time of wrong passwords" % ratio

@@ -130,9 +130,8 @@ def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secret
     modes = {c["client_mode"]: c for c in detail["multi_challenge"]}
     assert detail["preferred_client_mode"] == "poll" and set(modes) == {"poll", "interactive"}
     transaction = detail["transaction_id"]
-    number = modes["poll"]["attributes"]["number"]
-    assert str(number) in modes["poll"]["message"], "the number reaches the user through the message"
-    assert modes["interactive"]["attributes"]["challenge"], "and the typed fallback its question"
+    number = int(modes["poll"]["message"].rsplit(" ", 1)[1])  # the number reaches the user through the message
+    question = modes["interactive"]["message"].rsplit(": ", 1)[1]  # and the typed fallback its question
 
     def state():
         return http.get("/validate/polltransaction", params={"transaction_id": transaction}).json()
@@ -140,22 +139,28 @@ def test_privacyidea_clients_poll_then_complete_with_an_empty_pass(phone, secret
     assert state()["detail"]["challenge_status"] == "pending"
     (waiting,) = [w for w in poll(http, app, serial).json()["waiting"] if w["transaction"] == transaction]
     assert waiting["origin"] == "127.0.0.1, privacyidea-cp", "the phone says which application asks"
+    assert number in waiting["numbers"] and question == waiting["question"]
     early = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
     assert early.json()["result"]["authentication"] == "REJECT", "nothing to complete before the approval"
-    response = ocra(SUITE, key, modes["interactive"]["attributes"]["challenge"], pin=PIN)
+    response = ocra(SUITE, key, question, pin=PIN)
     secrets_sent.add(response)
     assert answer(http, app, transaction, number, response).status_code == 200
     assert state()["result"]["value"] is True and state()["detail"]["challenge_status"] == "accept"
     done = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
     assert done.json()["result"]["authentication"] == "ACCEPT"
+    assert state()["detail"]["challenge_status"] == "pending", "taken: as privacyIDEA, which deletes it"
     again = http.post("/validate/check", data={"user": "erin", "pass": "", "transaction_id": transaction})
     assert again.json()["result"]["authentication"] == "REJECT", "an approval is taken once"
     # A decline is seen by the polling client at once.
-    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD})
+    # From a peer not named with --trusted-plugin, `client` changes nothing the phone shows.
+    r = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD, "client": "203.0.113.9"},
+                  headers={"User-Agent": "FreeRADIUS"})
     declined = r.json()["detail"]
+    assert [w["origin"] for w in poll(http, app, serial).json()["waiting"]
+            if w["transaction"] == declined["transaction_id"]] == ["127.0.0.1, FreeRADIUS"]
     assert answer(http, app, declined["transaction_id"], 10, decision="decline").status_code == 403
     r = http.get("/validate/polltransaction", params={"transaction_id": declined["transaction_id"]})
-    assert r.json()["detail"]["challenge_status"] == "declined"
+    assert r.json()["detail"]["challenge_status"] == "declined" and r.json()["result"]["authentication"] == "DECLINED"
 
 
 def test_a_long_poll_answers_when_a_login_arrives_and_empty_when_none_does(phone):

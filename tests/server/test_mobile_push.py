@@ -162,8 +162,9 @@ def test_a_login_wakes_the_phone_with_a_push_that_holds_no_secret(world, receive
         (push,) = receiver.received("/push/erin")
         # privacyIDEA's /validate/check wakes it too.
         detail = http.post("/validate/check", data={"user": "erin", "pass": PASSWORD}).json()["detail"]
-        logins.append({"challenge_id": detail["transaction_id"], "number": detail["multi_challenge"][0]["attributes"]
-                       ["number"], "challenge": detail["multi_challenge"][1]["attributes"]["challenge"]})
+        poll_entry, typed = detail["multi_challenge"]  # the number and the question, in the messages
+        logins.append({"challenge_id": detail["transaction_id"], "number": int(poll_entry["message"].rsplit(" ", 1)[1]),
+                       "challenge": typed["message"].rsplit(": ", 1)[1]})
         pushes = receiver.received("/push/erin", 2)
         assert len(pushes) == 2
     for push in pushes:

@@ -36,15 +36,24 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
 from host.server import privacyidea  # noqa: E402
-from host.verifier import service  # noqa: E402
+from host.server.app import create_app  # noqa: E402
+from host.server.settings import Settings  # noqa: E402
+from host.verifier import passwords, service  # noqa: E402
 from host.verifier.policy import Policy  # noqa: E402
 from tests.ocra_reference import ocra  # noqa: E402
+from tests.server import conftest as server_conftest  # noqa: E402
+from tests.verifier.test_mobile_activation import activate  # noqa: E402
+from tests.verifier.test_mobile_approval import answer as phone_answer, poll as phone_poll  # noqa: E402
 
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"
 PIN = "1234"
 PASSWORD = "correct horse+1%"  # a space, a plus and a percent sign: every encoding matters
 SERVICE_PASSWORD = "svc-Pass.word_1"  # the Java client turns a space into "+" for good: none here
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+PENDING = {"status": True, "value": False, "authentication": "REJECT"}  # a poll's answer while nothing is to take
+PHONE_PIN = "2468"
+DORA_PASSWORD = "dora-Own-pass.9"
+ALICE_IDENTITY = dict(birth_date="1980-01-01", citizenship="FI", residence="FI", id_type="passport", id_number="X1")
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +79,27 @@ def world(tmp_path_factory):
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client, v, key
     v.close()
+
+
+@pytest.fixture(scope="module")
+def phone(world):
+    """(app, its OCRA key, serial): pat's OpenDSC Mobile, activated through the library."""
+    client, v, key = world
+    v.add_user("pat", PASSWORD, birth_date="1980-01-01", citizenship="FI", residence="FI",
+               id_type="passport", id_number="X5")
+    issued = v.mobile_activation("pat")
+    app, ocra_key, _, _ = activate(v, issued["code"], pin=PHONE_PIN)
+    return app, ocra_key, issued["serial"]
+
+
+@pytest.fixture(scope="module")
+def dora(world):
+    """dora, who has alice's identity data and her own password, uses alice's DSC00001 (shared)."""
+    client, v, key = world
+    v.add_user("dora", DORA_PASSWORD, **ALICE_IDENTITY)
+    ch = v.start_share("dora", "alice", PASSWORD, "DSC00001")
+    assert v.finish(ch["challenge_id"], respond(key, ch["challenge"]))["ok"]
+    return "dora"
 
 
 @pytest.fixture(autouse=True)
@@ -115,14 +145,15 @@ def assert_challenge(body, kind="token", serial="DSC00001"):
     assert_envelope(body)
     assert body["result"] == {"status": True, "value": False, "authentication": "CHALLENGE"}
     d = body["detail"]
-    assert d["preferred_client_mode"] == "interactive"
-    assert len(d["transaction_id"]) == 32
     (one,) = d["multi_challenge"]
+    # No attributes, as privacyIDEA's HOTP challenges: its PHP client takes them for a string.
+    assert "attributes" not in one and "attributes" not in d
+    assert d["preferred_client_mode"] == "interactive" and d["client_mode"] == "interactive"
+    assert len(d["transaction_id"]) == 32 and d["transaction_ids"] == [d["transaction_id"]]
     assert one["transaction_id"] == d["transaction_id"] and one["serial"] == serial and one["type"] == kind
     assert one["client_mode"] == "interactive" and one["message"] == d["message"]
-    assert "attributes" in one
     challenge = the_challenge(body)
-    assert len(challenge) == 6 and challenge.isdigit() and one["attributes"] == {"challenge": challenge}
+    assert len(challenge) == 6 and challenge.isdigit()
     assert d["message"].startswith("Press the power key")
 
 
@@ -231,16 +262,17 @@ def test_keycloak_trigger_challenge_sequence(world):
         {"user": "alice", "pass": respond(key, the_challenge(body)), "transaction_id": tid}))
     assert done.json()["result"] == {"status": True, "value": True, "authentication": "ACCEPT"}
     answered = client.get("/validate/polltransaction", params={"transaction_id": tid}, headers=headers).json()
-    assert answered["result"]["value"] is True and answered["detail"]["challenge_status"] == "accept"
-    # a challenge answered wrongly is declined, never accepted
+    # privacyIDEA deletes a challenge once a typed response is taken: its poll says pending
+    assert answered["result"]["value"] is False and answered["detail"]["challenge_status"] == "pending"
+    # and a challenge answered wrongly is never accepted
     trig = client.post("/validate/triggerchallenge", content=java_form({"user": "alice"}),
                        headers={**headers, "Authorization": token}).json()
     wrong = client.post("/validate/check", headers=headers, content=java_form(
         {"user": "alice", "pass": "00000000", "transaction_id": trig["detail"]["transaction_id"]}))
     assert wrong.json()["result"]["authentication"] == "REJECT"
-    closed = client.get("/validate/polltransaction", params={"transaction_id": trig["detail"]["transaction_id"]},
-                        headers=headers).json()
-    assert closed["result"]["value"] is False and closed["detail"]["challenge_status"] == "declined"
+    after = client.get("/validate/polltransaction", params={"transaction_id": trig["detail"]["transaction_id"]},
+                       headers=headers).json()
+    assert after["result"]["value"] is False and after["detail"]["challenge_status"] == "pending"
 
 
 def test_keycloak_send_password_sequence(world):
@@ -354,15 +386,17 @@ def test_bad_parameters_get_the_error_envelope_never_a_500(world, body, ctype):
     assert_error(client.post("/validate/check", content=body, headers=headers))
 
 
-def test_polltransaction_needs_a_transaction_id_and_says_declined_for_unknown(world):
+def test_polltransaction_needs_a_transaction_id_and_says_pending_for_unknown(world):
+    """privacyIDEA 3.14 answers an id it has no open challenge for as pending (REJECT)."""
     client, v, key = world
     assert_error(client.get("/validate/polltransaction"))
     for tid in ("f" * 32, "not-an-id", "%00"):
         body = client.get("/validate/polltransaction", params={"transaction_id": tid}).json()
-        assert body["result"] == {"status": True, "value": False} and body["detail"]["challenge_status"] == "declined"
+        assert body["result"] == PENDING and body["detail"] == {"challenge_status": "pending"}
+    assert client.get("/validate/polltransaction/" + "f" * 32).json()["result"] == PENDING
 
 
-def test_polltransaction_says_declined_once_a_challenge_expires(world):
+def test_polltransaction_says_pending_once_a_challenge_expires(world):
     client, v, key = world
     tid = client.post("/validate/check", json={"user": "alice", "pass": PASSWORD}).json()["detail"]["transaction_id"]
     assert client.get("/validate/polltransaction", params={"transaction_id": tid}).json()["detail"]["challenge_status"] == "pending"
@@ -371,7 +405,7 @@ def test_polltransaction_says_declined_once_a_challenge_expires(world):
         body = client.get("/validate/polltransaction", params={"transaction_id": tid}).json()
     finally:
         v.clock = time.time
-    assert body["detail"]["challenge_status"] == "declined" and body["result"]["value"] is False
+    assert body["detail"]["challenge_status"] == "pending" and body["result"] == PENDING
 
 
 def test_the_routes_are_in_the_openapi_schema(world):
@@ -396,3 +430,205 @@ def test_the_app_factory_serves_these_routes(world, tmp_path):
             {"pass": respond(key, the_challenge(first.json())), "transaction_id": first.json()["detail"]["transaction_id"],
              "user": "alice"}))
         assert done.json()["result"]["value"] is True
+
+
+def test_the_envelope_names_privacyidea_3_14(world):
+    client, v, key = world
+    body = client.post("/validate/check", data={"user": "nobody", "pass": "x"}).json()
+    assert body["versionnumber"] == "3.14" and body["version"].startswith("privacyIDEA 3.14 ")
+
+
+# ---- a phone's challenge (as privacyIDEA's push token) -----------------------------------
+
+def test_a_phone_login_is_polled_for_with_the_push_tokens_attributes_and_typed_without(world, phone):
+    client, v, key = world
+    app, ocra_key, serial = phone
+    body = client.post("/validate/check", data={"user": "pat", "pass": quote(PASSWORD)}).json()
+    d = body["detail"]
+    poll_entry, typed = d["multi_challenge"]
+    assert (poll_entry["client_mode"], typed["client_mode"]) == ("poll", "interactive")
+    assert poll_entry["attributes"] == {"hideResponseInput": True}, "as privacyIDEA's push token"
+    assert "attributes" not in typed, "as its HOTP challenges: the challenge is in the message"
+    assert d["preferred_client_mode"] == "poll" and d["message"] == poll_entry["message"]
+    (waiting,) = phone_poll(v, app, serial, time.time())
+    assert poll_entry["message"].startswith("Approve on your phone: pick ")
+    assert number_to_pick(body) in waiting["numbers"], "the number the phone shows is in the message"
+    assert typed["message"].endswith(": " + waiting["question"])
+    phone_answer(v, app, d["transaction_id"], number_to_pick(body), decision="decline")
+    # each challenge's fields are repeated at the top, the last one's winning, as privacyIDEA does
+    assert d["client_mode"] == "interactive" and d["transaction_ids"] == [d["transaction_id"]] * 2
+
+
+def number_to_pick(body):
+    """The number a phone login's poll message asks the user to pick on the phone."""
+    return int(body["detail"]["multi_challenge"][0]["message"].rsplit(" ", 1)[1])
+
+
+# ---- serial + pass without user (privacyIDEA's check_serial_pass) ----------------------
+
+def test_serial_and_the_owners_password_start_a_login_without_a_user(world):
+    """serial + pass, as the Java client's validateCheckSerial sends them (its encoding would turn
+    the space of this password into "+": the PAM module's here); then transaction_id + pass, no user."""
+    client, v, key = world
+    first = client.post("/validate/check", headers=FORM, content=pam_form({"serial": "DSC00002", "pass": PASSWORD}))
+    assert first.status_code == 200
+    assert_challenge(first.json(), serial="DSC00002")  # bob's token, asked for by its serial alone
+    done = client.post("/validate/check", headers=FORM, content=pam_form(
+        {"serial": "DSC00002", "pass": respond(key, the_challenge(first.json())),
+         "transaction_id": first.json()["detail"]["transaction_id"]}))
+    assert done.json()["result"] == {"status": True, "value": True, "authentication": "ACCEPT"}
+    assert done.json()["detail"]["serial"] == "DSC00002"
+
+
+def test_serial_refusals_answer_alike_only_the_owner_and_count_toward_the_owners_lockout(world, dora):
+    client, v, key = world
+    # dora may use alice's shared token, with her own name ...
+    assert_challenge(client.post("/validate/check", data={"user": "dora", "serial": "DSC00001",
+                                                          "pass": quote(DORA_PASSWORD)}).json())
+    refusals = [client.post("/validate/check", data=form) for form in (
+        {"serial": "DSC00001", "pass": "wrong"},  # the owner's serial, a wrong password
+        {"serial": "DSC00001", "pass": quote(DORA_PASSWORD)},  # ... but not by the serial alone
+        {"serial": "NOPE0001", "pass": quote(PASSWORD)},  # no such serial
+        {"serial": "b@d serial!", "pass": "x"},
+        {"user": "nobody", "pass": "x"},  # as an unknown user
+    )]
+    answers = {repr((r.status_code, r.json()["result"], r.json()["detail"])) for r in refusals}
+    assert len(answers) == 1 and assert_reject(refusals[0]) == "Authentication failed."
+    # two failures counted toward alice's lockout (3 here); a third locks her, by name too
+    assert_reject(client.post("/validate/check", data={"serial": "DSC00001", "pass": "wrong"}))
+    assert_reject(client.post("/validate/check", data={"user": "alice", "pass": quote(PASSWORD)}))
+
+
+def test_check_needs_a_user_or_a_serial(world):
+    client, v, key = world
+    assert_error(client.post("/validate/check", data={"pass": "x"}))
+    assert client.post("/validate/check", data={"pass": "x"}).json()["result"]["error"]["message"] == \
+        "You need to specify a serial or a user."
+
+
+# ---- /validate/polltransaction, as privacyIDEA 3.14 answers it --------------------------
+
+def test_polltransaction_accepts_only_a_phones_approval_waiting_to_be_taken(world, phone):
+    client, v, key = world
+    app, ocra_key, serial = phone
+
+    def poll(tid):
+        body = client.get("/validate/polltransaction", params={"transaction_id": tid}).json()
+        return body["result"], body["detail"]
+
+    # a token's challenge: open, then answered by a typed response
+    ch = client.post("/validate/check", data={"user": "alice", "pass": quote(PASSWORD)}).json()
+    tid = ch["detail"]["transaction_id"]
+    assert poll(tid) == (PENDING, {"challenge_status": "pending"})
+    assert client.post("/validate/check", data={"user": "alice", "pass": respond(key, the_challenge(ch)),
+                                                "transaction_id": tid}).json()["result"]["value"] is True
+    assert poll(tid) == (PENDING, {"challenge_status": "pending"}), "privacyIDEA deletes an answered challenge"
+    # a phone's: open, approved (accept until the plugin takes it), taken
+    body = client.post("/validate/check", data={"user": "pat", "pass": quote(PASSWORD)}).json()
+    tid = body["detail"]["transaction_id"]
+    assert poll(tid) == (PENDING, {"challenge_status": "pending"})
+    (waiting,) = phone_poll(v, app, serial, time.time())
+    response = ocra(SUITE, ocra_key, waiting["question"], pin=PHONE_PIN)
+    assert phone_answer(v, app, tid, number_to_pick(body), response)["ok"]
+    accepted = {"status": True, "value": True, "authentication": "ACCEPT"}
+    assert poll(tid) == (accepted, {"challenge_status": "accept"})
+    assert client.get("/validate/polltransaction/" + tid).json()["result"] == accepted
+    taken = client.post("/validate/check", data={"pass": "", "transaction_id": tid}).json()
+    assert taken["result"]["authentication"] == "ACCEPT"
+    assert poll(tid) == (PENDING, {"challenge_status": "pending"})
+    # declined on the phone
+    tid = client.post("/validate/check", data={"user": "pat", "pass": quote(PASSWORD)}).json()["detail"][
+        "transaction_id"]
+    assert phone_answer(v, app, tid, 10, decision="decline")["reason"] == "declined"
+    assert poll(tid) == ({"status": True, "value": False, "authentication": "DECLINED"},
+                         {"challenge_status": "declined"})
+
+
+
+# ---- trusted plugin hosts: the end user's address in `client` ---------------------------
+
+PLUGIN_HOST, OTHER_PEER = "192.0.2.10", "192.0.2.99"
+RADIUS = {**FORM, "user-agent": "FreeRADIUS"}
+
+
+@pytest.fixture
+def plugins(tmp_path):
+    """The served app (create_app) trusting PLUGIN_HOST's `client`, with small limits: 5
+    attempts an address and 4 a user name a minute, a lockout at 3 failures. alice has
+    token DSC00001, erin a phone. Yields (a client from `peer`, the verifier, erin's phone)."""
+    db, keyring = server_conftest.make_db(tmp_path, users=("alice", "erin"))
+    v = service.Verifier(db, keyring, policy=Policy(throttle_per_address=5, throttle_per_user=4, lockout_failures=3))
+    issued = v.mobile_activation("erin")
+    phone_app = activate(v, issued["code"], pin=PHONE_PIN)[0]
+    app = create_app(Settings(db=db, master_key_file=keyring, trusted_plugins=(PLUGIN_HOST,)), verifier=v)
+    try:
+        yield lambda peer: TestClient(app, client=(peer, 40000)), v, (phone_app, issued["serial"])
+    finally:
+        v.close()
+
+
+def check(http, client, user="nobody", password="wrong-Guess", **more):
+    return http.post("/validate/check", headers=RADIUS,
+                     content=radius_form({"user": user, "pass": password, "client": client, **more}))
+
+
+def test_users_behind_a_trusted_plugin_host_are_throttled_by_their_own_address(plugins, monkeypatch):
+    """60 users behind one FreeRADIUS: each counted under the address FreeRADIUS names, not its own."""
+    client_from, v, _ = plugins
+    with monkeypatch.context() as cheap:  # their hashes cost little: the limits are tested here, not the KDF
+        cheap.setattr(passwords, "N", 2 ** 4)
+        for i in range(60):
+            v.add_user("user%d" % i, "Their-own-pass%d" % i)
+    plugin, other = client_from(PLUGIN_HOST), client_from(OTHER_PEER)
+    through_plugin = [check(plugin, "10.1.0.%d" % i, user="user%d" % i).status_code for i in range(60)]
+    assert through_plugin == [200] * 60
+    # the same from a peer nobody named: `client` is ignored, the peer's limit holds
+    direct = [check(other, "10.1.0.%d" % i, user="user%d" % i).status_code for i in range(60)]
+    assert direct == [200] * 5 + [429] * 55
+
+
+def test_one_address_over_its_limit_is_refused_while_the_others_go_on(plugins):
+    client_from, v, _ = plugins
+    plugin = client_from(PLUGIN_HOST)
+    assert [check(plugin, "10.2.0.1", user="spray%d" % i).status_code for i in range(6)] == [200] * 5 + [429]
+    assert check(plugin, "10.2.0.2", user="spray9").status_code == 200
+    # a `client` that is no IP address counts as the plugin host itself
+    assert [check(plugin, "laptop-7", user="odd%d" % i).status_code for i in range(6)] == [200] * 5 + [429]
+
+
+def test_the_user_limit_and_the_lockout_hold_whatever_the_address(plugins):
+    client_from, v, _ = plugins
+    plugin = client_from(PLUGIN_HOST)
+    for i in range(3):  # three wrong passwords from three addresses: alice is locked
+        assert_reject(check(plugin, "10.3.0.%d" % i, user="alice"))
+    assert_reject(check(plugin, "10.3.0.3", user="alice", password=server_conftest.PASSWORD))
+    assert check(plugin, "10.3.0.4", user="alice").status_code == 429  # her 5th attempt in the minute
+
+
+def test_serial_logins_are_throttled_per_owner_and_unknown_serials_per_serial(plugins):
+    client_from, v, _ = plugins
+    plugin = client_from(PLUGIN_HOST)
+
+    def by_serial(i, serial):
+        return plugin.post("/validate/check", headers=RADIUS,
+                           content=radius_form({"serial": serial, "pass": "wrong-Guess", "client": "10.4.0.%d" % i}))
+
+    assert [by_serial(i, "DSC00001").status_code for i in range(4)] == [200] * 4
+    assert check(plugin, "10.4.0.9", user="alice").status_code == 429, "alice's own limit, by name too"
+    assert [by_serial(10 + i, "NOPE0001").status_code for i in range(5)] == [200] * 4 + [429]
+    assert by_serial(20, "NOPE0002").status_code == 200
+
+
+def test_the_phone_and_the_access_log_show_the_end_users_address_only_from_a_trusted_plugin(plugins, caplog):
+    client_from, v, (app, serial) = plugins
+    caplog.set_level("INFO", logger="dsc.access")
+    asked = [(PLUGIN_HOST, "203.0.113.7"), (OTHER_PEER, "203.0.113.8"), (PLUGIN_HOST, "localhost")]
+    for peer, claimed in asked:
+        body = check(client_from(peer), claimed, user="erin", password=server_conftest.PASSWORD).json()
+        assert body["result"]["authentication"] == "CHALLENGE"
+    origins = [w["origin"] for w in phone_poll(v, app, serial, time.time())]
+    assert origins == ["203.0.113.7, FreeRADIUS", "192.0.2.99, FreeRADIUS", "192.0.2.10, FreeRADIUS"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "dsc.access"]
+    assert lines[0].startswith('203.0.113.7 "POST /validate/check" 200 ') and lines[0].endswith(" via 192.0.2.10")
+    assert lines[1].startswith('192.0.2.99 "POST') and "via" not in lines[1]
+    assert lines[2].startswith('192.0.2.10 "POST') and "via" not in lines[2]

@@ -168,6 +168,8 @@ def test_a_body_that_never_arrives_gets_408(tls_server):
     (["--tls-cert", "CERT"], "--tls-cert and --tls-key go together"),
     (["--tls-cert", "KEY", "--tls-key", "KEY"], "cannot use --tls-cert/--tls-key"),
     (["--trusted-proxy", "proxy.example"], "is not an IP address or network"),
+    (["--trusted-plugin", "10.0.0.5", "--trusted-plugin", "radius.example"],
+     "--trusted-plugin 'radius.example' is not an IP address or network"),
     (["--public-url", "login.example.com"], "--public-url (DSC_PUBLIC_URL) must be an http:// or https:// address"),
 ])
 def test_bad_transport_options_are_refused_in_one_line(tmp_path, args, expected):
@@ -195,6 +197,18 @@ def test_the_client_address_is_never_a_trusted_proxy_unless_every_hop_is(peer, h
         assert found == [h for h in hops if h not in trusted][-1]  # the nearest untrusted hop
     else:
         assert found == peer
+
+
+@given(peer=ADDRESSES, claimed=st.one_of(ADDRESSES, st.ip_addresses(v=6).map(str), st.text(max_size=20)),
+       trusted=st.booleans())
+def test_a_plugins_client_counts_only_from_a_trusted_plugin_host_and_only_as_an_ip_address(peer, claimed, trusted):
+    networks = proxies.parse([peer] if trusted else [], "--trusted-plugin")
+    found = proxies.plugin_client(peer, claimed, networks)
+    try:
+        address = str(ipaddress.ip_address(claimed.strip().strip("[]")))
+    except ValueError:
+        address = None
+    assert found == (address if trusted and address else peer)
 
 
 def test_the_portal_cookie_is_secure_when_the_client_used_https(tls_server, server):
