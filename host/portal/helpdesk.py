@@ -1,8 +1,9 @@
 """The help-desk console (issue 9): staff whose role is "helpdesk", logged in with
 their own second factor, find a user and check their identity data, unlock them,
 issue a temporary passcode (shown once), replace a lost token, revoke a device,
-enroll a token from a key file or a PSKC upload, and search the audit log (pages
-of 50, or all of it as CSV).
+enroll a token from a key file or a PSKC upload, and search the audit log (newest
+first, pages of 50, with the amounts of withdrawals; or all of it as CSV, oldest
+first).
 
 Every action is the library's, and the library records it in the audit log; here
 the events also name the member of staff (actor "portal:<name>"). Help-desk
@@ -31,7 +32,7 @@ PAGE = 50  # audit events per page
 MAX_BODY = settings.MAX_BODY
 MAX_UPLOAD = MAX_BODY - 4 * 1024  # bytes of an uploaded key or PSKC file
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
-CSV_COLUMNS = ("id", "at", "user", "device", "purpose", "outcome", "reason", "actor")
+CSV_COLUMNS = ("id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount")
 # Refusals that are the visitor's input rather than a conflict with the stored state.
 STATUS = {"no-user": 404, "no-device": 404, "file-too-big": 413}
 
@@ -274,12 +275,12 @@ def uploaded(handler):
 
 def audit_filters(page):
     """The audit search's filters from the query string: user name, outcome, and
-    the id after which the page starts."""
+    the id before which the page (newest first) starts."""
     query = page.request.query_params
-    after = query.get("after", "")
+    before = query.get("before", "")
     return {"name": query.get("user", "").strip() or None,
             "outcome": query.get("outcome") if query.get("outcome") in ("ok", "fail") else None,
-            "after_id": int(after) if after.isdigit() and len(after) <= 18 else 0}
+            "before_id": int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else None}
 
 
 def _query(filters, **more):
@@ -292,13 +293,13 @@ def audit_page(page):
     filters = audit_filters(page)
     status, error, events, next_url = 200, None, [], None
     try:
-        events = page.verifier.audit_log(filters["name"], outcome=filters["outcome"], after_id=filters["after_id"],
-                                         limit=PAGE + 1)
+        events = page.verifier.audit_log(filters["name"], outcome=filters["outcome"], before_id=filters["before_id"],
+                                         limit=PAGE + 1, newest=True)
     except VerifierError as e:
         status, error = _status(e), refused_text(page, e)
     if len(events) > PAGE:  # the one more asked for says there is a next page
         events = events[:PAGE]
-        next_url = "/helpdesk/audit?" + _query(filters, after=events[-1]["id"])
+        next_url = "/helpdesk/audit?" + _query(filters, before=events[-1]["id"])
     return page.render("helpdesk_audit.html", status=status, error=error, events=events, next_url=next_url,
                        user=filters["name"] or "", outcome=filters["outcome"] or "",
                        csv_url="/helpdesk/audit.csv?" + _query(filters))
@@ -311,11 +312,12 @@ def csv_cell(value):
 
 
 def audit_csv(page):
-    """Every event matching the filters, read from the library a page at a time."""
+    """Every event matching the user and outcome filters, oldest first, read from the
+    library a page at a time."""
     filters = audit_filters(page)
     read = dict(outcome=filters["outcome"], limit=audit.MAX_PAGE)
     try:
-        first = page.verifier.audit_log(filters["name"], after_id=filters["after_id"], **read)
+        first = page.verifier.audit_log(filters["name"], **read)
     except VerifierError:  # a bad filter: said on the search page, before any CSV is sent
         return audit_page(page)
 

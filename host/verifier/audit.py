@@ -4,12 +4,21 @@ INSERT/SELECT grants on other backends)."""
 import contextlib
 import contextvars
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, select
 
-from host.verifier.store import audit
+from host.verifier.store import audit, users, withdrawals
 from host.verifier.timefmt import iso
 
 MAX_PAGE = 1000
+# A confirmed withdrawal's amount: its withdrawals row is written in the same
+# transaction as its audit event, for the same user, device and time.
+_AMOUNT = case((and_(audit.c.purpose == "withdrawal", audit.c.outcome == "ok"),
+                select(withdrawals.c.amount)
+                .where(withdrawals.c.user_id == select(users.c.id).where(users.c.username == audit.c.username)
+                       .scalar_subquery())
+                .where(withdrawals.c.at == audit.c.at)
+                .where(withdrawals.c.device_kind + ":" + withdrawals.c.device == audit.c.device)
+                .order_by(withdrawals.c.id).limit(1).scalar_subquery()), else_=None).label("amount")
 
 
 # Who is acting for the events recorded in this context (e.g. "apikey:3" while the
@@ -32,13 +41,18 @@ def record(conn, now, name, device, purpose, outcome, reason=""):
 
 
 class AuditLog:
-    def audit_log(self, name=None, outcome=None, since=None, until=None, after_id=0, limit=MAX_PAGE, newest=False):
+    def audit_log(self, name=None, outcome=None, since=None, until=None, after_id=0, limit=MAX_PAGE, newest=False,
+                  before_id=None):
         """Events oldest first, filtered, a page at a time (pass the last id as after_id);
-        with newest=True the latest `limit` events, newest first."""
+        with newest=True the latest `limit` events, newest first (pass the last id as
+        before_id for the next page). A confirmed withdrawal carries its amount; every
+        other event has amount None."""
         from host.verifier import inputs
 
         order = audit.c.id.desc() if newest else audit.c.id
-        query = select(audit).where(audit.c.id > after_id).order_by(order).limit(max(1, min(limit, MAX_PAGE)))
+        query = select(audit, _AMOUNT).where(audit.c.id > after_id).order_by(order).limit(max(1, min(limit, MAX_PAGE)))
+        if before_id is not None:
+            query = query.where(audit.c.id < before_id)
         if name is not None:
             query = query.where(audit.c.username == inputs.username(name))
         if outcome is not None:
@@ -50,4 +64,4 @@ class AuditLog:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [{"id": r.id, "at": iso(r.at), "user": r.username, "device": r.device, "purpose": r.purpose,
-                 "outcome": r.outcome, "reason": r.reason, "actor": r.actor} for r in rows]
+                 "outcome": r.outcome, "reason": r.reason, "actor": r.actor, "amount": r.amount} for r in rows]

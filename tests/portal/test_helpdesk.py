@@ -19,7 +19,7 @@ from host.verifier import audit, passwords, service
 from tests.ocra_reference import ocra
 from tests.portal.test_confirm_pages import card_answer, login, positions, token_answer
 from tests.portal.test_login_pages import alert, password_step, portal_paths, post
-from tests.server.conftest import PASSWORD, PIN, SUITE, Server, make_db
+from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, Server, make_db
 
 LOCK_AFTER = 3
 REX_KEY = bytes(range(100, 132))
@@ -243,11 +243,27 @@ def test_the_audit_search_filters_and_pages(staff):
     second = staff.get(next_url)
     more = events(second.text)
     assert len(rows) + len(more) == ZED_EVENTS + 1  # and the user's creation
-    assert int(more[0][0]) > int(rows[-1][0]) and 'rel="next"' not in second.text
+    ids = [int(i) for i, _ in rows + more]
+    assert ids == sorted(ids, reverse=True), "newest first, the next page older"
+    assert 'rel="next"' not in second.text
     failed = staff.get("/helpdesk/audit", params={"user": "zed", "outcome": "fail"}).text
     assert len(events(failed)) == ZED_EVENTS // 3 and "success" not in failed.split("<tbody>")[1]
     r = staff.get("/helpdesk/audit", params={"user": "Not a name!"})
     assert r.status_code == 400 and alert(r.text).startswith("A user name is 1 to 64")
+
+
+def test_the_audit_log_shows_withdrawals_newest_first_with_their_amounts(staff, library, secrets_sent):
+    for amount in (1234, 56789):
+        ch = library.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
+        response = ocra(SUITE, KEY, ch["challenge"], pin=PIN)
+        secrets_sent.add(response)
+        assert library.finish(ch["challenge_id"], response)["ok"]
+    page = staff.get("/helpdesk/audit", params={"user": "alice"}).text
+    rows = re.findall(r'<tr class="event"><td>([0-9]+)</td>.*?<td class="amount">([^<]*)</td>', page)
+    assert [int(i) for i, _ in rows] == sorted((int(i) for i, _ in rows), reverse=True)
+    assert [amount for _, amount in rows if amount != "—"] == ["56,789", "1,234"]
+    table = list(csv.reader(io.StringIO(staff.get("/helpdesk/audit.csv", params={"user": "alice"}).text)))
+    assert [row[-1] for row in table[1:] if row[4] == "withdrawal"] == ["1234", "56789"]  # oldest first
 
 
 def test_the_csv_export_has_every_matching_event_and_no_formula(staff):
@@ -255,7 +271,7 @@ def test_the_csv_export_has_every_matching_event_and_no_formula(staff):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == 'attachment; filename="audit.csv"'
     table = list(csv.reader(io.StringIO(r.text)))
-    assert table[0] == ["id", "at", "user", "device", "purpose", "outcome", "reason", "actor"]
+    assert table[0] == ["id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount"]
     assert len(table) == 1 + ZED_EVENTS + 1 and {row[2] for row in table[1:]} == {"zed"}
     assert ["'" + FORMULA] == [row[6] for row in table if row[6].startswith(("'", "="))]
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in table for cell in row)
