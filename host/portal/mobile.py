@@ -46,8 +46,9 @@ def public_base(request):
 
 
 def activation_url(page, base, code):
-    """The app's address with the code in the fragment, which browsers never send to a server."""
-    return "%s/mobile/#activate=%s" % (base, code)
+    """The app's address with the code in the fragment, which browsers never send to a server,
+    and the page's language, which the app then speaks."""
+    return "%s/mobile/?lang=%s#activate=%s" % (base, page.lang, code)
 
 
 def add(page, form):

@@ -154,8 +154,8 @@ class Page:
         if self.visitor is not None and self.visitor.new:  # until the browser closes
             response.set_cookie(sessions.FORM_COOKIE, self.visitor.nonce, httponly=True, samesite="strict",
                                 secure=secure, path="/")
-        if self.remember_lang:
-            response.set_cookie(i18n.COOKIE, self.lang, httponly=True, samesite="strict", secure=secure, path="/",
+        if self.remember_lang:  # not httponly: OpenDSC Mobile, served here, reads it (a language is no secret)
+            response.set_cookie(i18n.COOKIE, self.lang, httponly=False, samesite="strict", secure=secure, path="/",
                                 max_age=365 * 86400)
         return response
 

@@ -296,9 +296,10 @@ def test_activation_by_the_camera_scanning_the_portals_qr_code(site, new_page, c
     grey = qr_grey(desktop)
     # The page's own QR code is a real QR code of the app's address with the shown code in the fragment.
     decoded = decode_qr(grey)
-    match = len(decoded) == 1 and re.fullmatch(r"(https?://[^/#]+)/mobile/#activate=([A-Z2-9]{8})", decoded[0])
+    match = len(decoded) == 1 and re.fullmatch(r"(https?://[^/#]+)/mobile/\?lang=en#activate=([A-Z2-9]{8})",
+                                                decoded[0])
     holds_the_code = bool(match) and match.group(1) == site.url and match.group(2) == code
-    assert holds_the_code, "one QR code, of this server's /mobile/#activate= and the code shown"
+    assert holds_the_code, "one QR code, of this server's /mobile/?lang=en#activate= and the code shown"
 
     video = tmp_path / "qr.y4m"
     write_y4m(video, grey)
@@ -651,3 +652,23 @@ def test_one_app_holds_an_account_on_another_server(site, new_page, tmp_path):
         v.close()
         other.stop()
     assert "Traceback" not in other.log_text()
+
+
+def test_the_app_speaks_the_language_it_is_opened_in_then_the_portals_then_its_last_choice(site, new_page):
+    phone = new_page("phone")  # the phone prefers English (Chromium's locale here)
+    phone.goto(site.url + "/mobile/?lang=ja")  # as the portal's QR code opens it from a Japanese page
+    expect(phone.get_by_role("heading", name="アカウント", exact=True)).to_be_visible()
+    assert phone.locator("html").get_attribute("lang") == "ja"
+    phone.goto(site.url + "/login")  # the portal on the same server follows the app's choice
+    expect(phone.get_by_label("ユーザー名")).to_be_visible()
+    phone.context.clear_cookies()
+    phone.goto(site.url + "/mobile/")  # no ?lang=, no cookie: the app's last choice, kept on the phone
+    expect(phone.get_by_role("heading", name="アカウント", exact=True)).to_be_visible()
+    phone.goto(site.url + "/login?lang=en")  # the portal switched to English: the app follows its cookie
+    phone.goto(site.url + "/mobile/")
+    expect(phone.get_by_role("heading", name="Accounts", exact=True)).to_be_visible()
+    phone.get_by_role("link", name="日本語").click()  # the app's own switch
+    expect(phone.get_by_role("button", name="アカウントを追加")).to_be_visible()
+    fresh = new_page("phone", locale="ja-JP")  # nothing chosen yet: the phone's own preference
+    fresh.goto(site.url + "/mobile/")
+    expect(fresh.get_by_role("heading", name="アカウント", exact=True)).to_be_visible()

@@ -61,7 +61,8 @@ def test_the_service_worker_caches_every_file_the_app_needs_offline(client):
     cached = json.loads(re.search(r"const FILES = (\[.*?\]);", sw, re.S).group(1))
     cached += json.loads(re.search(r"const OPTIONAL = (\[.*?\]);", sw, re.S).group(1))
     page = client.get("/mobile/").text
-    needed = set(re.findall(r'(?:src|href)="([^"]+)"', page)) | {"./"}
+    # "?lang=..." (the language switch) is the app itself: "./", which the worker matches ignoring the query
+    needed = {link for link in re.findall(r'(?:src|href)="([^"]+)"', page) if not link.startswith("?")} | {"./"}
     needed |= {f + ".js" for f in re.findall(r'from "\./(\w+)\.js"', client.get("/mobile/app.js").text)}
     assert needed <= set(cached), needed - set(cached)
 
@@ -97,3 +98,27 @@ def test_every_word_of_the_app_has_a_japanese_translation():
     used |= set(re.findall(r'aria-label="([^"]+)"', page))
     assert len(used) > 40, "the scan finds the app's words"
     assert used <= translated, sorted(used - translated)
+
+
+# Words the Japanese app keeps: the product, PIN, QR, and the language switch's own name.
+KEPT = {"OpenDSC", "Mobile", "PIN", "QR", "English"}
+
+
+def english_words(text):
+    text = re.sub(r"\{\w+\}|https?://\S+", " ", text)  # placeholders and example addresses
+    return sorted({w for w in re.findall(r"[A-Za-z]+", text) if w not in KEPT})
+
+
+def test_no_english_word_is_left_in_the_apps_japanese():
+    static = web.STATIC
+    pairs = re.findall(r'^  "((?:[^"\\]|\\.)*)":\s*"((?:[^"\\]|\\.)*)",$', (static / "i18n.js").read_text(),
+                       re.M | re.S)
+    assert len(pairs) > 40, "the scan finds the translations"
+    left = {english: english_words(japanese) for english, japanese in pairs if english_words(japanese)}
+    assert not left, left
+    worker = (static / "sw.js").read_text()
+    notification = json.loads(re.search(r"const WAITING = (\{.*?\});", worker).group(1).replace(" en:", ' "en":')
+                              .replace(" ja:", ' "ja":'))
+    assert set(notification) == {"en", "ja"} and not english_words(notification["ja"]), notification
+    page = (static / "index.html").read_text()
+    assert 'href="?lang=en"' in page and 'href="?lang=ja"' in page, "the app's language switch"

@@ -3,7 +3,7 @@
 // the one docs/mobile.md's "The app's screens" names.
 
 import * as accounts from "./accounts.js";
-import { t, translatePage } from "./i18n.js";
+import { lang, t, translatePage } from "./i18n.js";
 import * as ocra from "./ocra.js";
 import * as protocol from "./protocol.js";
 
@@ -365,7 +365,8 @@ function start() {
   $("#respond-close").addEventListener("click", () => { show("respond", false); state.responding = null; });
   $("#server").value = location.origin;
   if ("serviceWorker" in navigator) {
-    navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {});
+    // the worker's own words (its notification) in the app's language
+    navigator.serviceWorker.register("sw.js?lang=" + lang, { scope: "./" }).catch(() => {});
     navigator.serviceWorker.addEventListener("message", (e) => { if (e.data === "poll") { pollAll(); } });
   }
   document.addEventListener("visibilitychange", pollAll);

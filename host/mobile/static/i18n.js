@@ -1,7 +1,10 @@
-// The app's words in the phone's language: English, or Japanese (the portal's
-// two languages) when the browser prefers it. t("text {name}", {name}) looks
-// the English text up and fills in the values; translatePage() does the same
-// for every element of index.html marked data-i18n.
+// The app's words in English or Japanese, the portal's two languages. The
+// language is, in this order: ?lang= on the app's address (the portal's QR code
+// and the app's own switch carry it), the portal's language cookie on this server,
+// the app's last choice (kept, so the app opens offline in it), the phone's
+// preference. t("text {name}", {name}) looks the English text up and fills in
+// the values; translatePage() does the same for every element of index.html
+// marked data-i18n.
 
 const JA = {
   "Waiting logins": "承認待ちのログイン",
@@ -78,14 +81,41 @@ const JA = {
   "The challenge has 6 digits.": "チャレンジは6桁の数字です。",
   "Type this response on the login page.": "このレスポンスをログイン画面に入力してください。",
   "No response could be computed: {why}": "レスポンスを計算できません: {why}",
+  "Language": "言語",
 };
 
-function preferred() {
+const LANGUAGES = ["en", "ja"];
+const COOKIE = "dsc_lang";  // the portal's (host/portal/i18n.py)
+const KEPT = "opendsc-mobile-lang";  // localStorage
+
+function known(tag) { return LANGUAGES.includes(tag) ? tag : null; }
+
+function phone() {
   const tags = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
   return String(tags[0]).toLowerCase().startsWith("ja") ? "ja" : "en";
 }
 
-export const lang = preferred();
+function kept() {
+  try { return known(localStorage.getItem(KEPT)); } catch (e) { return null; }  // storage may be off
+}
+
+function cookie() {
+  const found = /(?:^|;\s*)dsc_lang=([a-z]+)/.exec(document.cookie);
+  return known(found && found[1]);
+}
+
+function choose() {
+  const asked = known(new URLSearchParams(location.search).get("lang"));
+  const chosen = asked || cookie() || kept() || phone();
+  try { localStorage.setItem(KEPT, chosen); } catch (e) { /* then the next start asks again */ }
+  if (asked) {  // the portal on this server follows the choice too, as its own switch would
+    document.cookie = COOKIE + "=" + asked + "; path=/; max-age=31536000; samesite=strict"
+      + (location.protocol === "https:" ? "; secure" : "");
+  }
+  return chosen;
+}
+
+export const lang = choose();
 
 export function t(text, values = {}) {
   const found = lang === "ja" && JA[text] ? JA[text] : text;
@@ -94,6 +124,9 @@ export function t(text, values = {}) {
 
 export function translatePage() {
   document.documentElement.lang = lang;
+  for (const link of document.querySelectorAll("a[hreflang]")) {  // the switch: the current language is no link
+    if (link.hreflang === lang) { link.setAttribute("aria-current", "true"); link.removeAttribute("href"); }
+  }
   if (lang === "en") { return; }
   for (const node of document.querySelectorAll("[data-i18n]")) { node.textContent = t(node.textContent.trim()); }
   for (const node of document.querySelectorAll("[aria-label]")) { node.setAttribute("aria-label", t(node.getAttribute("aria-label"))); }

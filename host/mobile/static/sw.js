@@ -8,6 +8,9 @@ const CACHE = "opendsc-mobile-" + VERSION;
 const FILES = ["./", "app.js", "accounts.js", "i18n.js", "ocra.js", "protocol.js", "app.css", "manifest.webmanifest",
                "icon.svg", "icon-192.png", "icon-512.png"];
 const OPTIONAL = ["vendor/jsQR.js"];  // the camera's decoder: a server without it still serves the app
+// The notification's words, in the app's language (app.js registers sw.js?lang=).
+const LANG = new URL(location.href).searchParams.get("lang") === "ja" ? "ja" : "en";
+const WAITING = { en: "A login is waiting for your approval.", ja: "承認待ちのログインがあります。" };
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE)
@@ -36,7 +39,7 @@ self.addEventListener("push", (event) => {
     windows.forEach((w) => w.postMessage("poll"));
     if (windows.some((w) => w.visibilityState === "visible")) { return undefined; }
     return self.registration.showNotification("OpenDSC Mobile", {
-      body: "A login is waiting for your approval.", tag: "login-waiting", renotify: true, icon: "icon-192.png" });
+      body: WAITING[LANG], tag: "login-waiting", renotify: true, icon: "icon-192.png" });
   }));
 });
 
