@@ -3,7 +3,9 @@ login service and portal (`dsc serve`) run as a child process; the simulated tok
 runs in this process, its terminal UI in the foreground. Everything lives in one
 state folder and is made on the first run only: the database and key ring, a
 user `demo` with the token enrolled, a help-desk user `helpdesk` with a printed
-code card, and the passwords and PIN in demo-credentials.txt."""
+code card, and the passwords and PIN in demo-credentials.txt. Once the demo
+user changes the PIN (the portal's "Change your PIN"), the banner and that file
+say when, instead of the first PIN, which the token no longer answers with."""
 
 import os
 import signal
@@ -43,6 +45,9 @@ def add_parser(sub):
                    help="the portal's address (default %(default)s; port 0 picks a free one)")
     c.add_argument("--link", default=DEFAULT_LINK, metavar="URL",
                    help="the token's serial link, socket://HOST:PORT or pty (default %(default)s)")
+    c.add_argument("--public-url", metavar="URL",
+                   help="where people reach the portal, for the phone app's activation QR code (default: the "
+                        "--listen address; give it with --listen 0.0.0.0:PORT, e.g. http://192.168.1.20:8000)")
     c.add_argument("--no-ui", action="store_true",
                    help="no terminal UI: serve until SIGTERM or Ctrl-C (for scripts, tests and headless use)")
     return c
@@ -81,25 +86,32 @@ def run(args):
 
     paths = Paths(args.state)
     stopped = threading.Event()
-    token = link = server = None
+    token = link = server = pin = None
 
     handle_stop_signals(unwind)
     try:
-        check_port_free(args.listen)
+        check_ports(args)
+        public_url = portal_url(args.listen, args.public_url)
         prepare_state(paths.state)
         credentials = read_credentials(paths.credentials)
         token, link = start_token(paths, args.link)
         token.on_exit.append(stopped.set)
         info, key = read_token(paths, link.url)
         setup_accounts(paths, info, key, credentials)
-        server = Server(paths, args.listen, on_exit=stopped.set)
-        block = instructions(server.url + "/login", link.url, credentials, paths, args.no_ui)
-        print("\n".join(block), flush=True)
+        pin = PinWatch(paths, credentials, info["serial"])
+        server = Server(paths, args.listen, public_url, on_exit=stopped.set)
+
+        def block():
+            return instructions((public_url or server.url) + "/login", link.url, credentials, paths, args.no_ui,
+                                pin.changed_on)
+
+        print("\n".join(block()), flush=True)
         if not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty():
-            show_token(token, block[:HEADER_LINES], stopped)
+            show_token(token, lambda: block()[:HEADER_LINES], stopped, pin.check)
         else:
             while not stopped.wait(0.5):
-                pass
+                if pin.check():
+                    print(pin_changed_line(pin.changed_on), flush=True)
         if token.exit_reason:
             raise DemoError("the token stopped: %s" % token.exit_reason)
         if server.proc.poll() is not None and not server.stopping:
@@ -116,6 +128,8 @@ def run(args):
             return 1
         raise
     finally:
+        if pin is not None:
+            pin.close()
         if server is not None:
             server.stop()
         if token is not None:
@@ -124,25 +138,100 @@ def run(args):
             link.close()
 
 
-def check_port_free(listen):
-    """Fail at once, in one line, when the portal's port is taken (a second make run)."""
-    import socket
+PORT_TRIES = 100  # how far above a taken port to look for a free one to suggest
 
+
+def check_ports(args):
+    """Fail at once, in one line, before anything is made, when the portal's port or
+    the token's is taken (a second make run): the line names both and gives a whole
+    DEMO_ARGS that works, with free ports found above the taken ones."""
     from host.server.cli import _listen
 
-    host, port = _listen(listen)
-    if port == 0:
-        return
-    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as dsc serve binds
+        listen = _listen(args.listen)
+    except ValueError as e:
+        raise DemoError(str(e))
+    link = link_address(args.link)
+    taken = []
+    error = bind_error(*listen)
+    if error:
+        taken.append("--listen %s (%s)" % (args.listen, error))
+        listen = (listen[0], free_port_above(listen, avoid=link))
+    error = link and bind_error(*link)
+    if error:
+        taken.append("--link %s (%s)" % (args.link, error))
+        link = (link[0], free_port_above(link, avoid=listen))
+    if not taken:
+        return
+    host = "[%s]" % listen[0] if ":" in listen[0] else listen[0]
+    demo_args = ["--listen %s:%d" % (host, listen[1]),
+                 "--link %s" % ("pty" if link is None else "socket://%s:%d" % link)]
+    if args.state != DEFAULT_STATE:
+        demo_args.append("--state %s" % args.state)
+    if args.public_url:
+        demo_args.append("--public-url %s" % args.public_url)
+    if args.no_ui:
+        demo_args.append("--no-ui")
+    raise DemoError("cannot listen on %s: pass free ports, e.g. make run DEMO_ARGS=\"%s\""
+                    % (" or ".join(taken), " ".join(demo_args)))
+
+
+def portal_url(listen, given):
+    """The portal's public address for dsc serve --public-url: the one given, else the
+    --listen address when it names one host and port. None when it cannot be known
+    before dsc serve binds: port 0 (a loopback address serves its own address anyway),
+    or every address (0.0.0.0: which one reaches this machine is the user's to say)."""
+    from host.server.cli import _listen
+    from host.server.settings import public_url
+
+    if given is not None:
+        try:
+            return public_url(given)
+        except ValueError as e:
+            raise DemoError(str(e).replace("(DSC_PUBLIC_URL) ", ""))
+    host, port = _listen(listen)
+    if port == 0 or host in ("0.0.0.0", "::"):
+        return None
+    return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+
+def link_address(spec):
+    """The (host, port) a socket://HOST:PORT link listens on; None for pty."""
+    if spec == "pty":
+        return None
+    host, sep, port = spec[len("socket://"):].rpartition(":")
+    if not spec.startswith("socket://") or not sep or not port.isascii() or not port.isdigit() or int(port) > 65535:
+        raise DemoError("--link must be socket://HOST:PORT or pty")
+    return host or "127.0.0.1", int(port)
+
+
+def bind_error(host, port):
+    """Why a server could not listen on host:port now (e.g. "Address already in use"),
+    or None when it could (port 0 always can)."""
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    except OSError as e:
+        return e.strerror or str(e)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as dsc serve and the link bind
         probe.bind((host, port))
     except OSError as e:
-        raise DemoError("cannot listen on %s (%s): pass another address, e.g. --listen %s:%d "
-                        "(make run DEMO_ARGS=\"--listen %s:%d\")"
-                        % (listen, e.strerror or e, host, port + 1, host, port + 1))
+        return e.strerror or str(e)
     finally:
         probe.close()
+    return None
+
+
+def free_port_above(address, avoid):
+    host, port = address
+    for candidate in range(port + 1, min(port + 1 + PORT_TRIES, 65536)):
+        if (avoid is None or candidate != avoid[1]) and bind_error(host, candidate) is None:
+            return candidate
+    return 0  # none near: port 0 lets the system pick one
 
 
 def prepare_state(path):
@@ -161,13 +250,18 @@ def new_password():
     return "-".join("".join(secrets.choice(PASSWORD_CHARS) for _ in range(4)) for _ in range(3))
 
 
+def new_pin():
+    import secrets
+
+    return "%04d" % secrets.randbelow(10000)
+
+
 def read_credentials(path):
     """The demo's passwords and PIN: from the file, or new ones (the file is written
-    once the database is known not to hold other passwords for these users)."""
+    once the database is known not to hold other passwords for these users). Once
+    the PIN was changed, the file says when in its place."""
     if not os.path.exists(path):
-        import secrets
-
-        return {"demo password": new_password(), "demo PIN": "%04d" % secrets.randbelow(10000),
+        return {"demo password": new_password(), "demo PIN": new_pin(),
                 "helpdesk password": new_password(), "new": True}
     fields = {}
     try:
@@ -278,6 +372,9 @@ def setup_accounts(paths, info, key, credentials):
         if DEMO_USER not in roles:
             v.add_user(DEMO_USER, credentials["demo password"])
         if not any(d["kind"] == "token" and d["serial"] == info["serial"] for d in v.devices(DEMO_USER)):
+            if not credentials["demo PIN"].isdigit():  # the first PIN was changed, then the token removed
+                credentials["demo PIN"] = new_pin()
+                write_credentials(paths.credentials, credentials)
             v.enroll_token(DEMO_USER, info["serial"], key, credentials["demo PIN"], suite=info["suite"], active=True)
         if HELPDESK_USER not in roles:
             v.add_user(HELPDESK_USER, credentials["helpdesk password"], role="helpdesk")
@@ -295,13 +392,94 @@ def setup_accounts(paths, info, key, credentials):
         v.close()
 
 
+# ---- the demo PIN --------------------------------------------------------------
+
+class PinWatch:
+    """Whether the PIN the demo made still opens the token, kept true in the
+    credentials (and so in the file and the banner) while the demo runs.
+
+    The verifier keeps only a digest of the PIN, so the audit log tells: a PIN change
+    accepted for the token after its enrollment means the first PIN is gone (the
+    token then takes the PIN its user chose, which the demo never learns)."""
+
+    CHECK_SECONDS = 1.0  # how often check() reads the audit log
+
+    def __init__(self, paths, credentials, serial):
+        from host.verifier import service
+        from host.verifier.kinds import PIN_CHANGE, TOKEN
+
+        self.paths = paths
+        self.credentials = credentials
+        self.device = "%s:%s" % (TOKEN, serial)  # the audit's name for the token
+        self.pin_change = PIN_CHANGE
+        self.changed_on = None  # when the PIN was changed (timefmt.readable), None while the first holds
+        self._after_id = 0
+        self._checked = None
+        self._told = None  # the change the file and the banner last said
+        self.verifier = service.Verifier(paths.db, paths.keyring)
+        try:
+            self.check()
+        except BaseException:
+            self.close()
+            raise
+
+    def check(self):
+        """Read the audit events since the last call (at most once a CHECK_SECONDS);
+        True when the PIN was changed since, the file rewritten to say so."""
+        import time
+
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from host.verifier.audit import MAX_PAGE
+
+        now = time.monotonic()
+        if self._checked is not None and now - self._checked < self.CHECK_SECONDS:
+            return False
+        self._checked = now
+        while True:
+            try:
+                events = self.verifier.audit_log(DEMO_USER, outcome="ok", after_id=self._after_id)
+            except SQLAlchemyError:
+                return False  # the database busy for a moment: the next check reads on from here
+            for event in events:
+                if event["device"] == self.device and event["purpose"] in ("enroll", self.pin_change):
+                    self.changed_on = readable_iso(event["at"]) if event["purpose"] == self.pin_change else None
+            if events:
+                self._after_id = events[-1]["id"]
+            if len(events) < MAX_PAGE:
+                break
+        if self.changed_on is None or self.changed_on == self._told:
+            return False
+        self._told = self.changed_on
+        self.credentials["demo PIN"] = "changed on %s: the token takes the new PIN, not the first" % self.changed_on
+        write_credentials(self.paths.credentials, self.credentials)
+        return True
+
+    def close(self):
+        self.verifier.close()
+
+
+def readable_iso(text):
+    """An audit time (ISO 8601 UTC) as the portal shows times: 2026-11-30 17:40 UTC."""
+    import datetime
+
+    from host.verifier.timefmt import readable
+
+    return readable(datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+                    .replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def pin_changed_line(changed_on):
+    return "The %s PIN was changed on %s: the token takes the new PIN, not the first one." % (DEMO_USER, changed_on)
+
+
 # ---- the login service ---------------------------------------------------------
 
 class Server:
     """`dsc serve` as a child process in a session of its own (Ctrl-C at the token
     reaches this process only, which stops it); its log goes to server.log."""
 
-    def __init__(self, paths, listen, on_exit):
+    def __init__(self, paths, listen, public_url, on_exit):
         import subprocess
 
         env = dict(os.environ, DSC_MASTER_KEY_FILE=os.path.abspath(paths.keyring), PYTHONUNBUFFERED="1")
@@ -311,7 +489,8 @@ class Server:
         log = os.open(paths.server_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             self.proc = subprocess.Popen([sys.executable, "-m", "host.cli", "serve", "--listen", listen,
-                                          "--db", os.path.abspath(paths.db)],
+                                          "--db", os.path.abspath(paths.db)]
+                                         + (["--public-url", public_url] if public_url else []),
                                          env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                                          start_new_session=True)
         finally:
@@ -355,8 +534,9 @@ def last_line(path):
 
 # ---- what the newcomer sees ----------------------------------------------------
 
-def instructions(portal, link_url, credentials, paths, no_ui):
-    """The block printed at every start; its first HEADER_LINES head the token's screen."""
+def instructions(portal, link_url, credentials, paths, no_ui, pin_changed_on=None):
+    """The block printed at every start; its first HEADER_LINES head the token's screen.
+    Once the PIN was changed it says when (the date: the line fits 80 columns)."""
     if no_ui:
         how = ["Log in as %s in the portal: it shows a challenge. Key the PIN and the" % DEMO_USER,
                "challenge into the token over its link and type its response into the portal:",
@@ -368,7 +548,9 @@ def instructions(portal, link_url, credentials, paths, no_ui):
     return [
         "OpenDSC demo",
         "  portal     %s" % portal,
-        "  user       %-9s password %s   PIN %s" % (DEMO_USER, credentials["demo password"], credentials["demo PIN"]),
+        "  user       %-9s password %s   PIN %s" % (DEMO_USER, credentials["demo password"],
+                                                      "changed on " + pin_changed_on[:10] if pin_changed_on
+                                                      else credentials["demo PIN"]),
         "  help desk  %-9s password %s   card %s" % (HELPDESK_USER, credentials["helpdesk password"], paths.card),
         "  token      %s" % link_url,
         *how,
@@ -384,8 +566,9 @@ def instructions(portal, link_url, credentials, paths, no_ui):
 HEADER_LINES = 8  # what fits above the token in 24 rows
 
 
-def show_token(token, header, stopped):
-    """The simulator's token drawn under `header` until q, Ctrl-C or `stopped`."""
+def show_token(token, header, stopped, changed):
+    """The simulator's token drawn under `header()` until q, Ctrl-C or `stopped`;
+    drawn again when the display changes or `changed()` says the header did."""
     import select
     import termios
     import tty
@@ -401,9 +584,9 @@ def show_token(token, header, stopped):
         tty.setcbreak(fd, termios.TCSANOW)  # typed-ahead keys kept; Ctrl-C still signals: unwind() runs the clean-up
         drawn = None
         while not stopped.is_set():
-            if token.lines != drawn:
+            if changed() or token.lines != drawn:
                 drawn = token.lines
-                screen = header + [""] + tui.render_token(drawn) + [tui.HELP]
+                screen = header() + [""] + tui.render_token(drawn) + tui.hints(drawn)
                 sys.stdout.write("\x1b[H\x1b[2J" + "\r\n".join(screen) + "\r\n")
                 sys.stdout.flush()
             ready, _, _ = select.select([fd, wake_read], [], [], 0.5)  # and `stopped` is seen within 0.5 s
