@@ -2,10 +2,11 @@
 the response.
 
 Every state change is one transaction: the lockout row is locked while a
-password attempt is counted, a challenge is consumed by one conditional UPDATE
-(consumed = 0 -> 1) whichever process gets there first, and a right response's
-effects (activation, PIN change, withdrawal, share, card) commit with it or
-not at all.
+password attempt is counted, each response to a challenge takes one of its
+tries (Policy.challenge_tries) by one conditional UPDATE whichever process gets
+there first, the first right response or the last try closes it (consumed = 1),
+and a right response's effects (activation, PIN change, withdrawal, share,
+card) commit with it or not at all.
 """
 
 import re
@@ -30,14 +31,18 @@ ACCEPTED, APPROVED, COMPLETED = 1, 2, 3
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
            challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
-           challenges.c.consumed, challenges.c.number, users.c.username, devices)
+           challenges.c.consumed, challenges.c.attempts, challenges.c.number, users.c.username, devices)
     .join(users, users.c.id == challenges.c.user_id)
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
 )
-# The one step that decides which attempt gets a challenge: whoever flips consumed first.
-_CONSUME = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
-            .values(consumed=1))
+# The one step that decides which attempts a challenge judges: each takes a try
+# while it is open and tries remain, whichever process gets there first.
+_ATTEMPT = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
+            .where(challenges.c.attempts < bindparam("tries")).values(attempts=challenges.c.attempts + 1))
+# Ends a challenge: nothing more is judged on it.
+_CLOSE = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
+          .values(consumed=1))
 _FINISH_LOCKED = _FINISH_QUERY.with_for_update()
 _USER = select(users).where(users.c.username == bindparam("name"))
 BAD_CREDENTIALS = "wrong user name or password"
@@ -208,9 +213,10 @@ class Challenges:
     # ---- the second factor -----------------------------------------------------------
 
     def challenge_state(self, challenge_id):
-        """Read-only: "pending" while a challenge can still be answered, "accepted" once
-        a right response was taken, "declined" once the user's phone declined it,
-        "closed" once it was answered wrongly or expired, None for an unknown id.
+        """Read-only: "pending" while a challenge can still be answered (a wrong
+        response may leave tries), "accepted" once a right response was taken,
+        "declined" once the user's phone declined it, "closed" once its tries were
+        used, a refusal ended it or it expired, None for an unknown id.
         Only who holds the challenge id may ask (it is a 128-bit random value),
         e.g. a login page waiting for a phone's approval."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
@@ -243,11 +249,11 @@ class Challenges:
         return {"ok": True, "user": row.username, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
 
     def finish(self, challenge_id, response):
-        """Judge a response; the challenge is consumed by this first attempt, right or wrong.
+        """Judge a response: one of the challenge's tries, counted and audited.
 
-        Returns {"ok": True, ...} or {"ok": False, "reason": ...}, having consumed
-        and audited the challenge; malformed input raises VerifierError and
-        changes nothing."""
+        Returns {"ok": True, ...} or {"ok": False, "reason": ...}; a wrong response
+        says how many tries the challenge has left ("tries_left", 0 once it is
+        closed). Malformed input raises VerifierError and changes nothing."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             raise VerifierError("bad-challenge-id", "no such challenge")
         if not isinstance(response, str) or not 0 < len(response) <= 32 or not response.isascii() or not response.isalnum():
@@ -260,15 +266,31 @@ class Challenges:
             return self._judge(conn, row, kind(row.kind).normalize(response), now)  # normalized before anything changes
 
     def _judge(self, conn, row, response, now, wrong_number=False, accepted=ACCEPTED):
-        """Consume the challenge `row` (_FINISH_LOCKED's) and judge `response`, in
-        the caller's transaction; a wrong number picked on a phone fails like a
-        wrong response. A right one marks the challenge `accepted` (APPROVED for
-        a phone's approval, which complete() then takes once)."""
+        """Take one try of the challenge `row` (_FINISH_LOCKED's: its row is locked,
+        so row.attempts is current) and judge `response`, in the caller's
+        transaction. Only a wrong response leaves it open, while tries remain and
+        that failure did not lock the user; anything else closes it: a right
+        response (marked `accepted`, APPROVED for a phone's approval, which
+        complete() then takes once), the last try, a lock, an expired challenge, a
+        device no longer usable, a wrong number picked on a phone (number matching
+        must not be guessed over several tries)."""
+        tries = self.policy.challenge_tries
+        if conn.execute(_ATTEMPT, {"challenge_id": row.challenge_id, "tries": tries}).rowcount != 1:
+            return {"ok": False, "reason": "challenge already used"}
+        result = self._verdict(conn, row, response, now, wrong_number, accepted)
+        left = tries - row.attempts - 1 if result.get("reason") == "wrong response" else 0
+        if left and self.lockout.locked_until(conn, row.username, now) is not None:
+            left = 0  # this failure locked the user: no response can be taken now
+        if not left:
+            conn.execute(_CLOSE, {"challenge_id": row.challenge_id})
+        if result.get("reason") == "wrong response":
+            result["tries_left"] = left
+        return result
+
+    def _verdict(self, conn, row, response, now, wrong_number, accepted):
+        """_judge's verdict on one try, its failure counted and its event audited."""
         challenge_id = row.challenge_id
         k = kind(row.kind)
-        taken = conn.execute(_CONSUME, {"challenge_id": challenge_id}).rowcount
-        if taken != 1:
-            return {"ok": False, "reason": "challenge already used"}
         name, label = row.username, k.describe(row)
         if now >= row.expires_at:
             audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")

@@ -402,21 +402,27 @@ def _show_passcode(temp):
 
 def _answer(v, ch, success, keep=False):
     """Show a challenge, read the response, judge it; 0/1, or the result with keep=True.
-    A response typed wrongly (spaces, letters) changes nothing and is asked again."""
+    A response typed wrongly (spaces, letters) changes nothing and is asked again;
+    so is a wrong response while the challenge has tries left."""
     from host.verifier.errors import VerifierError
 
     shown = (": " + ch["challenge"]) if ch["challenge"] else ""
     what = " a withdrawal of %s" % _money(ch["amount"]) if ch.get("amount") else ""
     print("To confirm%s, on %s %s: %s%s" % (what, ch["kind"], ch["device"], ch["prompt"], shown))
     sys.stdout.flush()
-    for attempt in range(RESPONSE_TRIES):
+    typos = 0
+    while True:
         try:
             result = v.finish(ch["challenge_id"], _ask("Response: ").strip())
-            break
         except VerifierError as e:
-            if e.code != "bad-response" or attempt == RESPONSE_TRIES - 1:
+            typos += 1
+            if e.code != "bad-response" or typos == RESPONSE_TRIES:
                 raise
             print("%s; try again" % e)
+            continue
+        if not result.get("tries_left"):
+            break
+        print("refused: wrong response; tries left for this challenge: %d" % result["tries_left"])
     if not result["ok"]:
         print("refused: %s" % result.get("message", result["reason"]))
     if keep:

@@ -1,17 +1,22 @@
 """Approving a login on the phone (docs/mobile.md, "Login with approval"): the
 app's signed poll for what waits, and its signed answer.
 
-An answer is checked against the device key before anything changes; then the
-challenge is consumed and judged by the same step as a typed response
-(Challenges._judge), so a replayed answer finds it used, and a wrong PIN or a
-wrong number counts toward the lockout like any wrong response. A decline,
+An answer is checked against the device key before anything changes; then it
+takes one of the challenge's tries and is judged by the same step as a typed
+response (Challenges._judge), so a right approval closes the challenge and its
+replay finds it used. A wrong PIN is a wrong response: counted toward the
+lockout, and the challenge stays open while tries remain, so the request shows
+again on the phone (a replayed wrong answer only spends another try, as any
+wrong response sent with the transaction id would). A wrong number is counted
+too but ends the login at once: with three numbers to pick from, more tries
+would let a login the person did not start through by trying each. A decline,
 signed like an approval, ends the login at once and counts nothing.
 """
 
 from sqlalchemy import select
 
 from host.verifier import audit as audit_log, inputs, mobile
-from host.verifier.challenges import _CONSUME, _FINISH_LOCKED, APPROVED, CHALLENGE_ID
+from host.verifier.challenges import _CLOSE, _FINISH_LOCKED, APPROVED, CHALLENGE_ID
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, WITHDRAWAL, kind
 from host.verifier.store import challenges, devices, users
@@ -79,7 +84,7 @@ class MobileApproval:
                                 .where(challenges.c.accepted == APPROVED)).first() is not None
 
     def _decline(self, conn, row, now):
-        if conn.execute(_CONSUME, {"challenge_id": row.challenge_id}).rowcount != 1:
+        if conn.execute(_CLOSE, {"challenge_id": row.challenge_id}).rowcount != 1:
             return {"ok": False, "reason": "challenge already used"}
         conn.execute(challenges.update().where(challenges.c.id == row.challenge_id).values(declined=1))
         audit_log.record(conn, now, row.username, kind(row.kind).describe(row), row.purpose, "fail", "declined")

@@ -20,6 +20,9 @@ YEAR = 366 * DAY
 # "seconds" any finite number; booleans are neither.
 FIELDS = {
     "challenge_ttl": (120, "seconds", 1, DAY),
+    # responses one challenge takes: a typo need not restart the login; each wrong
+    # one is a failed login (lockout_failures), and 1 ends it at the first attempt
+    "challenge_tries": (3, "int", 1, 10),
     "lockout_failures": (10, "int", 1, 1000),
     "lockout_window": (DAY, "seconds", 1, YEAR),
     "lockout_duration": (DAY, "seconds", 1, YEAR),

@@ -74,6 +74,9 @@ challenges = Table(
     Column("number", Integer),
     Column("origin", String(128)),
     Column("declined", Integer, nullable=False, default=0),
+    # Responses judged so far (schema 10): a challenge stays open after a wrong one
+    # until Policy.challenge_tries were used (challenges.py).
+    Column("attempts", Integer, nullable=False, default=0),
 )
 
 audit = Table(
@@ -281,7 +284,12 @@ def _mobile(conn):
                         ("challenges", "declined", "INTEGER NOT NULL DEFAULT 0")))
 
 
-SCHEMA_VERSION = 9
+def _challenge_attempts(conn):
+    """Schema 10: how many responses a challenge has judged, so a typo need not end it."""
+    _add_columns(conn, (("challenges", "attempts", "INTEGER NOT NULL DEFAULT 0"),))
+
+
+SCHEMA_VERSION = 10
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -293,6 +301,7 @@ MIGRATIONS = {
     7: _roles_and_web_sessions,
     8: _mobile,
     9: lambda conn: metadata.create_all(conn, tables=[push_keys, push_subscriptions]),  # Web Push (mobile_push.py)
+    10: _challenge_attempts,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001

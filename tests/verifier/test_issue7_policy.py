@@ -24,10 +24,10 @@ from tests.verifier.issue7_dsc import FUZZ, Dsc, assert_one_line_refusal, parall
 
 SECONDS = ("challenge_ttl", "lockout_window", "lockout_duration", "activation_delay", "temp_full_access",
            "temp_card_only", "online_card_validity")
-COUNTS = ("lockout_failures", "counter_window", "time_window", "card_size")
-# may not be zero: a challenge, lock or card of zero
+COUNTS = ("lockout_failures", "counter_window", "time_window", "card_size", "challenge_tries")
+# may not be zero: a challenge, lock or card of zero, or a challenge that takes no response
 POSITIVE = ("challenge_ttl", "lockout_window", "lockout_duration", "temp_full_access", "online_card_validity",
-            "lockout_failures", "card_size")
+            "lockout_failures", "card_size", "challenge_tries")
 KINDS = ("code-card", "online-card")  # device kinds named the same before and after the issue
 
 BAD = {  # the issue's and the brief's cases; the generated test below covers every field
@@ -183,7 +183,7 @@ def verdict(field, value):
     if value == 0 and field in POSITIVE:
         return "bad"
     good = {"challenge_ttl": (30, 3600), "lockout_failures": (3, 100), "counter_window": (0, 50),
-            "time_window": (0, 5), "card_size": (50, 50)}.get(field, (3600, 30 * 86400))
+            "time_window": (0, 5), "card_size": (50, 50), "challenge_tries": (1, 10)}.get(field, (3600, 30 * 86400))
     return "good" if good[0] <= value <= good[1] else "either"
 
 

@@ -75,6 +75,40 @@ def test_a_wrong_pin_or_number_fails_and_counts_toward_the_lockout(phone):
     assert e.value.code == "locked"
 
 
+def test_a_wrong_pin_on_the_phone_is_one_try_and_the_login_shows_again_for_the_right_one(phone):
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    typo = ocra(SUITE, key, login["challenge"], pin="2469")
+    assert answer(v, app, login["challenge_id"], login["number"], typo) == \
+        {"ok": False, "reason": "wrong response", "tries_left": 2}
+    assert v.challenge_state(login["challenge_id"]) == "pending"
+    (waiting,) = poll(v, app, serial, clock.now)
+    assert waiting["transaction"] == login["challenge_id"], "the app shows the request again"
+    # A replayed wrong answer only spends another try, as any wrong response would.
+    assert answer(v, app, login["challenge_id"], login["number"], typo)["tries_left"] == 1
+    right = ocra(SUITE, key, login["challenge"], pin=PIN)
+    assert answer(v, app, login["challenge_id"], login["number"], right)["ok"]
+    assert v.complete(login["challenge_id"])["user"] == "alice"
+    assert answer(v, app, login["challenge_id"], login["number"], right) == \
+        {"ok": False, "reason": "challenge already used"}, "the right approval's replay finds it used"
+    assert [e["reason"] for e in v.audit_log("alice") if e["purpose"] == "login"] == \
+        ["wrong response", "wrong response", ""]
+
+
+def test_a_wrong_number_ends_the_login_at_once(phone):
+    """Number matching is one pick of three: a second pick would let through a login
+    the person did not start, so a wrong number closes the challenge whatever tries remain."""
+    v, clock, app, key, serial = phone
+    login = v.start("alice", PASSWORD, device=serial)
+    right = ocra(SUITE, key, login["challenge"], pin=PIN)
+    other = login["number"] % 90 + 10
+    assert answer(v, app, login["challenge_id"], other, right) == {"ok": False, "reason": "wrong number"}
+    assert v.challenge_state(login["challenge_id"]) == "closed"
+    assert poll(v, app, serial, clock.now) == []
+    assert answer(v, app, login["challenge_id"], login["number"], right)["reason"] == "challenge already used"
+    assert v.finish(login["challenge_id"], right)["reason"] == "challenge already used"
+
+
 def test_a_decline_ends_the_login_at_once_and_counts_nothing(phone):
     v, clock, app, key, serial = phone
     login = v.start("alice", PASSWORD, device=serial)

@@ -36,11 +36,13 @@ def test_a_login_with_the_right_response_succeeds_once(world):
     assert again == {"ok": False, "reason": "challenge already used"}
 
 
-def test_a_wrong_pin_gives_a_wrong_response_and_consumes_the_challenge(world):
+def test_a_wrong_pin_gives_a_wrong_response_and_the_right_one_after_it_logs_in(world):
     v, clock, key, _ = world
     ch, result = answer(v, key, pin="1235")
-    assert result == {"ok": False, "reason": "wrong response"}
-    assert v.finish(ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin="1234"))["reason"] == "challenge already used"
+    assert result == {"ok": False, "reason": "wrong response", "tries_left": 2}
+    right = ocra(SUITE, key, ch["challenge"], pin="1234")
+    assert v.finish(ch["challenge_id"], right)["ok"] is True
+    assert v.finish(ch["challenge_id"], right)["reason"] == "challenge already used"
 
 
 def test_a_response_with_spaces_is_refused_and_changes_nothing(world):
@@ -286,6 +288,11 @@ def interactive(tmp, args, answers, key, pin, respond=None):
     return proc.returncode, shown + out
 
 
+def typed_in_turn(key, *pins):
+    """interactive()'s `respond`: the response with each PIN, typed in turn at the Response: prompt."""
+    return lambda challenge: "\n".join(ocra(SUITE, key, challenge, pin=pin) for pin in pins)
+
+
 def test_login_and_pin_change_in_the_terminal(tmp_path):
     assert dsc(tmp_path, "db", "init").returncode == 0
     assert dsc(tmp_path, "user", "add", "dave", "--password-stdin", stdin=PASSWORD + "\n").returncode == 0
@@ -295,10 +302,13 @@ def test_login_and_pin_change_in_the_terminal(tmp_path):
                "--pin-stdin", "--active", stdin="1234\n").returncode == 0
     code, out = interactive(tmp_path, ["login", "dave"], [PASSWORD], key, "1234")
     assert code == 0 and "Logged in as dave" in out and "key your PIN" in out
-    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, "1234")
+    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, None,
+                            respond=typed_in_turn(key, "1234", "1234", "1234"))
     assert code == 1 and "PIN not changed" in out, "answered with the old PIN: nothing changes"
-    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, "8642")
-    assert code == 0 and "PIN changed" in out
+    assert out.count("tries left for this challenge") == 2, "each wrong response but the last is asked again"
+    code, out = interactive(tmp_path, ["pin", "change", "dave"], [PASSWORD, "8642", "8642"], key, None,
+                            respond=typed_in_turn(key, "1234", "8642"))
+    assert code == 0 and "PIN changed" in out and "tries left for this challenge: 2" in out, "a typo is typed again"
     code, out = interactive(tmp_path, ["login", "dave"], [PASSWORD], key, "8642")
     assert code == 0
     mismatch = dsc(tmp_path, "pin", "change", "dave", stdin=PASSWORD + "\n1111\n2222\n")

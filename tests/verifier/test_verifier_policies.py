@@ -64,7 +64,7 @@ def test_a_temporary_passcode_gives_full_access_for_two_days_then_only_an_online
     assert {d["kind"]: d["status"] for d in v.devices("alice")}["online-card"] == "expired"
 
 
-def test_a_wrong_card_code_is_a_failed_login(world):
+def test_a_wrong_card_code_is_a_failed_login_and_the_same_positions_are_asked_again(world):
     v, clock, key, _ = world
     card = v.issue_printed_card("alice")
     ch = v.start("alice", PASSWORD, device=card["serial"])
@@ -72,8 +72,9 @@ def test_a_wrong_card_code_is_a_failed_login(world):
     wrong = cards.expected(card["grid"], j, i) if card["grid"][i - 1] != card["grid"][j - 1] else "000000"
     if wrong == cards.expected(card["grid"], i, j):
         wrong = "999999" if wrong != "999999" else "000000"
-    assert v.finish(ch["challenge_id"], wrong) == {"ok": False, "reason": "wrong response"}
+    assert v.finish(ch["challenge_id"], wrong) == {"ok": False, "reason": "wrong response", "tries_left": 2}
     assert v.audit_log("alice")[-1]["reason"] == "wrong response"
+    assert v.finish(ch["challenge_id"], cards.expected(card["grid"], i, j))["ok"] is True
 
 
 def test_the_highest_level_device_is_the_default_and_a_printed_card_is_permanent(world):

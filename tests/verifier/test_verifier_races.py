@@ -1,16 +1,18 @@
 """The verifier under concurrency and crashes, with real processes on one SQLite file.
 
 - Race on one challenge: dozens of processes call finish() on the same challenge
-  at the same moment; exactly one attempt is judged, the others are told the
-  challenge is already used, and the audit log has one event for it.
+  at the same moment; at most its tries (challenge_tries, 3) are judged, ending
+  at the first right one, so exactly one right answer succeeds, even after a
+  wrong try; the others are told the challenge is already used, and the audit
+  log has one event per judged attempt.
 - Race on one user's failure counter: dozens of processes each make one failed
   attempt at the same moment; every failure is counted (none lost), and a race
   across the lockout threshold locks at exactly the threshold.
 - Crash safety: a verifier process killed with SIGKILL at random moments leaves a
   database that passes integrity_check, with every attempt either wholly applied
-  or not at all: the failure streak, the audit log and the consumed flags all
-  agree with the attempts the worker had durably logged, plus at most the one in
-  flight.
+  or not at all: the failure streak, the audit log, the consumed flags and the
+  tries taken all agree with the attempts the worker had durably logged, plus at
+  most the one in flight.
 
 The workers are tests/verifier/workers.py, separate processes forked from a
 server that has the verifier imported.
@@ -44,6 +46,7 @@ RACERS = 48 if FUZZ else 12
 FAILERS = 40 if FUZZ else 14
 CRASH_ROUNDS = 100 if FUZZ else 4
 COUNTED = ("wrong response", "wrong password", "locked")  # reasons that count as failed logins
+TRIES = 3  # the policy's default challenge_tries
 NO_LOCK = {"lockout_failures": 1000}  # the most a policy allows: count every failure, never lock here
 
 
@@ -127,12 +130,13 @@ class World:
                 since.append(at)
         assert self.streak(settled=True) == since
 
-    def check_consumed_matches_audit(self):
-        """Every consumed challenge has exactly one audit event (finish() writes one
+    def check_tries_match_audit(self):
+        """Every try a challenge counts has exactly one audit event (finish() writes one
         per judged attempt), and every other event is a wrong password from start()."""
-        consumed = self.sql("SELECT count(*) FROM challenges WHERE consumed = 1")[0][0]
+        taken = self.sql("SELECT coalesce(sum(attempts), 0) FROM challenges")[0][0]
         judged = [a for a in self.audit() if a[3] != "wrong password"]
-        assert consumed == len(judged)
+        assert taken == len(judged)
+        assert self.sql("SELECT id FROM challenges WHERE attempts > ?", TRIES) == [], "a challenge over its tries"
 
 
 @pytest.fixture
@@ -207,30 +211,48 @@ def password_op(password):
 # -- 1. many processes, one challenge -------------------------------------------
 
 
-@pytest.mark.parametrize("responses", ["right", "wrong", "mixed"])
-def test_race_on_one_challenge_has_exactly_one_verdict(world, responses):
+@pytest.mark.parametrize("responses", ["right", "right-after-a-wrong-one", "wrong", "mixed"])
+def test_race_on_one_challenge_judges_at_most_its_tries_and_one_success(world, responses):
     (cid, right, wrong), = world.issue(1)
-    pick = {"right": lambda i: right, "wrong": lambda i: wrong, "mixed": lambda i: (right, wrong)[i % 2]}[responses]
+    if responses == "right-after-a-wrong-one":  # a typo first: the challenge stays open for the race
+        v = world.verifier()
+        assert v.finish(cid, wrong)["tries_left"] == TRIES - 1
+        v.close()
+    pick = {"wrong": lambda i: wrong, "mixed": lambda i: (right, wrong)[i % 2]}.get(responses, lambda i: right)
     ops = [finish_op(cid, pick(i)) for i in range(RACERS)]
     audit_before = world.audit()
 
     results = run_race(world, ops)
 
+    check_one_challenge_race(world, cid, right, results, audit_before)
+    outcomes = [r["outcome"] for r in results]
+    if responses.startswith("right"):
+        assert sorted(set(outcomes)) == ["challenge already used", "ok"] and outcomes.count("ok") == 1
+    if responses == "wrong":
+        assert outcomes.count("wrong response") == TRIES
+        assert len(world.streak()) == TRIES
+    world.check_streak_matches_audit()
+    world.check_tries_match_audit()
+    world.check_integrity()
+
+
+def check_one_challenge_race(world, cid, right, results, audit_before):
+    """The racers' answers to one challenge: its judged attempts (all but "already
+    used") are wrong ones until the first right one, which is the only success, or
+    until its tries are used; the audit log has one event each, and it is closed."""
     outcomes = [r["outcome"] for r in results]
     judged = [r for r in results if r["outcome"] != "challenge already used"]
-    assert len(judged) == 1, "expected one verdict among %d racers, got: %r" % (RACERS, outcomes)
-    winner = judged[0]
-    expected = "ok" if winner["op"]["response"] == right else "wrong response"
-    assert winner["outcome"] == expected
-    assert outcomes.count("challenge already used") == RACERS - 1
-
+    for r in judged:
+        assert r["outcome"] == ("ok" if r["op"]["response"] == right else "wrong response"), r
+    oks = outcomes.count("ok")
+    wrongs = len(judged) - oks
+    assert (oks, wrongs) == (0, TRIES) or (oks == 1 and wrongs < TRIES), outcomes
     new_events = world.audit()[len(audit_before):]
-    assert [(e[2], e[3]) for e in new_events] == [("ok", "") if expected == "ok" else ("fail", "wrong response")]
+    assert sorted((e[2], e[3]) for e in new_events) == sorted(
+        ("ok", "") if r["outcome"] == "ok" else ("fail", "wrong response") for r in judged)
+    if oks:
+        assert new_events[-1][2] == "ok", "nothing is judged after the success"
     assert world.consumed([cid]) == {cid}
-    assert len(world.streak()) == (0 if expected == "ok" else 1)
-    world.check_streak_matches_audit()
-    world.check_consumed_matches_audit()
-    world.check_integrity()
     # The racers really raced: calls overlapped in time (not one after another).
     assert overlapped(results) >= 2, "no two finish() calls overlapped; the race did not happen"
 
@@ -259,7 +281,7 @@ def test_race_on_failure_counter_loses_no_failure(world, attempts):
     fails = [e for e in world.audit() if e[2] == "fail"]
     assert len(fails) == n
     world.check_streak_matches_audit()
-    world.check_consumed_matches_audit()
+    world.check_tries_match_audit()
     world.check_integrity()
 
     # Behaviour: with a threshold of n+1 the user is not locked (so at most n were
@@ -278,7 +300,9 @@ def test_race_on_failure_counter_loses_no_failure(world, attempts):
 
 def test_race_across_the_lockout_threshold_locks_at_exactly_the_threshold(world):
     """Threshold 10: of 14 (40 with DSC_FUZZ) racing wrong responses exactly the first
-    10 are judged wrong and the rest are refused as locked (each still counted and audited)."""
+    10 are judged wrong and the rest are refused as locked (each still counted and audited).
+    The first 9 leave their challenges open with tries left, which take no right
+    response while the user is locked."""
     threshold, n = 10, FAILERS
     issued = world.issue(n + 1)
     (late_cid, late_right, _), racing = issued[0], issued[1:]
@@ -292,11 +316,15 @@ def test_race_across_the_lockout_threshold_locks_at_exactly_the_threshold(world)
     reasons = [e[3] for e in world.audit()]
     assert reasons == ["wrong response"] * threshold + ["locked"] * (n - threshold)
     assert len(world.streak()) == n  # every refused attempt counted too
-    assert world.consumed([cid for cid, _, _ in racing]) == {cid for cid, _, _ in racing}
-    world.check_consumed_matches_audit()
+    # the 10th failure (it locked the user) and the refused ones closed their challenges
+    assert len(world.consumed([cid for cid, _, _ in racing])) == n - threshold + 1
+    world.check_tries_match_audit()
     world.check_integrity()
-    # The right response on a challenge issued before the lock is refused too.
+    # The right response on a challenge issued before the lock is refused too, on
+    # one with tries left as on one never answered.
     v = world.verifier(lockout_failures=threshold)
+    still_open = [(cid, right) for cid, right, _ in racing if cid not in world.consumed([cid])]
+    assert v.finish(*still_open[0])["reason"] == "locked"
     assert v.finish(late_cid, late_right)["reason"] == "locked"
     with pytest.raises(service.VerifierError) as e:
         v.start(USER, PASSWORD)
@@ -332,7 +360,8 @@ def state(world, plan):
 
 
 def after(before, plan, k):
-    """The state once the first k attempts of `plan` are applied to `before`."""
+    """The state once the first k attempts of `plan` are applied to `before` (each
+    challenge is answered once: a wrong response leaves it open with tries left)."""
     s = dict(before)
     consumed = set(s["consumed"])
     for op in plan[:k]:
@@ -340,10 +369,9 @@ def after(before, plan, k):
         if op["expect"] == "good":
             s["streak"] = 0
             s["oks"] += 1
+            consumed.add(op["challenge_id"])
         else:
             s["streak"] += 1
-        if op["kind"] == "finish":
-            consumed.add(op["challenge_id"])
     s["consumed"] = frozenset(consumed)
     return s
 
@@ -410,7 +438,7 @@ def test_killed_verifier_leaves_a_consistent_database_and_loses_no_failure(world
             "seed %d round %d: killed after %d logged attempts (in flight: %r); the database shows %r, "
             "expected one of %r" % (seed, rnd, k, plan[k] if k < len(plan) else None, now, allowed))
         world.check_streak_matches_audit()
-        world.check_consumed_matches_audit()
+        world.check_tries_match_audit()
 
         logged_counts.append(k)
         if done:
