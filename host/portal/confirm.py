@@ -87,6 +87,10 @@ def start(page, form):
             ch = page.verifier.issue(page.session.username, device=device, purpose=purpose, new_pin=new_pin,
                                      amount=amount)
     except VerifierError as e:
+        if purpose == "withdrawal":  # at the amount's field, with what was typed, after a redirect
+            from host.portal.account import show_at_field
+
+            return show_at_field(page, "amount", e.code, form.get("amount", ""))
         status = {"bad-credentials": 401, "locked": 423, "bad-amount": 400, "bad-pin": 400}.get(e.code, 409)
         return home_with(page, refused_text(page, e), status,
                          limits=limits_table(page) if e.code == "limit" else None)

@@ -2,6 +2,7 @@
 shipped token, a PIN change, a withdrawal (and the limits table when no device
 may confirm it), an online security code card while on a temporary passcode."""
 
+import html as html_module
 import json
 import re
 
@@ -114,8 +115,31 @@ def test_a_withdrawal_confirmed_and_one_over_every_limit_shows_the_table(portal)
                 lambda html: card_answer(portal.ivan_card, positions(html)))
     assert r.status_code == 200 and "The withdrawal of 500 is confirmed." in r.text
     r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="1,000,000")
-    assert r.status_code == 409 and alert(r.text) == "The amount is over the withdrawal limits of your devices."
-    assert "Withdrawal limits by device" in r.text and "<td>code-card</td><td>1,000</td><td>2,000</td>" in r.text
+    assert (r.status_code, r.headers["location"]) == (303, "/#amount")  # a reload posts nothing again
+    page = c.get("/").text
+    assert amount_error(page) == ("1,000,000", "The amount is over the withdrawal limits of your devices.")
+    assert "Withdrawal limits by device" in page and "<td>code-card</td><td>1,000</td><td>2,000</td>" in page
+    assert amount_error(c.get("/").text) is None, "said once"
+
+
+def amount_error(page):
+    """(the amount field's value, the error said at it) or None: the error must be the
+    field's description, and come right after it."""
+    field = re.search(r'<input id="amount"[^>]*>\s*(<p class="error" id="amount-error"[^>]*>([^<]*)</p>)?', page)
+    if not field.group(1):
+        return None
+    assert 'aria-describedby="amount-error"' in field.group(0) and 'aria-invalid="true"' in field.group(0)
+    value = re.search(r' value="([^"]*)"', field.group(0))
+    return html_module.unescape(value.group(1)) if value else None, html_module.unescape(field.group(2))
+
+
+def test_a_refused_withdrawal_is_said_at_the_field_with_the_typed_amount(portal):
+    c = login(portal.url, "ivan", lambda html: card_answer(portal.ivan_card, positions(html)))
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="12 <b>thousand</b>")
+    assert (r.status_code, r.headers["location"]) == (303, "/#amount")
+    page = c.get("/").text
+    assert amount_error(page) == ("12 <b>thousand</b>", "Type the amount in whole units, from 1 to 999,999,999,999.")
+    assert "<b>thousand" not in page  # kept as text, not markup
 
 
 def test_an_online_card_while_on_a_temporary_passcode(portal):

@@ -192,7 +192,8 @@ def walk_the_user_pages(site, c):
         done = site.seen("confirmed " + purpose, post(c, "/confirm/response", page, response=token_response(page)))
         assert 'role="status"' in done, purpose
         home = site.seen("the user's page after " + purpose, c.get("/"))
-    site.seen("a refused withdrawal", post(c, "/confirm/start", home, purpose="withdrawal", amount="lots"))
+    assert post(c, "/confirm/start", home, purpose="withdrawal", amount="lots").headers["location"] == "/#amount"
+    site.seen("a refused withdrawal, said at its field", c.get("/"))
     site.seen("PINs that differ", post(c, "/confirm/start", home, purpose="pin-change", new_pin="1111",
                                        new_pin_again="2222", device="DSC00001"))
     site.seen("a refused share", post(c, "/confirm/start", home, purpose="share", owner="nobody", owner_password="x"))
