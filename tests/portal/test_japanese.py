@@ -403,3 +403,23 @@ def test_every_word_the_verifier_stores_for_the_pages_is_translated():
     untranslated = {word: where for word, where in found.items() if word and word not in terms.WORDS}
     assert not untranslated, "add these to host/portal/terms.py and terms.po: %s" % untranslated
 
+
+
+def test_any_stored_device_or_actor_is_shown_whole_and_never_fails():
+    from hypothesis import given, settings, strategies as st
+
+    japanese = i18n.load("ja")
+    prefixes = st.sampled_from(sorted(terms.KINDS | set(terms.AGENTS)) + ["", "other"])
+
+    @settings(max_examples=200, deadline=None, derandomize=True)
+    @given(prefix=prefixes, colon=st.booleans(), rest=st.text(max_size=30))
+    def check(prefix, colon, rest):
+        stored = prefix + (":" if colon else "") + rest
+        for show, known in ((terms.device, terms.KINDS), (terms.agent, set(terms.AGENTS))):
+            shown = show(japanese, stored)
+            if colon and prefix in known:
+                assert shown.endswith(rest) and prefix not in shown.replace(rest, "")  # translated, rest kept
+            else:
+                assert shown == stored  # not ours to translate: shown as stored
+
+    check()
