@@ -1,6 +1,7 @@
 """Hardware in the loop: the same tests against the simulator on both runtimes,
 or against a real board given with `--port URL`."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -102,6 +103,31 @@ class Target:
 
     def client(self):
         return TokenClient(self.url)
+
+
+@pytest.fixture
+def clock_restored(target):
+    """For a test that sets the token's clock: afterwards it is set back to the time it
+    would show had nobody touched it. A board's DS3231 keeps what a test sets, and a
+    board left hours ahead answers every time-based (T) suite wrongly."""
+    with clock_kept(target.url):
+        yield
+
+
+@contextlib.contextmanager
+def clock_kept(url):
+    """Read the clock before, and set it back after to that time plus the time taken
+    (the OK press through the debug link). A token without a time is left alone."""
+    with TokenClient(url) as client:
+        before = client.clock().get("time")
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if before is not None:
+            with TokenClient(url) as client:
+                restored = confirm_with_ok(client, "clock", set=int(before) + round(time.monotonic() - started))
+            assert restored.startswith("OK clock "), "the clock was not set back: " + restored
 
 
 def dsc(*args, stdin=None, timeout=60):

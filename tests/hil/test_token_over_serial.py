@@ -117,7 +117,7 @@ def test_time_suite_uses_the_current_time_step(target):
     assert got in {ocra(suite, key, "424242", pin="1234", timestamp=t) for t in (before, after)}
 
 
-def test_the_clock_is_set_only_with_the_ok_press_and_dsc_reads_it(target):
+def test_the_clock_is_set_only_with_the_ok_press_and_dsc_reads_it(target, clock_restored):
     wanted = int(time.time()) + 3 * 3600  # far enough from now to tell apart
     with target.client() as client:
         clock = client.info()["clock"]
