@@ -172,6 +172,26 @@ def test_every_dsc_command_in_the_docs_parses(parser):
     assert checked >= 40, "only %d dsc commands found in the docs: is the extraction broken?" % checked
 
 
+MAKE_RUN = re.compile(r'make run DEMO_ARGS="([^"]*)"')
+
+
+def test_every_make_run_demo_args_in_the_docs_parses(parser):
+    """make run hands DEMO_ARGS to `dsc demo --state .state` (Makefile): every DEMO_ARGS the
+    docs show, in prose or in a code block, must parse there."""
+    shown = [(path.name, args) for path in DOCS for args in MAKE_RUN.findall(path.read_text())]
+    assert shown, "README.md shows no make run DEMO_ARGS=\"...\" line: is the pattern broken?"
+    for name, args in shown:
+        error = parse_error(parser, ["demo", "--state", ".state"] + shlex.split(args))
+        assert error is None, "%s: make run DEMO_ARGS=\"%s\": %s" % (name, args, error)
+
+
+def test_the_portal_doc_gives_the_content_security_policy_the_portal_sends():
+    from host.portal.web import CSP
+
+    text = " ".join((ROOT / "docs" / "portal.md").read_text().split())  # the doc wraps it across lines
+    assert "`Content-Security-Policy: %s`" % CSP in text
+
+
 def test_every_systemd_unit_runs_a_dsc_command_that_parses(parser):
     names = {u.name for u in UNITS}
     assert {"opendsc.service", "opendsc-sweep.service"} <= names
