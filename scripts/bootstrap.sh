@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Create the project's virtualenv and install everything it needs.
-# Falls back to apt-get for python3-venv on Debian machines that lack it.
+# Create the project's virtualenv and install everything it needs: the Python packages
+# with pip, and with apt-get (sudo -n unless root) the system programs the tests drive
+# that this machine lacks: python3-venv, PostgreSQL, FreeRADIUS, wrk, pamtester,
+# pam_radius, libzbar0, Chromium with a Japanese font, npm (README.md, "The two commands").
+# Each but python3-venv is optional: without it, the tests that need it are skipped.
 set -euo pipefail
 venv=${1:-.venv}
 python=${PYTHON:-python3}
