@@ -9,7 +9,8 @@ mobile_approved(), and the result back into privacyIDEA's JSON envelope:
      "result": {"status": true, "value": ..., "authentication": "CHALLENGE|ACCEPT|REJECT"},
      "detail": {...}}
 
-An error is result.status false with result.error {code, message} and a 4xx status.
+An error is result.status false with result.error {code, message}, detail null and
+no versionnumber (as privacyIDEA's send_error), with a 4xx status.
 
 Parameters come from the query string and from the body (form data, multipart or
 JSON), as privacyIDEA reads them: form and query values are percent-decoded once
@@ -85,9 +86,10 @@ def envelope(result, detail=None, status=200):
 
 
 def failure(e):
-    response = envelope({"status": False, "error": {"code": e.code, "message": str(e)}}, status=e.status)
-    response.headers.update(getattr(e, "headers", None) or {})
-    return response
+    """privacyIDEA's error answer (its send_error): detail null and no versionnumber."""
+    body = {"jsonrpc": "2.0", "id": 1, "version": VERSION, "time": time.time(),
+            "result": {"status": False, "error": {"code": e.code, "message": str(e)}}, "detail": None}
+    return JSONResponse(body, status_code=e.status, headers=e.headers)
 
 
 async def _throttle(request, name):
@@ -371,7 +373,7 @@ async def validate_triggerchallenge(request: Request):
                                      origin=_origin(request))
     except VerifierError:
         return envelope({"status": True, "value": 0, "authentication": "REJECT"},
-                        {"message": "No challenge was triggered.", "messages": [], "multi_challenge": []})
+                        {"messages": [], "multi_challenge": [], "transaction_ids": []})  # privacyIDEA's, no message
     return challenge(ch, value=1)
 
 
@@ -381,12 +383,13 @@ async def validate_triggerchallenge(request: Request):
 async def auth(request: Request):
     """A JWT (HS256, `exp` in TOKEN_LIFETIME) for a service account: a verifier user
     named in DSC_SERVICE_ACCOUNTS (comma-separated) with its password. Any other
-    name, a wrong password and a locked account get the same 401."""
+    name, a wrong password and a locked account get the same 401, and so does a
+    missing name or password, as privacyIDEA answers them."""
     try:
         found = await params(request)
-        name = user_name({"user": required(found, "username")})
-        password = required(found, "password")
-        await _throttle(request, name)
+        name = user_name({"user": found.get("username", "")})
+        password = found.get("password", "")
+        await _throttle(request, name or None)
     except BadRequest as e:
         return failure(e)
     wrong = BadRequest("Authentication failure. Wrong credentials", status=401, code=AUTH_ERROR)
