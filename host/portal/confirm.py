@@ -50,6 +50,10 @@ def refused_text(page, e):
     return texts.get(e.code, page.gettext("This could not be done. Please try again or contact the help desk."))
 
 
+def confirmation_failed(page):
+    return page.gettext("The confirmation failed; nothing was changed.")
+
+
 def limits_table(page):
     """The seeds' table: what each kind of device may confirm per day and per five business days."""
     rows = []
@@ -114,22 +118,28 @@ def confirm_page(request: Request):
     shown = page.session.data.get("confirm")
     if not shown:
         return page.redirect("/")
-    what = None
+    return confirm_form(page, shown, expired=page.now >= shown.get("expires_at", 0))
+
+
+def _what(page, shown):
+    """The line that says what is being confirmed, for the purposes that need one."""
     if shown["purpose"] == "pin-change" and shown["kind"] == MOBILE:
-        what = page.gettext("Enter your NEW PIN in OpenDSC Mobile, not the old one.")
-    elif shown["purpose"] == "pin-change":
-        what = page.gettext("Key your NEW PIN into the token, not the old one.")
-    elif shown["purpose"] == "withdrawal":
-        what = page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))
-    elif shown["purpose"] == "share":
-        what = page.gettext("The owner of token %(serial)s keys this challenge into it and types the response.",
+        return page.gettext("Enter your NEW PIN in OpenDSC Mobile, not the old one.")
+    if shown["purpose"] == "pin-change":
+        return page.gettext("Key your NEW PIN into the token, not the old one.")
+    if shown["purpose"] == "withdrawal":
+        return page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))
+    if shown["purpose"] == "share":
+        return page.gettext("The owner of token %(serial)s keys this challenge into it and types the response.",
                             serial=shown["serial"])
-    return confirm_form(page, shown, what=what, expired=page.now >= shown.get("expires_at", 0))
+    return None
 
 
 def confirm_form(page, shown, status=200, **context):
+    """The open confirmation's page (again after a refusal, with why)."""
     return page.render("challenge.html", status=status, challenge=shown, confirm=True, action="/confirm/response",
-                       heading=headings(page)[shown["purpose"]], submit=page.gettext("Confirm"), **context)
+                       heading=headings(page)[shown["purpose"]], submit=page.gettext("Confirm"),
+                       what=_what(page, shown), **context)
 
 
 def _open_confirmation(page):
@@ -152,9 +162,11 @@ def answer(page, form):
             return confirm_form(page, shown, status=400, error=page.gettext(
                 "Type only the letters and digits of the response, without spaces."))
         result = {"ok": False}
+    if result.get("tries_left"):  # a wrong response the challenge survives: the same one is asked again
+        return confirm_form(page, shown, status=401, error=confirmation_failed(page), tries_left=result["tries_left"])
     sessions.update(page.verifier.engine, page.session, data=data)
     if not result.get("ok"):
-        return home_with(page, page.gettext("The confirmation failed; nothing was changed."), 401)
+        return home_with(page, confirmation_failed(page), 401)
     return _done(page, shown, result)
 
 
@@ -207,7 +219,7 @@ def approved(page, form):
         return _done(page, shown, result)
     if state == "declined":
         return home_with(page, approval.declined_confirmation(page), 403)
-    return home_with(page, page.gettext("The confirmation failed; nothing was changed."), 401)
+    return home_with(page, confirmation_failed(page), 401)
 
 
 def cancel(page, form):

@@ -136,14 +136,21 @@ def login_response(page, form):
         result = page.verifier.finish(page.session.challenge_id, form.get("response", "").strip())
     except VerifierError as e:
         if e.code == "bad-response":  # a typo (spaces, letters): changes nothing, asked again
-            return page.render("challenge.html", status=400, challenge=page.session.data.get("challenge", {}),
-                               others=_others(page), error=page.gettext("Type only the letters and digits of "
-                                                                        "the response, without spaces."))
+            return _ask_again(page, 400, page.gettext("Type only the letters and digits of the response, "
+                                                      "without spaces."))
         return _refuse(page, failed(page), 401)
+    if result.get("tries_left"):  # a wrong response the challenge survives: the same one is asked again
+        return _ask_again(page, 401, failed(page), tries_left=result["tries_left"])
     if not result.get("ok"):
         return _refuse(page, locked(page) if result.get("reason") == "locked" else failed(page),
                        423 if result.get("reason") == "locked" else 401)
     return _logged_in(page, result)
+
+
+def _ask_again(page, status, error, **context):
+    """The open challenge's page again, with why."""
+    return page.render("challenge.html", status=status, challenge=page.session.data.get("challenge", {}),
+                       others=_others(page), error=error, **context)
 
 
 def _logged_in(page, result):
@@ -180,8 +187,7 @@ def login_approved(page, form):
         return _logged_in(page, result)
     state = _approval_state(page)
     if state == "pending":
-        return page.render("challenge.html", status=409, challenge=page.session.data.get("challenge", {}),
-                           others=_others(page), error=approval.not_yet(page))
+        return _ask_again(page, 409, approval.not_yet(page))
     if state == "declined":
         return _refuse(page, approval.declined(page), 403)
     if state == "expired":

@@ -79,8 +79,12 @@ def verifier_error(e):
 
 
 def rejected(result):
+    """finish()'s refusal in the error shape; a wrong response adds the tries its challenge has left."""
     code, status = REJECTED.get(result.get("reason"), (str(result.get("reason", "rejected")).replace(" ", "-"), 403))
-    return error(status, code, result.get("message") or str(result.get("reason", "rejected")))
+    body = {"error": code, "message": result.get("message") or str(result.get("reason", "rejected"))}
+    if "tries_left" in result:
+        body["tries_left"] = result["tries_left"]
+    return JSONResponse(body, status_code=status)
 
 
 def _validation(request, exc):

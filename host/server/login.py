@@ -74,8 +74,9 @@ def start(body: StartRequest, request: Request):
 
 @router.post("/finish", response_model=Finished, responses=responses(400, 401, 403, 404, 413, 422, 423, 429, 503))
 def finish(body: FinishRequest, request: Request):
-    """Judge a response; the challenge is consumed by this first attempt, right or wrong.
-    Throttled per client address (the request names no user)."""
+    """Judge a response: one of the challenge's tries (a wrong one answers 401 wrong-response with
+    `tries_left`; the first right one or the last try closes it). Throttled per client address
+    (the request names no user)."""
     metrics = request.app.state.metrics
     seconds = throttle.wait(request)
     if seconds is not None:

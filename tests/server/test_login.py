@@ -11,11 +11,12 @@ from tests.server.conftest import KEY, PASSWORD, PIN, SERIAL, SUITE
 START, FINISH = "/api/v1/login/start", "/api/v1/login/finish"
 
 
-def error_shape(r, status):
+def error_shape(r, status, extra=()):
+    """The error's JSON: {"error", "message"} and the `extra` fields only."""
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/json")
     body = r.json()
-    assert set(body) == {"error", "message"} and isinstance(body["message"], str), body
+    assert set(body) == {"error", "message", *extra} and isinstance(body["message"], str), body
     return body
 
 
@@ -37,12 +38,15 @@ def test_full_login(http, secrets_sent):
     assert body["error"] == "used"
 
 
-def test_wrong_response_and_wrong_password(http, secrets_sent):
+def test_wrong_response_then_the_right_one_and_wrong_password(http, secrets_sent):
     ch = http.post(START, json={"username": "alice", "password": PASSWORD}).json()
-    wrong = ocra(SUITE, KEY, ch["challenge"], pin="9999")
-    secrets_sent.add(wrong)
-    body = error_shape(http.post(FINISH, json={"challenge_id": ch["challenge_id"], "response": wrong}), 401)
-    assert body["error"] == "wrong-response"
+    wrong, right = (ocra(SUITE, KEY, ch["challenge"], pin=pin) for pin in ("9999", PIN))
+    secrets_sent.update({wrong, right})
+    body = error_shape(http.post(FINISH, json={"challenge_id": ch["challenge_id"], "response": wrong}), 401,
+                       extra=["tries_left"])
+    assert body == {"error": "wrong-response", "message": "wrong response", "tries_left": 2}
+    r = http.post(FINISH, json={"challenge_id": ch["challenge_id"], "response": right})
+    assert r.status_code == 200 and r.json()["ok"] is True, "a typo does not restart the login"
     body = error_shape(http.post(START, json={"username": "alice", "password": "not-the-password"}), 401)
     assert body == {"error": "bad-credentials", "message": "wrong user name or password"}
     secrets_sent.add("not-the-password")
