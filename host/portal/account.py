@@ -2,12 +2,16 @@
 expiry, the forms that start a confirmation (confirm.py), and the user's own
 recent login activity."""
 
+import calendar
+import time
+
 from fastapi import APIRouter, Request
 
 from host.portal import confirm, sessions
 from host.portal.web import Page
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import PIN_CHANGE, kind
+from host.verifier.timefmt import readable
 
 router = APIRouter(include_in_schema=False)
 ACTIVITY = 20  # recent events shown
@@ -38,6 +42,20 @@ def show_at_field(page, field, code, value):
     return page.redirect("/#" + field)
 
 
+def passcode_periods(page, devices):
+    """The user's active temporary passcode's periods, as a person reads times: full
+    access until `full_until`, then until `end` only an online card; None without one."""
+    for d in devices:
+        if d["kind"] == "temp-passcode" and d["status"] == "active" and not d.get("shared"):
+            full_until = _epoch(d["activated_at"]) + page.verifier.policy.temp_full_access
+            return {"full_until": readable(full_until), "end": readable(_epoch(d["expires_at"]))}
+    return None
+
+
+def _epoch(text):
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def home_page(page, status=200, error=None, limits=None, field_error=None):
     if field_error:
         if field_error["code"] == "limit":
@@ -50,5 +68,5 @@ def home_page(page, status=200, error=None, limits=None, field_error=None):
                        devices=devices,
                        shipped=[d for d in own if d["kind"] == "token" and d["status"] in ("shipped", "inactive")],
                        pin_devices=[d for d in own if d["status"] == "active" and PIN_CHANGE in kind(d["kind"]).purposes],
-                       temporary=any(d["kind"] == "temp-passcode" and d["status"] == "active" for d in own),
+                       temporary=passcode_periods(page, own),
                        activity=_recent(page, name))

@@ -16,6 +16,7 @@ from host.server import throttle
 from host.verifier import cards
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE
+from host.verifier.timefmt import readable
 
 router = APIRouter(include_in_schema=False)
 PURPOSES = ("activation", "pin-change", "card", "withdrawal", "share")
@@ -179,12 +180,22 @@ def _done(page, shown, result):
             "share": page.gettext("You may now use token %(serial)s.", serial=shown["serial"])}[shown["purpose"]]
     card = result.get("card")
     return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,
+                       card_period=_card_period(page, card),
                        card_serial=card["serial"] if card else None,
                        card_text=cards.render(card, "txt", _card_words(page)).decode() if card else None)
 
 
 def _card_words(page):
     return terms.card_words(page.env.globals["translations"])
+
+
+def _card_period(page, card):
+    """An online card's validity and the temporary passcode's end, which differ (None for
+    any other result): the card still logs in after the passcode ends."""
+    from host.portal.account import passcode_periods
+
+    periods = card and card.get("expires_at") and passcode_periods(page, page.verifier.devices(page.session.username))
+    return {"until": readable(card["expires_at"]), "end": periods["end"]} if periods else None
 
 
 def _status(request):

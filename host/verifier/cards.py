@@ -24,8 +24,8 @@ SIZE = 50
 MAX_SIZE = 999  # indices stay within three digits
 CODE_CARD, ONLINE_CARD = "code-card", "online-card"
 ONLINE_CARD_DAYS = 21
-INSTRUCTION = ("The login screen shows two numbers; type the two codes together, "
-               "e.g. 07 42 -> codes 07 and 42 without a space")
+INSTRUCTION = ("The login screen asks for two positions, such as 07 42: type the code at 07, then the code at 42, "
+               "as 6 digits without a space")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,18 +173,19 @@ def _grid_lines(grid):
 
 
 def render_text(grid, serial, title, valid_until=None, words=ENGLISH):
-    """The card as plain text."""
+    """The card as plain text, its instruction wrapped as on the printed card (a
+    page showing it needs no wider box than the grid)."""
     _check_grid(grid)
-    lines = _header(serial, title, valid_until, words) + [""] + _grid_lines(grid) + ["", words.instruction]
-    return "\n".join(lines) + "\n"
+    return "\n".join(_wrapped_lines(grid, serial, title, valid_until, words)) + "\n"
 
 
 def _wrapped_lines(grid, serial, title, valid_until, words):
-    """The text lines, the instruction wrapped to the grid's width (at least 48)."""
+    """The text lines, the instruction wrapped to the grid's width (at least 48
+    columns; a CJK character takes two)."""
     grid_lines = _grid_lines(grid)
     width = max(48, max(len(line) for line in grid_lines))
     return (_header(serial, title, valid_until, words) + [""] + grid_lines + [""]
-            + textwrap.wrap(words.instruction, width))
+            + textwrap.wrap(words.instruction, width // 2 if _wide(words.instruction) else width))
 
 
 def _wide(text):

@@ -99,7 +99,12 @@ def test_an_online_card_then_the_found_token_re_activated(site, page, axe, scree
     page.get_by_label("Temporary passcode").fill(site.temp["passcode"])
     page.get_by_role("button", name="Confirm").click()
     assert page.get_by_role("status").inner_text().startswith("Your online security code card is ready.")
-    assert "OPENDSC ONLINE CARD" in page.locator("pre.card").inner_text()
+    card = page.locator("pre.card")
+    assert "OPENDSC ONLINE CARD" in card.inner_text()
+    assert card.inner_text().rstrip().endswith("as 6 digits without a space"), "the instruction, last"
+    assert card.evaluate("e => e.scrollWidth <= e.clientWidth && e.scrollHeight <= e.clientHeight"), \
+        "the whole card shows, its last line too, without scrolling"
+    expect(page.locator("#card-period")).to_contain_text("also after your temporary passcode ends")
     assert axe(page) == []
     screenshot(page, "online-card")
     with page.expect_download() as download:

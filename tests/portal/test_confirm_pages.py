@@ -143,11 +143,19 @@ def test_a_refused_withdrawal_is_said_at_the_field_with_the_typed_amount(portal)
 
 
 def test_an_online_card_while_on_a_temporary_passcode(portal):
+    from host.verifier.timefmt import readable
+
     c = login(portal.url, "jun", lambda html: portal.jun_temp["passcode"])
     home = c.get("/").text
     assert "Get an online security code card" in home
+    full_until, end = readable(portal.jun_temp["full_access_until"]), readable(portal.jun_temp["expires_at"])
+    assert re.search(r'id="passcode-periods">[^<]*until %s; from then until %s it only gets you an online security '
+                     r'code card' % (full_until, end), home), "the passcode's card-only period"
     r = confirm(c, {"purpose": "card"}, lambda html: portal.jun_temp["passcode"])
     assert r.status_code == 200 and "Your online security code card is ready." in r.text
+    until = re.search(r"Valid until: ([0-9-]+ [0-9:]+ UTC)", r.text).group(1)  # the card's own, 21 days
+    assert re.search(r'id="card-period">This card is valid until %s, also after your temporary passcode ends on %s\.'
+                     % (until, end), r.text)
     assert r.headers["cache-control"] == "no-store"
     serial = re.search(r'href="/cards/([A-Z0-9-]+)\.pdf"', r.text).group(1)
     pdf = c.get("/cards/%s.pdf" % serial)

@@ -262,9 +262,10 @@ def test_render_text_has_every_code_with_its_number():
     text = cards.render_text(grid, "card-3f9a", "OpenDSC online card", datetime.date(2025, 7, 1))
     lines = text.splitlines()
     assert lines[:3] == ["OpenDSC online card", "Serial: card-3f9a", "Valid until: 2025-07-01"]
-    assert cards.INSTRUCTION in lines
-    assert cards.INSTRUCTION == ("The login screen shows two numbers; type the two codes together, "
-                                 "e.g. 07 42 -> codes 07 and 42 without a space")
+    assert " ".join(lines[15:]) == cards.INSTRUCTION  # wrapped to the grid's width, as printed
+    assert max(len(line) for line in lines) <= 48
+    assert cards.INSTRUCTION == ("The login screen asks for two positions, such as 07 42: type the code at 07, then "
+                                 "the code at 42, as 6 digits without a space")  # positions and codes, never mixed
     grid_lines = lines[4:14]
     for row, line in enumerate(grid_lines):  # 5 columns of 10 rows, column-major
         numbers = [row + 1 + 10 * column for column in range(5)]
