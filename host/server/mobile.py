@@ -94,7 +94,8 @@ class Answered(BaseModel):
 
 def origin(request, application):
     """Where a login comes from, as the phone asked to approve it shows it: the client's
-    address (behind a trusted proxy, the address the proxy saw) and the application."""
+    address (behind a trusted proxy, the address the proxy saw; from a trusted plugin
+    host, the end user's address it names) and the application."""
     return "%s, %s" % (throttle.client_address(request) or "?", application)
 
 
