@@ -6,7 +6,7 @@ start(), finish(), issue(), check_password(), device_owner(), challenge_state() 
 mobile_approved(), and the result back into privacyIDEA's JSON envelope:
 
     {"jsonrpc": "2.0", "id": 1, "version": ..., "versionnumber": ..., "time": ...,
-     "result": {"status": true, "value": ..., "authentication": "CHALLENGE|ACCEPT|REJECT"},
+     "result": {"status": true, "value": ..., "authentication": "CHALLENGE|ACCEPT|REJECT|DECLINED"},
      "detail": {...}}
 
 An error is result.status false with result.error {code, message}, detail null and
@@ -62,8 +62,8 @@ PARAMETER_ERROR, AUTH_ERROR, TOKEN_ERROR = 905, 4031, 4033
 NO_UNQUOTE_AGENTS = {"privacyidea-cp", "privacyidea-ldap-proxy", "simplesamlphp"}
 TOKEN_LIFETIME = 3600  # seconds a /auth JWT is valid
 MAX_VALUE = 1024  # characters of one parameter
-# Throttled in the user name's stead for a serial that names no owner; no user name holds ":".
-UNKNOWN_SERIAL = "serial:"
+# A serial-only login is throttled under "serial:SERIAL" in the user name's stead (no user name holds ":").
+SERIAL_THROTTLE = "serial:"
 
 
 def _documented(*statuses):
@@ -263,11 +263,12 @@ async def _check(request):
 async def _serial_first_factor(request, verifier, serial, password):
     """`serial` + `pass` without `user` (privacyIDEA's check_serial_pass): the serial names
     the device, `pass` is its owner's password (a user it is shared with cannot log in
-    this way). Throttled per address and per owner, counted toward the owner's lockout;
-    an unknown serial (or one that names devices of several owners) is throttled under
-    its own name, takes a password check's time and gets the same REJECT."""
+    this way), counted toward the owner's lockout. An unknown serial (or one that names
+    devices of several owners) takes a password check's time and gets the same REJECT.
+    Throttled per address and per serial, a known one as an unknown one, so that the
+    limit tells nothing about which serials exist or whose they are."""
+    await _throttle(request, SERIAL_THROTTLE + serial)
     owner = await run_in_threadpool(verifier.device_owner, serial)
-    await _throttle(request, owner if owner is not None else UNKNOWN_SERIAL + serial)
     if owner is None:
         await run_in_threadpool(passwords.check_nobody, password)
         return "reject", None

@@ -616,7 +616,7 @@ def test_the_user_limit_and_the_lockout_hold_whatever_the_address(plugins):
     assert check(plugin, "10.3.0.4", user="alice").status_code == 429  # her 5th attempt in the minute
 
 
-def test_serial_logins_are_throttled_per_owner_and_unknown_serials_per_serial(plugins):
+def test_serial_logins_are_throttled_per_serial_a_known_one_as_an_unknown_one(plugins):
     client_from, v, _ = plugins
     plugin = client_from(PLUGIN_HOST)
 
@@ -624,10 +624,12 @@ def test_serial_logins_are_throttled_per_owner_and_unknown_serials_per_serial(pl
         return plugin.post("/validate/check", headers=RADIUS,
                            content=radius_form({"serial": serial, "pass": "wrong-Guess", "client": "10.4.0.%d" % i}))
 
-    assert [by_serial(i, "DSC00001").status_code for i in range(4)] == [200] * 4
-    assert check(plugin, "10.4.0.9", user="alice").status_code == 429, "alice's own limit, by name too"
+    # the user limit (4), from a new address each time: alice's DSC00001 as a serial nobody has
+    assert [by_serial(i, "DSC00001").status_code for i in range(5)] == [200] * 4 + [429]
     assert [by_serial(10 + i, "NOPE0001").status_code for i in range(5)] == [200] * 4 + [429]
-    assert by_serial(20, "NOPE0002").status_code == 200
+    assert by_serial(20, "NOPE0002").status_code == 200, "each serial has its own limit"
+    # and the failures by serial locked alice (3 here), by name too
+    assert_reject(check(plugin, "10.4.0.30", user="alice", password=server_conftest.PASSWORD))
 
 
 def test_the_phone_and_the_access_log_show_the_end_users_address_only_from_a_trusted_plugin(plugins, caplog):
