@@ -275,7 +275,7 @@ class Session:
 
     def check(self, params):
         if self.plugin is FREERADIUS:  # every Access-Request names the NAS and the realm
-            params = {**params, "client": "10.0.0.7", "realm": REALM}
+            params = {"client": "10.0.0.7", "realm": REALM, **params}
             if "transaction_id" in params:  # the RADIUS State, under its old name
                 params["state"] = params.pop("transaction_id")
         return self._record("check", self.plugin.post(self.http, "/validate/check", params))
@@ -439,41 +439,64 @@ def one_answer(server, plugin, send):
     return session.steps[-1][1]
 
 
-@needs_servers
-@pytest.mark.parametrize("plugin", PLUGINS, ids=repr)
-def test_an_unknown_user_is_answered_as_a_wrong_password_not_privacyideas_904(both, plugin):
-    """Deliberate: privacyIDEA answers an unknown name 400 with error 904 (so FreeRADIUS says
-    RLM_MODULE_NOTFOUND); OpenDSC answers it exactly as a wrong password, telling no name."""
-    reference, ours = both
-    unknown = {"user": "nobody", "pass": PASSWORD}
-    refused = answer(one_answer(reference, plugin, lambda s: s.check(unknown)))
-    assert refused[0] == 400 and refused[2]["result"]["error"]["code"] == 904
-    assert differences(plugin, "check", one_answer(ours, plugin, wrong_password),
-                       one_answer(ours, plugin, lambda s: s.check(unknown)), ("a wrong password", "nobody")) == []
+def unknown_user(s):
+    s.check({"user": "nobody", "pass": PASSWORD})
+
+
+def unknown_serial(s):
+    s.check({"serial": "NOSUCH01", "pass": PASSWORD})
+
+
+def missing_pass(s):
+    s.check({"user": "alice"})
+
+
+def trigger_for_an_unknown_user(s):
+    s.trigger("nobody", service_account_token(s))
+
+
+def another_realm(s):
+    s.check({"user": "alice", "pass": PASSWORD, "realm": "elsewhere"})
+
+
+# The deliberate differences of docs/api.md: (what is sent, by which plugins, privacyIDEA's
+# status and error code, and what OpenDSC answers it exactly as).
+DELIBERATE = [
+    (unknown_user, PLUGINS, (400, 904), wrong_password),  # no answer tells which names exist
+    (unknown_serial, [JAVA], (404, 601), wrong_password),  # nor which serials
+    (trigger_for_an_unknown_user, SERVICE_ACCOUNTS, (400, 904), trigger_for_a_user_without_a_token),
+    (another_realm, [FREERADIUS, JAVA], (400, 904), first_step),  # one realm, not checked
+    (missing_pass, PLUGINS, (500, -500), missing_user),  # a 4xx as for any missing parameter
+]
 
 
 @needs_servers
-@pytest.mark.parametrize("plugin", SERVICE_ACCOUNTS, ids=repr)
-def test_a_trigger_for_an_unknown_user_is_answered_as_for_a_user_without_a_token(both, plugin):
-    """Deliberate: privacyIDEA answers 400 with error 904; OpenDSC as it answers a known user
-    without a token (value 0, no challenge), so that a service account learns no names."""
+@pytest.mark.parametrize("sequence, plugin, refused, same_as", [
+    pytest.param(sequence, plugin, refused, same_as, id="%s-%s" % (sequence.__name__, plugin.name))
+    for sequence, plugins, refused, same_as in DELIBERATE for plugin in plugins])
+def test_a_deliberate_difference_is_the_documented_one(both, sequence, plugin, refused, same_as):
+    """privacyIDEA refuses it with its error; OpenDSC answers it exactly as it answers `same_as`."""
     reference, ours = both
-    refused = answer(one_answer(reference, plugin, lambda s: s.trigger("nobody", service_account_token(s))))
-    assert refused[0] == 400 and refused[2]["result"]["error"]["code"] == 904
-    session = Session(ours, plugin)
-    token = service_account_token(session)
-    without_token, unknown = session.trigger(NO_TOKEN, token), session.trigger("nobody", token)
-    assert differences(plugin, "check", without_token, unknown, ("no token", "nobody")) == []
+    status, _, body = answer(one_answer(reference, plugin, sequence))
+    assert (status, body["result"]["error"]["code"]) == refused
+    assert differences(plugin, "check", one_answer(ours, plugin, same_as), one_answer(ours, plugin, sequence),
+                       (same_as.__name__, sequence.__name__)) == []
 
 
 @needs_servers
-@pytest.mark.parametrize("plugin", PLUGINS, ids=repr)
-def test_a_missing_pass_is_a_parameter_error_not_privacyideas_500(both, plugin):
-    """Deliberate: privacyIDEA 3.14 fails with 500 (error -500) on /validate/check without `pass`;
-    OpenDSC answers as for any missing parameter (400, error 905), as for a missing user."""
+def test_a_body_that_is_not_json_gets_the_error_envelope_not_an_html_page(both):
     reference, ours = both
-    no_pass = {"user": "alice"}
-    failed = answer(one_answer(reference, plugin, lambda s: s.check(no_pass)))
-    assert failed[0] == 500 and failed[2]["result"]["error"]["code"] == -500
-    assert differences(plugin, "check", one_answer(ours, plugin, missing_user),
-                       one_answer(ours, plugin, lambda s: s.check(no_pass)), ("no user", "no pass")) == []
+    sent = {"content": b"{", "headers": {"Content-Type": "application/json"}}
+    page = reference.http.post("/validate/check", **sent)
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    envelope = ours.http.post("/validate/check", **sent)
+    assert envelope.status_code == 400 and envelope.headers["content-type"] == "application/json"
+    result = envelope.json()["result"]
+    assert result["status"] is False and result["error"]["code"] == 905 and isinstance(result["error"]["message"], str)
+
+
+@needs_servers
+def test_privacyidea_signs_its_answers_and_opendsc_does_not(both):
+    signed, unsigned = (server.http.post("/validate/check", data={"user": "alice", "pass": PASSWORD + "x"}).json()
+                        for server in both)
+    assert signed["signature"].startswith("rsa_sha256_pss:") and "signature" not in unsigned
