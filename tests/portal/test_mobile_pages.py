@@ -161,9 +161,18 @@ def test_a_decline_on_the_phone_ends_the_login_with_its_own_message(phone_login)
     assert "quinn" not in c.get("/").text, "not logged in"
 
 
-def test_a_wrong_pin_on_the_phone_fails_the_login(phone_login):
+def test_a_wrong_pin_on_the_phone_is_one_try_and_the_right_one_after_it_logs_in(phone_login):
     c, page, waiting, approve, _ = phone_login
-    assert not approve(shown_number(page), pin="0000")["ok"]
+    assert approve(shown_number(page), pin="0000")["tries_left"] == 2
+    assert c.get("/login/status").json() == {"state": "pending"}, "the page waits on: the phone may answer again"
+    assert approve(shown_number(page))["ok"]
+    r = post(c, "/login/approved", page)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+
+
+def test_the_last_wrong_pin_on_the_phone_fails_the_login(phone_login):
+    c, page, waiting, approve, _ = phone_login
+    assert [approve(shown_number(page), pin="0000")["tries_left"] for _ in range(3)] == [2, 1, 0]
     assert c.get("/login/status").json() == {"state": "failed"}
     r = post(c, "/login/approved", page)
     assert r.status_code == 401 and alert(r.text).startswith("The login failed.")
@@ -231,22 +240,22 @@ def test_the_pin_of_the_phone_is_changed_in_the_portal_and_answered_with_the_new
         assert r.status_code == 303, alert(r.text)
         home = c.get("/").text
         assert "Change your PIN" in home, "a phone's PIN is changed from the user's page, like a token's"
+        r = post(c, "/confirm/start", c.get("/").text, purpose="pin-change", new_pin=new_pin, new_pin_again=new_pin)
+        assert r.status_code == 303, alert(r.text)
+        page = c.get("/confirm").text
+        assert "Enter your NEW PIN in OpenDSC Mobile, not the old one." in page and new_pin not in page
+        item = phone_sees()
+        assert item["purpose"] == "pin-change" and new_pin not in str(item)
         for pin_given, changed in ((PIN, False), (new_pin, True)):  # the old PIN does not answer a PIN change
-            r = post(c, "/confirm/start", c.get("/").text, purpose="pin-change", new_pin=new_pin,
-                     new_pin_again=new_pin)
-            assert r.status_code == 303, alert(r.text)
-            page = c.get("/confirm").text
-            assert "Enter your NEW PIN in OpenDSC Mobile, not the old one." in page and new_pin not in page
-            item = phone_sees()
-            assert item["purpose"] == "pin-change" and new_pin not in str(item)
             answered = answer(v, app, item["transaction"], shown_number(page),
                               response=ocra(SUITE, key, item["question"], pin=pin_given))
             assert answered["ok"] is changed
             r = post(c, "/confirm/approved", page)
             if changed:
                 assert r.status_code == 200 and "Your PIN is changed." in r.text
-            else:
-                assert r.status_code == 401 and "nothing was changed" in alert(r.text)
+            else:  # a wrong answer is one try: the page waits on, the phone shows the request again
+                assert r.status_code == 409 and "Not approved yet" in alert(r.text)
+                assert phone_sees()["transaction"] == item["transaction"]
         c.close()
         old_c, old = typed_login(PIN)
         assert old.status_code == 401, "the old PIN no longer answers"
