@@ -10,8 +10,10 @@ A row is written only once there is something to keep: a login's open challenge,
 then the logged-in user. A visitor before that (the login page, a refused login)
 is a Visitor, stored nowhere: the CSRF token of their form is an HMAC of a random
 value in their FORM_COOKIE under a key derived from the master key (a signed
-double submit). Only the server can make the token for a cookie, so a cookie that
-another site or a sibling domain planted is worth as little as a guessed token.
+double submit). Only the server can make the token for a cookie value, so a
+made-up cookie, another visitor's token or the cookie value itself is refused.
+It is as strong as the anonymous session's token it replaces: whoever can plant
+cookies in a browser could plant a pair the server gave them, then as now.
 """
 
 import base64
