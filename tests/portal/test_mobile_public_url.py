@@ -3,9 +3,12 @@ address (`dsc serve --public-url`), never the request's Host header, which the
 sender chooses; without one only a request to this machine gets a code."""
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, strategies as st
 
+from host.server.settings import public_url
 from tests.portal.conftest import kai_logged_in
 from tests.portal.test_login_pages import alert, csrf_of
 
@@ -72,3 +75,19 @@ def test_without_a_public_url_a_request_to_this_machine_gets_its_own_address(peo
         assert r.status_code == 200, alert(r.text)
         [link] = qr_text(r.text)
         assert link.startswith("http://%s/mobile/" % host) and "#activate=" in link
+
+
+@given(st.from_regex(r"\s?(https?|ftp|)(://)?[a-zA-Z0-9.:\[\]@?#%/ <\\-]{0,30}\s?", fullmatch=True) | st.text(max_size=40))
+def test_a_public_url_is_an_http_address_with_nothing_a_browser_would_not_send_or_a_clear_refusal(text):
+    try:
+        url = public_url(text)
+    except ValueError as e:
+        assert str(e).startswith("--public-url (DSC_PUBLIC_URL) must be") and "\n" not in str(e)
+        return
+    if not text.strip():
+        assert url == ""  # unset
+        return
+    parts = urlsplit(url)
+    assert parts.scheme in ("http", "https") and parts.hostname and "@" not in parts.netloc
+    assert not parts.query and not parts.fragment and not url.endswith("/") and url == url.strip()
+    assert not any(c <= " " or c in '<>"\\' for c in url)
