@@ -89,6 +89,14 @@ class PrivacyIDEA:
         self.url = line.split("listening on ", 1)[1].split()[0]
         self.http = httpx.Client(base_url=self.url, timeout=30)  # the plugins' requests
         self.admin = httpx.Client(base_url=self.url, timeout=30)
+        try:
+            self._set_up(tmp)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _set_up(self, tmp):
+        """The realm, its users, the tokens and the policy, as an administrator makes them."""
         token = self._ok(self.admin.post("/auth", data={"username": "admin", "password": self.admin_password}))
         self.admin.headers["Authorization"] = token["token"]
         self._ok(self.admin.post("/resolver/users", json={"type": "passwdresolver", "fileName": str(tmp / "passwd")}))
