@@ -92,9 +92,9 @@ def test_a_challenge_issued_before_a_lock_takes_no_right_response_while_locked(w
     ch = v.start("alice", PASSWORD)
     right, wrong = responses(key, ch)
     assert v.finish(ch["challenge_id"], wrong)["tries_left"] == 2
-    for i in range(9):
-        with pytest.raises(service.VerifierError):
-            v.start("alice", "wrong password %d" % i)
+    for _ in range(9):  # failed logins elsewhere (issue() checks no password: no hashing)
+        other = v.issue("alice")
+        v.finish(other["challenge_id"], responses(key, other)[1])
     result = v.finish(ch["challenge_id"], right)
     assert not result["ok"] and result["reason"] == "locked"
     assert v.challenge_state(ch["challenge_id"]) == "closed"
