@@ -333,9 +333,15 @@ async def validate_radiuscheck(request: Request):
     return Response(status_code=204 if outcome == "accept" else 400)
 
 
-@router.get("/validate/polltransaction", responses=_documented(400))
 @router.get("/validate/polltransaction/{transaction_id}", responses=_documented(400),
             operation_id="validate_polltransaction_path")
+async def validate_polltransaction_path(request: Request, transaction_id: str):
+    """privacyIDEA's path form of the poll: the transaction id in the path (declared, so
+    the OpenAPI schema names it), answered as the query form is."""
+    return await validate_polltransaction(request)
+
+
+@router.get("/validate/polltransaction", responses=_documented(400))
 async def validate_polltransaction(request: Request):
     """As privacyIDEA 3.14 answers it: accept (value true, ACCEPT) while a phone's
     approval waits for the plugin to take it with an empty pass; declined (DECLINED)
