@@ -155,6 +155,11 @@ def answer(page, form):
     shown, elsewhere = _open_confirmation(page)
     if elsewhere:
         return elsewhere
+    # Each response is a guess at the device's answer, as at login: counted per address
+    # (a refusal keeps the confirmation open and changes nothing).
+    seconds = throttle.wait(page.request)
+    if seconds is not None:
+        return confirm_form(page, shown, status=429, error=too_many_attempts(page, seconds))
     data = {k: v for k, v in page.session.data.items() if k != "confirm"}
     try:
         result = page.verifier.finish(shown["id"], form.get("response", "").strip())

@@ -131,3 +131,22 @@ def test_three_typos_in_a_confirmation_change_nothing(people, in_process, secret
         ch = c.verifier.issue("alice")
         assert c.verifier.finish(ch["challenge_id"], ocra(SUITE, KEY, ch["challenge"], pin=PIN))["ok"], \
             "the PIN is unchanged"
+
+
+def test_confirmation_responses_are_throttled_per_address_and_a_refusal_keeps_the_confirmation(
+        people, in_process, secrets_sent):
+    """With several tries per challenge, a guesser at /confirm/response meets the
+    address's throttle as at /login/response; the throttled attempt takes no try."""
+    with in_process(people, throttle_per_address=4, throttle_per_user=1000, throttle_window=60) as c:
+        login(None, "alice", token_answer(PIN), client=c)  # two attempts: the password and the response
+        page = start_pin_change(c)
+        right, _ = responses(page.text, secrets_sent, pin=NEW_PIN)
+        old_pin, _ = responses(page.text, secrets_sent, pin=PIN)
+        first = post(c, "/confirm/response", page.text, response=old_pin)
+        assert first.status_code == 401 and tries_left(first.text) == "Tries left for this challenge: 2"
+        r = post(c, "/confirm/response", first.text, response=old_pin)
+        assert r.status_code == 401 and tries_left(r.text) == "Tries left for this challenge: 1"
+        r = post(c, "/confirm/response", r.text, response=right)
+        assert r.status_code == 429 and alert(r.text).startswith("Too many attempts.")
+        assert shown_challenge(r.text) == shown_challenge(page.text), "the confirmation stays open"
+        assert shown_challenge(c.get("/confirm").text) == shown_challenge(page.text)
