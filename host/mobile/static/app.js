@@ -296,6 +296,9 @@ async function answer(account, item, article, decision) {
     say(t("Declined"));
   } else if (reply.status === 423) {
     fail(t("The account is locked: contact the help desk."));
+  } else if (reply.status === 401 && reply.data && Number.isInteger(reply.data.tries_left) && reply.data.tries_left > 0) {
+    // a wrong PIN the request survives: it shows again at the next poll
+    fail(t("The login failed: wrong number or PIN. Tries left for this request: {n}.", { n: reply.data.tries_left }));
   } else if (reply.status === 401) {
     fail(t("The login failed: wrong number or PIN."));
   } else {

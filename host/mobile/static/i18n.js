@@ -77,6 +77,8 @@ const JA = {
   "Declined": "拒否しました",
   "The account is locked: contact the help desk.": "アカウントがロックされています。ヘルプデスクにお問い合わせください。",
   "The login failed: wrong number or PIN.": "ログインに失敗しました。番号または暗証番号が違います。",
+  "The login failed: wrong number or PIN. Tries left for this request: {n}.":
+    "ログインに失敗しました。番号または暗証番号が違います。このリクエストの残り入力回数: {n}回",
   "The login could not be answered: it may have expired.": "このログインには応答できませんでした。期限切れの可能性があります。",
   "The challenge has 6 digits.": "チャレンジは6桁の数字です。",
   "Type this response on the login page.": "このレスポンスをログイン画面に入力してください。",
