@@ -88,7 +88,8 @@ def radius_world(tmp, radius_class=Radius):
         v.close()
     policy = tmp / "policy.json"
     policy.write_text('{"lockout_failures": 2}')
-    server = Server(tmp, db, keyring, extra_env={"DSC_POLICY_FILE": str(policy)})
+    # FreeRADIUS is the plugin host the service trusts with the end user's address (`client`)
+    server = Server(tmp, db, keyring, extra_env={"DSC_POLICY_FILE": str(policy)}, args=("--trusted-plugin", "127.0.0.1"))
     try:
         radius = radius_class(tmp, server.url)
         try:

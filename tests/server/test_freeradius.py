@@ -25,9 +25,11 @@ pytestmark = pytest.mark.skipif(
 
 
 class Radclient(Radius):
-    def ask(self, user, password, state=None):
+    def ask(self, user, password, state=None, calling_station=None):
         """(packet type, {attribute: value}) of radclient's one request."""
         pairs = ['User-Name = "%s"' % user, 'User-Password = "%s"' % password]
+        if calling_station:
+            pairs.append('Calling-Station-Id = "%s"' % calling_station)
         if state:
             pairs.append("State = %s" % state)
         out = subprocess.run([RADCLIENT, "-x", "-t", "10", "-r", "1", "127.0.0.1:%d" % self.port, "auth", SECRET],
@@ -52,8 +54,12 @@ def challenge_of(attrs):
 def test_challenge_accept_reject_locked(world):
     server, radius = world
     sent = set()
-    kind, attrs = radius.ask("alice", PASSWORD)
+    kind, attrs = radius.ask("alice", PASSWORD, calling_station="192.0.2.7")
     assert kind == "Access-Challenge", attrs
+    # the module passes the user's address on as `client`, which the service, trusting
+    # this FreeRADIUS host, logs (and throttles) instead of the host's own
+    assert re.search(r" INFO 192\.0\.2\.7 .*/validate/check.* via 127\.0\.0\.1$", server.log_text(), re.M), \
+        server.log_text()
     state = attrs["State"]
     assert state.startswith("0x") and len(bytes.fromhex(state[2:]).decode("ascii")) == 32  # the transaction_id
     response = ocra(SUITE, KEY, challenge_of(attrs), pin=PIN)

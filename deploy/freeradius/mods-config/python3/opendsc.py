@@ -8,7 +8,14 @@
   ACCEPT -> Access-Accept; anything else -> Access-Reject.
 - The service unreachable or answering nonsense -> fail (FreeRADIUS rejects).
 
-Settings come from the module's `config { url, timeout }` (radiusd.config).
+- The end user's address goes along as `client`, from the request attribute the
+  module's `client_attribute` names (default Calling-Station-Id, which a VPN or
+  Wi-Fi NAS fills with the user's address): a service that trusts this host
+  (dsc serve --trusted-plugin) throttles and audits that address instead of
+  this one's; any other service ignores it, as does privacyIDEA's rlm_perl
+  module with its CLIENTATTRIBUTE.
+
+Settings come from the module's `config { url, timeout, client_attribute }` (radiusd.config).
 Only the standard library: rlm_python3 runs the system's Python, not a virtualenv.
 Nothing here logs a password or a response.
 """
@@ -20,7 +27,7 @@ from urllib.parse import quote, urlencode
 
 import radiusd
 
-_settings = {"url": "http://127.0.0.1:8080", "timeout": 10.0}
+_settings = {"url": "http://127.0.0.1:8080", "timeout": 10.0, "client_attribute": "Calling-Station-Id"}
 
 
 def _log(level, text):
@@ -33,6 +40,8 @@ def instantiate(_p):
         _settings["url"] = config["url"].rstrip("/")
     if config.get("timeout"):
         _settings["timeout"] = float(config["timeout"])
+    if "client_attribute" in config:  # set empty to send no client
+        _settings["client_attribute"] = config["client_attribute"].strip()
     _log(radiusd.L_INFO, "using %s/validate/check" % _settings["url"])
     return 0
 
@@ -81,6 +90,9 @@ def authenticate(p):
     if not user or not password:
         return radiusd.RLM_MODULE_REJECT
     params = {"user": user, "pass": password}
+    client = found.get(_settings["client_attribute"]) if _settings["client_attribute"] else None
+    if client:
+        params["client"] = client.strip('"')
     if found.get("State"):
         transaction = _state(found["State"])
         if not transaction:
