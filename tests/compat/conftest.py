@@ -61,6 +61,32 @@ def wrong(response):
     return response[:-1] + str((int(response[-1]) + 1) % 10)
 
 
+def ok(response):
+    """The value of a privacyIDEA administration answer, or an error that says which step failed."""
+    body = response.json()
+    if response.status_code != 200 or not body["result"]["status"]:
+        raise RuntimeError("privacyIDEA set-up step failed: %s %s" % (response.status_code, body["result"]))
+    return body["result"]["value"]
+
+
+def set_up_realm(admin, name, password, passwd_file):
+    """Logs the httpx client `admin` in, then makes the realm over the users of `passwd_file` and
+    the two-step policy, as an administrator makes them (bench/bench_goals.py does the same)."""
+    admin.headers["Authorization"] = ok(admin.post("/auth", data={"username": name, "password": password}))["token"]
+    ok(admin.post("/resolver/users", json={"type": "passwdresolver", "fileName": str(passwd_file)}))
+    ok(admin.post("/realm/" + REALM, json={"resolvers": "users"}))
+    ok(admin.post("/defaultrealm/" + REALM))
+    ok(admin.post("/policy/two-step", json={
+        "scope": "authentication", "active": True, "action": "otppin=userstore, challenge_response=hotp"}))
+
+
+def add_hotp_token(admin, name, serial, key):
+    ok(admin.post("/token/init", json={"type": "hotp", "serial": serial, "user": name, "realm": REALM,
+                                       "otpkey": key.hex()}))
+    # wrong passwords and responses are what these tests send: never lock the token
+    ok(admin.post("/token/set", json={"serial": serial, "max_failcount": 1000}))
+
+
 class PrivacyIDEA:
     """privacyIDEA 3.14 in a subprocess, run by its own virtualenv's Python."""
 
@@ -96,31 +122,14 @@ class PrivacyIDEA:
             raise
 
     def _set_up(self, tmp):
-        """The realm, its users, the tokens and the policy, as an administrator makes them."""
-        token = self._ok(self.admin.post("/auth", data={"username": "admin", "password": self.admin_password}))
-        self.admin.headers["Authorization"] = token["token"]
-        self._ok(self.admin.post("/resolver/users", json={"type": "passwdresolver", "fileName": str(tmp / "passwd")}))
-        self._ok(self.admin.post("/realm/" + REALM, json={"resolvers": "users"}))
-        self._ok(self.admin.post("/defaultrealm/" + REALM))
-        self._ok(self.admin.post("/policy/two-step", json={
-            "scope": "authentication", "active": True, "action": "otppin=userstore, challenge_response=hotp"}))
+        set_up_realm(self.admin, "admin", self.admin_password, tmp / "passwd")
         for name, (serial, _) in TOKENS.items():
-            self._ok(self.admin.post("/token/init", json={"type": "hotp", "serial": serial, "user": name,
-                                                          "realm": REALM, "otpkey": HOTP_KEYS[name].hex()}))
-            # wrong passwords and responses are what these tests send: never lock the token
-            self._ok(self.admin.post("/token/set", json={"serial": serial, "max_failcount": 1000}))
-
-    @staticmethod
-    def _ok(response):
-        body = response.json()
-        if response.status_code != 200 or not body["result"]["status"]:
-            raise RuntimeError("privacyIDEA set-up step failed: %s %s" % (response.status_code, body["result"]))
-        return body["result"]["value"]
+            add_hotp_token(self.admin, name, serial, HOTP_KEYS[name])
 
     def respond(self, name, body):
         """The right response to the challenge in `body`: the HOTP value at the token's counter."""
         serial = TOKENS[name][0]
-        (token,) = self._ok(self.admin.get("/token/", params={"serial": serial}))["tokens"]
+        (token,) = ok(self.admin.get("/token/", params={"serial": serial}))["tokens"]
         return hotp(HOTP_KEYS[name], token["count"])
 
     def stop(self):

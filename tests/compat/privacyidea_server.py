@@ -5,6 +5,8 @@ privacyIDEA's own virtualenv (scripts/privacyidea_venv.sh), never imported by th
 
 The set-up comes as one JSON line on stdin, so no password is in a file or on a command line:
 {"admins": [[name, password], ...], "users": {name: password, ...}}
+and optionally "database_uri" (default SQLite in STATE_DIR) and "password_rounds" (the users'
+sha512_crypt rounds, default 1000; bench/bench_goals.py sets them to cost what OpenDSC's KDF does).
 
 In STATE_DIR it writes pi.cfg (SQLite, a fresh encryption key and audit signing pair), the
 flat file of users for a passwdresolver (`passwd`: sha512_crypt hashes), creates the
@@ -21,7 +23,7 @@ import sys
 import threading
 
 
-def write_config(state):
+def write_config(state, database_uri=None):
     enckey = state / "enckey"
     if not enckey.exists():
         enckey.write_bytes(secrets.token_bytes(96))  # privacyIDEA's key file: 96 random bytes
@@ -31,7 +33,7 @@ def write_config(state):
         write_audit_keys(private, public)
     cfg = state / "pi.cfg"
     settings = {
-        "SQLALCHEMY_DATABASE_URI": "sqlite:///%s" % (state / "privacyidea.sqlite"),
+        "SQLALCHEMY_DATABASE_URI": database_uri or "sqlite:///%s" % (state / "privacyidea.sqlite"),
         "SECRET_KEY": secrets.token_hex(32),
         "PI_PEPPER": secrets.token_hex(16),
         "PI_ENCFILE": str(enckey),
@@ -63,11 +65,11 @@ def write_audit_keys(private, public):
                                                      serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def write_users(state, users):
-    """A passwd(5) file: name:hash:uid:gid:gecos:home:shell. Few rounds: a test checks many passwords."""
+def write_users(state, users, rounds=1000):
+    """A passwd(5) file: name:hash:uid:gid:gecos:home:shell. Few rounds by default: a test checks many passwords."""
     from passlib.hash import sha512_crypt
 
-    lines = ["%s:%s:%d:%d:%s,,,:/home/%s:/bin/sh\n" % (name, sha512_crypt.using(rounds=1000).hash(password),
+    lines = ["%s:%s:%d:%d:%s,,,:/home/%s:/bin/sh\n" % (name, sha512_crypt.using(rounds=rounds).hash(password),
                                                          1000 + i, 1000 + i, name, name)
              for i, (name, password) in enumerate(sorted(users.items()))]
     path = state / "passwd"
@@ -87,24 +89,31 @@ def without_fsync():
             connection.execute("PRAGMA synchronous = OFF")
 
 
-def main():
-    state = pathlib.Path(sys.argv[1]).resolve()
-    setup = json.loads(sys.stdin.readline())
-    os.environ["PRIVACYIDEA_CONFIGFILE"] = str(write_config(state))
-    write_users(state, setup["users"])
-
-    from werkzeug.serving import make_server
+def prepare(state, setup):
+    """The configuration, the users' file, the tables and the administrators; the app."""
+    os.environ["PRIVACYIDEA_CONFIGFILE"] = str(write_config(state, setup.get("database_uri")))
+    write_users(state, setup["users"], setup.get("password_rounds", 1000))
 
     from privacyidea.app import create_app
     from privacyidea.lib.auth import create_db_admin
     from privacyidea.models import db
 
-    without_fsync()
     app = create_app("production", config_file=os.environ["PRIVACYIDEA_CONFIGFILE"], silent=True)
     with app.app_context():
         db.create_all()
         for name, password in setup["admins"]:
             create_db_admin(name, password=password)
+    return app
+
+
+def main():
+    state = pathlib.Path(sys.argv[1]).resolve()
+    setup = json.loads(sys.stdin.readline())
+
+    from werkzeug.serving import make_server
+
+    without_fsync()
+    app = prepare(state, setup)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print("privacyidea: listening on http://127.0.0.1:%d" % server.server_port, flush=True)
