@@ -1,4 +1,4 @@
-"""`dsc serve`: the login service on uvicorn. Light at import: the parser is built
+"""`dsc serve`: the login service on uvicorn (httptools and uvloop: protocol.py). Light at import: the parser is built
 for every dsc command, whether the server extra is installed or not."""
 
 import os
@@ -138,8 +138,8 @@ def _serve(sock, workers, url, tls):
     # proxy_headers off: X-Forwarded-For is read by app.ClientAddress, from trusted proxies only.
     config = uvicorn.Config("host.server.app:from_env", factory=True, workers=workers, access_log=False,
                             log_config=LOG_CONFIG, server_header=False, proxy_headers=False,
-                            http=protocol.Protocol, h11_max_incomplete_event_size=protocol.MAX_HEADER_BYTES,
-                            timeout_keep_alive=5, timeout_graceful_shutdown=30, **tls)
+                            http=protocol.Protocol, loop="uvloop", timeout_keep_alive=5, timeout_graceful_shutdown=30,
+                            **tls)
     if workers == 1:
         config.load_app()  # before the URL is printed: a client that reads it finds the app loaded
     print("dsc serve: listening on %s (%d worker%s)" % (url, workers, "" if workers == 1 else "s"), flush=True)
