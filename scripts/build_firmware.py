@@ -13,9 +13,15 @@ Modules are bytecode-only .mpy (no native code), so the same bundle runs on the
 Pico and on the unix port, which is how check-release tests it. main.py stays
 source: MicroPython runs main.py itself, and it only imports app; the release
 main.py turns Ctrl-C off on its first line.
+
+A package's __init__.py that holds nothing but its docstring is left out of
+the bundles: MicroPython imports a folder without one as a namespace package,
+and on the Pico every file loaded before the token is ready costs about 13 ms
+(issue 18), so each empty one was a file load at boot for nothing.
 """
 
 import argparse
+import ast
 import os
 import shutil
 import subprocess
@@ -50,8 +56,18 @@ def mpy_cross():
 
 
 def sources(release, board="pico"):
-    """The manifest's modules to compile (main.py is written separately)."""
-    return [f for f in firmware_manifest.files(board, debug=not release) if f != "main.py"]
+    """The manifest's modules to compile (main.py is written separately; empty
+    package __init__ files are not needed, see above)."""
+    return [f for f in firmware_manifest.files(board, debug=not release)
+            if f != "main.py" and not is_empty_package_init(f)]
+
+
+def is_empty_package_init(path):
+    """True for a package's __init__.py with no statement beyond its docstring."""
+    if not path.endswith("/__init__.py"):
+        return False
+    body = ast.parse((FIRMWARE / path).read_text()).body
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
 
 
 def compile_bundle(out, release, board="pico"):

@@ -54,7 +54,8 @@ class Board:
         self._vbus = Pin("WL_GPIO2", Pin.IN) if _is_wireless() else Pin(24, Pin.IN)
         self._vbus_was = self._vbus.value()
         self._adc = machine.ADC(pins.VSYS_ADC)
-        self.display, self.rtc = _open_i2c_devices()
+        self.display, self._rtc_bus = _open_i2c_devices()
+        self._rtc = None  # the DS3231's driver, loaded when the clock is first asked (not at boot)
         self._display_on = True  # until the token's first (blank) screen switches it off
         self._keys = []
         self._stdin = sys.stdin.buffer
@@ -81,10 +82,11 @@ class Board:
         """"rtc" when the DS3231 holds the time, "unset" when it lost it (a dead
         coin cell; dsc clock set), "none" without one. The Pico's own clock
         restarts at 2021-01-01 at every boot, so it never counts."""
-        if self.rtc is None:
+        rtc = self.rtc()
+        if rtc is None:
             return "none"
         try:
-            return "unset" if self.rtc.lost() else "rtc"
+            return "unset" if rtc.lost() else "rtc"
         except OSError:
             return "unset"  # the module stopped answering
 
@@ -93,15 +95,26 @@ class Board:
         if self.clock() != "rtc":
             return None
         try:
-            return self.rtc.read()
+            return self.rtc().read()
         except OSError:
             return None
 
     def set_clock(self, epoch):
         """Set the RTC (OSError if it does not answer; ValueError if out of its range)."""
-        if self.rtc is None:
+        rtc = self.rtc()
+        if rtc is None:
             raise OSError("no real-time clock")
-        self.rtc.write(epoch)
+        rtc.write(epoch)
+
+    def rtc(self):
+        """The DS3231 driver, or None without one. Its module is loaded on first
+        use: a file load before the token is ready costs about 13 ms (issue 18),
+        and only a time suite or the link's clock commands need the clock."""
+        if self._rtc is None and self._rtc_bus is not None:
+            from boards.ds3231 import DS3231
+
+            self._rtc = DS3231(self._rtc_bus, pins.RTC_ADDR)
+        return self._rtc
 
     def read_key(self):
         if not self._keys:
@@ -213,32 +226,39 @@ def _is_wireless():
     return "Pico W" in name or "Pico 2 W" in name
 
 
+def _answers(i2c, addr):
+    """True if a device acknowledges `addr`: the empty write I2C.scan() makes for
+    each of the bus's 112 addresses (about 10 ms at boot on the chip), made for
+    the few addresses the token's devices can have."""
+    try:
+        i2c.writeto(addr, b"")
+    except OSError:
+        return False
+    return True
+
+
 def _open_i2c_devices():
-    """(display, rtc) on the I2C bus: the SSD1306 OLED, else an HD44780 LCD, else
-    no display (the token still works over USB); a DS3231 clock, else None.
-    The bus runs at 1 MHz when only the OLED is on it, else at what the slowest
-    device fitted is rated for."""
+    """(display, rtc bus) on the I2C bus: the SSD1306 OLED, else an HD44780 LCD,
+    else no display (the token still works over USB); the bus the DS3231 clock
+    answers on, else None. The bus runs at 1 MHz when only the OLED is on it,
+    else at what the slowest device fitted is rated for."""
     Pin = machine.Pin
 
     def bus(freq):
         return machine.I2C(pins.I2C_ID, sda=Pin(pins.I2C_SDA), scl=Pin(pins.I2C_SCL), freq=freq)
 
     i2c = bus(pins.I2C_FREQ)
-    found = i2c.scan()
-    display = rtc = None
-    if pins.DISPLAY_ADDR in found:
-        if pins.RTC_ADDR not in found and pins.I2C_FAST_FREQ != pins.I2C_FREQ:
+    has_rtc = _answers(i2c, pins.RTC_ADDR)
+    display = None
+    if _answers(i2c, pins.DISPLAY_ADDR):
+        if not has_rtc and pins.I2C_FAST_FREQ != pins.I2C_FREQ:
             i2c = bus(pins.I2C_FAST_FREQ)
         from boards.ssd1306 import SSD1306
 
         display = SSD1306(i2c, pins.DISPLAY_ADDR, pins.DISPLAY_WIDTH, pins.DISPLAY_HEIGHT)
-    elif pins.LCD_ADDR in found:
+    elif _answers(i2c, pins.LCD_ADDR):
         i2c = bus(pins.LCD_I2C_FREQ)
         from boards.hd44780 import HD44780
 
         display = HD44780(i2c, pins.LCD_ADDR)  # type: ignore[assignment]  # either display, one interface
-    if pins.RTC_ADDR in found:
-        from boards.ds3231 import DS3231
-
-        rtc = DS3231(i2c, pins.RTC_ADDR)
-    return display, rtc
+    return display, (i2c if has_rtc else None)

@@ -61,6 +61,7 @@ class World:
     wdts = []  # the timeout of every machine.WDT constructed
     kbd_intr = []  # every micropython.kbd_intr() call
     writes = []
+    probed = []  # every I2C address the firmware asked for
 
     @staticmethod
     def read(pin_id, level):
@@ -163,14 +164,19 @@ class DS3231:
 
 
 class I2C:
+    """Addresses nobody acknowledges raise OSError, as on the rp2 port; every
+    address the firmware asks (alone or by a scan) is counted in World.probed."""
+
     def __init__(self, *a, **k):
         self._pointer = 0
 
+    @staticmethod
+    def _present():
+        return list(World.i2c_devices) + ([0x68] if World.rtc is not None else [])
+
     def scan(self):
-        found = list(World.i2c_devices)
-        if World.rtc is not None:
-            found.append(0x68)
-        return sorted(found)
+        World.probed.extend(range(0x08, 0x78))  # the rp2 port's scan writes to each address
+        return sorted(self._present())
 
     def _rtc(self, addr):
         if addr != 0x68 or World.rtc is None:
@@ -178,6 +184,11 @@ class I2C:
         return World.rtc
 
     def writeto(self, addr, buf):
+        if not len(buf):  # an empty write: is anybody there?
+            World.probed.append(addr)
+            if addr not in self._present():
+                raise OSError(110)  # ETIMEDOUT, as the rp2 port's soft-I2C probe reports a NAK
+            return
         if addr == 0x68:
             buf = bytes(buf)
             self._pointer = buf[0]
@@ -423,6 +434,16 @@ elif scenario == "serial":
         token.poll()
         total += sizes[-1]
     report(step="read", allocated=allocated, sizes=[n for n in sizes if n], total=total)
+elif scenario == "boot":
+    # What a token loaded and asked on the bus to get ready; then the clock is asked.
+    def files():
+        root = sys.argv[1] + "/"
+        return sorted(m.__file__[len(root):] for m in sys.modules.values()
+                      if getattr(m, "__file__", "").startswith(root))
+
+    report(step="ready", files=files(), probed=World.probed)
+    asked = clock_state()
+    report(step="clock", files=files(), **asked)
 elif scenario == "no-rtc":
     report(step="boot", info=ask(b"info"), **clock_state())
     report(step="clock", clock_read=ask(b"clock"), clock_set=ask(b"clock set=1796094000"))
