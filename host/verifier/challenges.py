@@ -15,13 +15,13 @@ import time
 
 from sqlalchemy import bindparam, select
 
-from host.verifier import audit as audit_log, inputs, passwords, withdrawals
+from host.verifier import audit as audit_log, inputs, passwords, store, withdrawals
 from host.verifier.devices import USABLE_QUERY, status
 from host.verifier.errors import VerifierError
 from host.verifier.lockout import PENDING
 from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, MOBILE, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
                                  kind)
-from host.verifier.store import challenges, devices, shares, users
+from host.verifier.store import challenges, devices, lockouts, shares, users
 from host.verifier.timefmt import iso
 
 CHALLENGE_ID = re.compile(r"[0-9a-f]{32}")
@@ -36,14 +36,23 @@ _FINISH_QUERY = (
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
 )
-# The one step that decides which attempts a challenge judges: each takes a try
-# while it is open and tries remain, whichever process gets there first.
-_ATTEMPT = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
-            .where(challenges.c.attempts < bindparam("tries")).values(attempts=challenges.c.attempts + 1))
+# A verification's locked read (SELECT ... FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE
+# on SQLite): the challenge, its device and its user, with the user's lockout row
+# (lockout.py), so one statement takes every lock the verification needs.
+_FINISH_LOCKED = (_FINISH_QUERY.add_columns(lockouts.c.reset_id)
+                  .join(lockouts, lockouts.c.name == users.c.username).with_for_update())
+_OWNER = select(users.c.username).join(challenges, challenges.c.user_id == users.c.id).where(
+    challenges.c.id == bindparam("challenge_id"))
+# Takes the try that _judge judged, under the lock of _FINISH_LOCKED's read (whose
+# attempts it must still find), and closes the challenge when nothing more is to be
+# judged on it: one statement whatever the verdict.
+_TAKE_TRY = (challenges.update().where(challenges.c.id == bindparam("challenge_id"))
+             .where(challenges.c.consumed == 0).where(challenges.c.attempts == bindparam("seen"))
+             .values(attempts=challenges.c.attempts + 1, consumed=bindparam("close"),
+                     accepted=bindparam("accept")))
 # Ends a challenge: nothing more is judged on it.
 _CLOSE = (challenges.update().where(challenges.c.id == bindparam("challenge_id")).where(challenges.c.consumed == 0)
           .values(consumed=1))
-_FINISH_LOCKED = _FINISH_QUERY.with_for_update()
 _USER = select(users).where(users.c.username == bindparam("name"))
 BAD_CREDENTIALS = "wrong user name or password"
 # A password check that only pending checks would lock out waits this long for them
@@ -260,10 +269,23 @@ class Challenges:
             raise VerifierError("bad-response", "type the response's digits only, without spaces")
         now = self.clock()
         with self.engine.begin() as conn:
-            row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
+            row = self._locked(conn, challenge_id)
             if row is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
             return self._judge(conn, row, kind(row.kind).normalize(response), now)  # normalized before anything changes
+
+    def _locked(self, conn, challenge_id):
+        """_FINISH_LOCKED's row for a challenge, or None when there is no such challenge.
+        A user with no lockout row yet (none failed, or `dsc db sweep` removed it) gets
+        one first, as Lockout.check would make it."""
+        row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
+        if row is None:
+            owner = conn.execute(_OWNER, {"challenge_id": challenge_id}).scalar()
+            if owner is None:
+                return None
+            store.insert_missing(conn, lockouts, name=owner, reset_id=0)
+            row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
+        return row
 
     def _judge(self, conn, row, response, now, wrong_number=False, accepted=ACCEPTED):
         """Take one try of the challenge `row` (_FINISH_LOCKED's: its row is locked,
@@ -275,27 +297,33 @@ class Challenges:
         device no longer usable, a wrong number picked on a phone (number matching
         must not be guessed over several tries)."""
         tries = self.policy.challenge_tries
-        if conn.execute(_ATTEMPT, {"challenge_id": row.challenge_id, "tries": tries}).rowcount != 1:
+        if row.consumed or row.attempts >= tries:
             return {"ok": False, "reason": "challenge already used"}
-        result = self._verdict(conn, row, response, now, wrong_number, accepted)
-        left = tries - row.attempts - 1 if result.get("reason") == "wrong response" else 0
-        if left and self.lockout.locked_until(conn, row.username, now) is not None:
+        streak = []  # _verdict puts the user's counting failures before this try here
+        result = self._verdict(conn, row, response, now, wrong_number, accepted, streak)
+        wrong = result.get("reason") == "wrong response"
+        left = tries - row.attempts - 1 if wrong else 0
+        if left and self.lockout.locked_after(streak, now, "wrong response"):
             left = 0  # this failure locked the user: no response can be taken now
-        if not left:
-            conn.execute(_CLOSE, {"challenge_id": row.challenge_id})
-        if result.get("reason") == "wrong response":
+        taken = conn.execute(_TAKE_TRY, {"challenge_id": row.challenge_id, "seen": row.attempts,
+                                         "close": 0 if left else 1, "accept": accepted if result["ok"] else 0})
+        if taken.rowcount != 1:  # cannot happen under the row's lock; if it did, nothing of this try may stay
+            raise RuntimeError("challenge %s changed under its lock" % row.challenge_id)
+        if wrong:
             result["tries_left"] = left
         return result
 
-    def _verdict(self, conn, row, response, now, wrong_number, accepted):
-        """_judge's verdict on one try, its failure counted and its event audited."""
+    def _verdict(self, conn, row, response, now, wrong_number, accepted, streak):
+        """_judge's verdict on one try, its failure counted and its event audited;
+        `streak` receives the user's counting failures before it (Lockout.check's)."""
         challenge_id = row.challenge_id
         k = kind(row.kind)
         name, label = row.username, k.describe(row)
         if now >= row.expires_at:
             audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
             return {"ok": False, "reason": "challenge expired"}
-        locked, counting = self.lockout.check(conn, name, now)
+        locked, counting, failures = self.lockout.check(conn, name, now, row.reset_id)
+        streak.extend(failures)
         if locked:
             self.lockout.fail(conn, name, now, "locked")
             audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
@@ -332,7 +360,6 @@ class Challenges:
             self._revoke_temporary(conn, row.user_id, now)
         if counting:
             self.lockout.reset(conn, name, now)
-        conn.execute(challenges.update().where(challenges.c.id == challenge_id).values(accepted=accepted))
         audit_log.record(conn, now, name, label, row.purpose, "ok", "")
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})

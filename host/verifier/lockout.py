@@ -38,9 +38,12 @@ class Lockout:
                         .where(failures.c.id > bindparam("reset_id"))
                         .order_by(failures.c.id.desc()).limit(2 * policy.lockout_failures))
 
-    def _streak(self, conn, name):
-        """Lock the name's row and return its counting failures (at, reason), oldest first."""
-        reset_id = conn.execute(_RESET_ID, {"name": name}).scalar()
+    def _streak(self, conn, name, reset_id=None):
+        """Lock the name's row and return its counting failures (at, reason), oldest first.
+        `reset_id`: the row's, when the caller's own read has locked it already
+        (Challenges.finish reads it with the challenge), which saves two statements."""
+        if reset_id is None:
+            reset_id = conn.execute(_RESET_ID, {"name": name}).scalar()
         if reset_id is None:
             store.insert_missing(conn, lockouts, name=name, reset_id=0)
             reset_id = conn.execute(_RESET_ID, {"name": name}).scalar_one()
@@ -53,29 +56,49 @@ class Lockout:
             return streak[-1] + self.policy.lockout_duration
         return None
 
-    def check(self, conn, name, now):
-        """(when the name's lock ends or None, whether failures are counting); locks
-        the name's row, and restarts the count after a lock has run out. Pending
-        failures count here (fail-closed): this is the check of a response."""
-        end, counting, pending_lock = self.admit(conn, name, now)
-        return (end if end is not None else pending_lock), counting
+    def check(self, conn, name, now, reset_id=None):
+        """(when the name's lock ends or None, whether failures are counting, the
+        counting failures as locked_after() takes them); locks the name's row
+        (pass `reset_id` when the caller's read locked it), and restarts the count
+        after a lock has run out. Pending failures count here (fail-closed): this is
+        the check of a response."""
+        end, counting, pending_lock, streak = self._admit(conn, name, now, reset_id)
+        return (end if end is not None else pending_lock), counting, streak
 
     def admit(self, conn, name, now):
         """check() for a password attempt: (end of a lock by settled failures or
         None, whether failures are counting, end of the lock that the pending ones
         would complete or None: then wait for them to settle)."""
-        streak = self._streak(conn, name)
-        settled = [at for at, reason in streak if reason != PENDING or now - at >= STALE_PENDING]
-        end = self._lock_end(settled)
+        return self._admit(conn, name, now)[:3]
+
+    def _admit(self, conn, name, now, reset_id=None):
+        streak = self._streak(conn, name, reset_id)
+        end, pending_lock = self._ends(streak, now)
         if end is not None and now >= end:
             self.reset(conn, name, now)  # a lock that has run out: counting starts again
-            return None, False, None
+            return None, False, None, []
+        return end, bool(streak), pending_lock, streak
+
+    def _ends(self, streak, now):
+        """(end of the lock by the settled failures of `streak` or None, end of the
+        lock that its pending ones would complete, if still ahead, or None)."""
+        settled = [at for at, reason in streak if reason != PENDING or now - at >= STALE_PENDING]
+        end = self._lock_end(settled)
         pending_lock = None
         if end is None and len(settled) < len(streak):
             pending_lock = self._lock_end(sorted(at for at, _ in streak))
             if pending_lock is not None and now >= pending_lock:
                 pending_lock = None
-        return end, bool(streak), pending_lock
+        return end, pending_lock
+
+    def locked_after(self, streak, now, reason):
+        """Whether one more failure, counted at `now` after `streak` (check()'s),
+        locks the name as check() would then see it: worked out from what the
+        transaction read already, as its row is still locked."""
+        streak = (list(streak) + [(now, reason)])[-2 * self.policy.lockout_failures:]
+        end, pending_lock = self._ends(streak, now)
+        end = end if end is not None else pending_lock
+        return end is not None and now < end
 
     def locked_until(self, conn, name, now):
         return self.check(conn, name, now)[0]

@@ -16,7 +16,7 @@ signed like an approval, ends the login at once and counts nothing.
 from sqlalchemy import select
 
 from host.verifier import audit as audit_log, inputs, mobile
-from host.verifier.challenges import _CLOSE, _FINISH_LOCKED, APPROVED, CHALLENGE_ID
+from host.verifier.challenges import _CLOSE, APPROVED, CHALLENGE_ID
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, WITHDRAWAL, kind
 from host.verifier.store import challenges, devices, users
@@ -62,7 +62,7 @@ class MobileApproval:
             raise VerifierError("bad-challenge-id", "no such challenge")
         now = self.clock()
         with self.engine.begin() as conn:
-            row = conn.execute(_FINISH_LOCKED, {"challenge_id": challenge_id}).first()
+            row = self._locked(conn, challenge_id)
             if row is None or row.kind != MOBILE or row.public_key is None or row.number is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
             mobile.check_signature(row.public_key, message.encode(), signed)  # before anything changes
