@@ -7,6 +7,7 @@ Policies only use these tables through SQLAlchemy Core; what differs between
 the backends lives here.
 """
 
+import contextlib
 import os
 import threading
 
@@ -380,6 +381,29 @@ def engine_for(db, create=False):
             url.split("://")[0], e.name or e))
     except Exception as e:  # a malformed URL
         raise StoreError("cannot use database URL: %s" % str(e).splitlines()[0])
+
+
+@contextlib.contextmanager
+def begin_unsynced(engine):
+    """engine.begin() for state that may lose its last moments to a power cut (the
+    throttle's counters): as atomic and isolated as any transaction, but its commit
+    does not wait for the disk (SQLite: synchronous=NORMAL for it, WAL mode; PostgreSQL:
+    synchronous_commit off). A process killed loses nothing; the next durable commit,
+    or the database's own background flush, writes it out. Never for a lock, a
+    verification or anything audited."""
+    with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                yield conn
+            return
+        raw = conn.connection.driver_connection  # outside a transaction, as SQLite requires for this pragma
+        raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            raw.execute("PRAGMA synchronous=FULL")
 
 
 def insert_for(conn, table):

@@ -12,11 +12,16 @@ a client that waits that long gets in, however often it tried meanwhile.
 
 The counters live in the verifier's database (the `throttle` table), so the
 limits hold across `dsc serve --workers N` and several servers on one database.
-Each attempt is one transaction that first locks each key's lock row (row
-LOCK_ROW: an upsert, INSERT ... ON CONFLICT DO UPDATE, which takes the row lock
-on PostgreSQL whether the row was there or not; BEGIN IMMEDIATE on SQLite), in
-one key order on every process; only then are the buckets read and counted, so
-racing attempts are counted one after another and never get more than the limit.
+Each attempt is one transaction of at most three statements whatever the number
+of keys: one upsert takes every key's lock row (row LOCK_ROW: INSERT ... ON
+CONFLICT DO UPDATE, which takes the row lock on PostgreSQL whether the row was
+there or not, one key after the other in one key order on every process; BEGIN
+IMMEDIATE on SQLite), one SELECT then reads the keys' buckets, and one upsert
+counts the attempt in each key's current bucket. So racing attempts are counted
+one after another and never get more than the limit. Buckets that left the window
+are deleted by the attempt that finds them (once per key and bucket, not on
+every attempt). The commit does not wait for the disk (store.begin_unsynced): a
+power cut may forget the last moments' attempts, never a lock or a verification.
 Keys are hashed: no address or user name is stored in clear. `dsc db sweep`
 deletes buckets that left the window and lock rows left with none (sweep()); an
 attempt recreates its lock row, so a sweep never makes one fail.
@@ -25,9 +30,9 @@ attempt recreates its lock row, so a sweep never makes one fail.
 import hashlib
 import math
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
-from host.verifier.store import insert_for, throttle
+from host.verifier.store import begin_unsynced, insert_for, throttle
 
 BUCKETS = 10
 LOCK_ROW = -1.0  # window_start of a key's lock row; buckets start at times >= 0
@@ -48,12 +53,20 @@ def bucket_start(now, window):
     return math.floor(now / size) * size
 
 
-def _add(conn, k, start, n):
-    """Add n to the key's row at `start`, making it if missing, in one statement
-    (an upsert, which locks the row on PostgreSQL whether it was there or not)."""
-    upsert = insert_for(conn, throttle).values(key=k, window_start=start, count=n)
+# The buckets of some keys (not their lock rows), by key, oldest first.
+_BUCKETS = (select(throttle.c.key, throttle.c.window_start, throttle.c.count)
+            .where(throttle.c.key.in_(bindparam("keys", expanding=True))).where(throttle.c.window_start > LOCK_ROW)
+            .order_by(throttle.c.key, throttle.c.window_start))
+_FORGET = throttle.delete().where(throttle.c.key.in_(bindparam("keys", expanding=True))).where(
+    throttle.c.window_start > LOCK_ROW).where(throttle.c.window_start < bindparam("oldest"))
+
+
+def _add(conn, rows):
+    """Add n to each (key, start, n) row, making it if missing, in one statement (an
+    upsert, which locks each row on PostgreSQL, in order, whether it was there or not)."""
+    upsert = insert_for(conn, throttle).values([{"key": k, "window_start": start, "count": n} for k, start, n in rows])
     conn.execute(upsert.on_conflict_do_update(index_elements=[throttle.c.key, throttle.c.window_start],
-                                              set_={"count": throttle.c.count + n}))
+                                              set_={"count": throttle.c.count + upsert.excluded.count}))
 
 
 def sweep(conn, window, now):
@@ -65,13 +78,6 @@ def sweep(conn, window, now):
     live = select(throttle.c.key).where(throttle.c.window_start > LOCK_ROW).scalar_subquery()
     return gone + conn.execute(throttle.delete().where(and_(throttle.c.window_start == LOCK_ROW,
                                                             throttle.c.key.not_in(live)))).rowcount
-
-
-def _buckets(conn, k, oldest):
-    """The key's (start, count) buckets from `oldest` on, oldest first."""
-    return conn.execute(select(throttle.c.window_start, throttle.c.count)
-                        .where(and_(throttle.c.key == k, throttle.c.window_start >= oldest))
-                        .order_by(throttle.c.window_start)).all()
 
 
 def _wait(buckets, limit, window, now):
@@ -98,19 +104,23 @@ def count(engine, keys, window, now):
     keys = sorted((k, limit) for k, limit in keys if limit > 0)  # one lock order on every process
     if not keys:
         return None
-    wait = 0
-    with engine.begin() as conn:
-        for k, limit in keys:
-            _add(conn, k, LOCK_ROW, 0)  # the key's lock
-            conn.execute(throttle.delete().where(and_(throttle.c.key == k, throttle.c.window_start > LOCK_ROW,
-                                                      throttle.c.window_start < oldest)))
-            buckets = _buckets(conn, k, oldest)
-            if sum(c for _, c in buckets) >= limit:
-                wait = max(wait, _wait(buckets, limit, window, now))
+    names = [k for k, _ in keys]
+    buckets = {k: [] for k in names}
+    with begin_unsynced(engine) as conn:
+        _add(conn, [(k, LOCK_ROW, 0) for k in names])  # the keys' locks
+        stale = False
+        for k, start, n in conn.execute(_BUCKETS, {"keys": names}):
+            if start < oldest:
+                stale = True  # left the window: no attempt needs it again
+            else:
+                buckets[k].append((start, n))
+        if stale:
+            conn.execute(_FORGET, {"keys": names, "oldest": oldest})
+        wait = max([_wait(buckets[k], limit, window, now) for k, limit in keys
+                    if sum(n for _, n in buckets[k]) >= limit], default=0)
         if wait:
             return wait
-        for k, _ in keys:
-            _add(conn, k, current, 1)
+        _add(conn, [(k, current, 1) for k in names])
     return None
 
 
