@@ -35,8 +35,11 @@ def acting(actor):
         ACTOR.reset(token)
 
 
+_RECORD = audit.insert()  # built once: every verification writes one
+
+
 def record(conn, now, name, device, purpose, outcome, reason=""):
-    conn.execute(audit.insert(), {"at": now, "username": name[:64], "device": device[:80], "purpose": purpose[:16],
+    conn.execute(_RECORD, {"at": now, "username": name[:64], "device": device[:80], "purpose": purpose[:16],
                                   "outcome": outcome, "reason": reason[:64], "actor": ACTOR.get()})
 
 

@@ -9,11 +9,13 @@ the backends lives here.
 
 import contextlib
 import os
+import sqlite3
 import threading
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint, create_engine, event, select, text)
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import DBAPIError
 
 metadata = MetaData()
 
@@ -360,8 +362,11 @@ def engine_for(db, create=False):
             # Take the write lock at BEGIN: SQLite's stand-in for the row locks
             # (SELECT ... FOR UPDATE) that the policies take on other backends.
             writer.acquire()
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:  # on the driver's connection: through SQLAlchemy this cost more than the statement
+                conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:  # as SQLAlchemy says it (e.g. OperationalError: not a database)
+                writer.release()
+                raise DBAPIError.instance("BEGIN IMMEDIATE", (), e, sqlite3.Error) from e
             except BaseException:
                 writer.release()
                 raise

@@ -2,8 +2,8 @@
 (Challenges.finish) and one throttled attempt (throttle.attempt). A count, not a
 time: each statement is a round trip and SQLAlchemy's work, so a change that adds
 one to these paths shows here (docs/performance.md, "Database path").
-BEGIN and COMMIT are not counted (SQLite's BEGIN IMMEDIATE is sent as a statement,
-PostgreSQL's by the driver)."""
+BEGIN and COMMIT are not counted (both go to the driver directly, not through
+SQLAlchemy's statement path)."""
 
 import contextlib
 
