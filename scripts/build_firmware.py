@@ -17,7 +17,9 @@ main.py turns Ctrl-C off on its first line.
 A package's __init__.py that holds nothing but its docstring is left out of
 the bundles: MicroPython imports a folder without one as a namespace package,
 and on the Pico every file loaded before the token is ready costs about 13 ms
-(issue 18), so each empty one was a file load at boot for nothing.
+(issue 18), so each empty one was a file load at boot for nothing. For the same
+reason the core modules loaded at boot go into one file, dsc/token.mpy
+(scripts/firmware_merge.py says how).
 """
 
 import argparse
@@ -31,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import firmware_manifest  # noqa: E402
+import firmware_merge  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = firmware_manifest.FIRMWARE
@@ -70,14 +73,28 @@ def is_empty_package_init(path):
     return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
 
 
+def merged(files):
+    """{path: source} for the files the merge replaces; none unless the build has every member."""
+    if not all(firmware_merge.path(m) in files for m in firmware_merge.MERGED):
+        return {}
+    return firmware_merge.merged_sources(lambda path: (FIRMWARE / path).read_text())
+
+
 def compile_bundle(out, release, board="pico"):
     if out.exists():
         shutil.rmtree(out)
-    for src in sources(release, board):
-        target = out / (src[:-3] + ".mpy")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cmd = [mpy_cross(), "-O1" if release else "-O0", "-s", src, "-o", str(target), src]
-        subprocess.run(cmd, cwd=FIRMWARE, check=True)
+    files = sources(release, board)
+    replaced = merged(files)
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in files:
+            target = out / (src[:-3] + ".mpy")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            compiled = src
+            if src in replaced:
+                compiled = str(Path(tmp) / src.replace("/", "_"))
+                Path(compiled).write_text(replaced[src])
+            cmd = [mpy_cross(), "-O1" if release else "-O0", "-s", src, "-o", str(target), compiled]
+            subprocess.run(cmd, cwd=FIRMWARE, check=True)
     if release:
         (out / "main.py").write_text(RELEASE_MAIN)
     else:

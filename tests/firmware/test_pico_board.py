@@ -119,21 +119,12 @@ def test_an_hd44780_lcd_is_used_when_no_oled_answers(tmp_path):
 # -- boot: what is loaded before the token is ready (issue 18) -------------------------
 
 
-@pytest.fixture(scope="module")
-def release_bundle(tmp_path_factory):
-    """The Pico release bundle as `make firmware` builds it (bytecode only: it runs here too)."""
-    out = tmp_path_factory.mktemp("firmware")
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_firmware.py"), "build", "--out", str(out)],
-                   check=True, capture_output=True)
-    return out / "release"
-
-
 @pytest.mark.parametrize("display", ["oled", "lcd"])
 def test_a_release_token_gets_ready_loading_only_what_it_needs_and_asks_only_its_devices_addresses(
         tmp_path, release_bundle, display):
     """On the chip each file loaded before the token is ready costs about 13 ms and a
-    bus scan about 10 ms (issue 18): no empty package file, no clock driver before
-    the clock is asked, and three addresses asked instead of 112."""
+    bus scan about 10 ms (issue 18): no empty package file, the core in one file, no
+    clock driver before the clock is asked, and the devices' addresses instead of 112."""
     steps = scenario("boot" if display == "oled" else "lcd", tmp_path, firmware=release_bundle, rtc="running",
                      rtc_time=DEC_1_2026_REGS)
     if display == "lcd":
@@ -141,8 +132,7 @@ def test_a_release_token_gets_ready_loading_only_what_it_needs_and_asks_only_its
         return
     ready = steps["ready"]
     assert ready["files"] == sorted([
-        "boards/keypad.mpy", "boards/pico.mpy", "boards/pico_pins.mpy", "boards/ssd1306.mpy",
-        "dsc/config.mpy", "dsc/crypto.mpy", "dsc/ocra.mpy", "dsc/storage.mpy", "dsc/token.mpy", "dsc/ui.mpy"])
+        "boards/keypad.mpy", "boards/pico.mpy", "boards/pico_pins.mpy", "boards/ssd1306.mpy", "dsc/token.mpy"])
     assert sorted(set(ready["probed"])) == [0x3C, 0x68], "the OLED and the clock answered: no more was asked"
     clock = steps["clock"]
     assert clock["clock"] == "rtc" and clock["epoch"] >= DEC_1_2026, "the clock works once it is asked"

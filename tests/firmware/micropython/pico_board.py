@@ -274,8 +274,8 @@ for _name in dir(_real_micropython):
 fake_micropython.kbd_intr = lambda chr: World.kbd_intr.append(chr)
 sys.modules["micropython"] = fake_micropython
 
+from dsc.token import Token  # noqa: E402  (first, as app.py imports it)
 import boards.pico  # noqa: E402
-from dsc.token import Token  # noqa: E402
 
 boards.pico.machine_name = lambda: MACHINE  # what sys.implementation._machine says on that board
 RELEASE = bool(OPTIONS.get("release", False))
