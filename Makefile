@@ -39,7 +39,9 @@ compat: setup
 	PYTHON=$(PYTHON) bash scripts/privacyidea_venv.sh .venv-privacyidea
 	DSC_COMPAT=1 $(PY) -m pytest -p no:cacheprovider -n 0 tests/compat $(PYTEST_ARGS)
 
+# bench/bench_goals.py (printed last) serves privacyIDEA 3.14 beside dsc serve: its virtualenv first.
 bench: setup
+	PYTHON=$(PYTHON) bash scripts/privacyidea_venv.sh .venv-privacyidea
 	$(PY) bench/run.py
 
 # Every test, with the soak-length counts (DSC_FUZZ=1): many more examples, racing
