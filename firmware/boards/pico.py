@@ -140,7 +140,10 @@ class Board:
         read(n) waits until n bytes came, so bytes are taken one at a time while
         poll says more are waiting, into a buffer made once: ipoll and readinto
         allocate nothing, where poll() + read(1) + bytes concatenation cost about
-        13,500 cycles a byte on the RP2040 (9 KB/s, issue 10)."""
+        13,500 cycles a byte on the RP2040 (9 KB/s, issue 10). Nothing in the stock
+        rp2 image says how many bytes are waiting (sys_stdio_mphal.c reads byte by
+        byte until n came; micropython#8772), so one readinto of what is waiting
+        cannot be made safely: this stays at about 57 us a byte (issue 18)."""
         poll = self._poll
         stdin = self._stdin
         byte = self._byte

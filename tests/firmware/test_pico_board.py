@@ -158,6 +158,19 @@ def test_chunked_serial_input_answers_every_line_that_arrives_at_once_with_littl
     assert read["allocated"] < 4096, read["allocated"]
 
 
+def test_serial_input_never_asks_the_rp2_stdin_for_more_than_is_waiting_and_keeps_the_line_limit(tmp_path):
+    """The rp2 port's stdin.buffer.readinto(buf, n) waits until n bytes came (issue 18:
+    MicroPython's stdio has no count of what is waiting): reading what is waiting in one
+    call hangs the token there, though a unix pipe returns what it has."""
+    steps = scenario("usb-serial", tmp_path, lines=400)
+    read = steps["read"]
+    assert read["blocked"] == [], "a read asked for bytes that had not come: the chip would hang"
+    assert read["left"] == 0
+    replies = read["replies"]
+    assert replies.count("OK ping proto=1") == 401, "every line answered, the one after the long one too"
+    assert replies[400].startswith("ERR - too-long"), replies[400]
+
+
 # -- the clock: a DS3231 on the display's bus (issue 10, 1.3) ------------------------------
 
 

@@ -434,6 +434,44 @@ elif scenario == "serial":
         token.poll()
         total += sizes[-1]
     report(step="read", allocated=allocated, sizes=[n for n in sizes if n], total=total)
+elif scenario == "usb-serial":
+    # The rp2 port's USB stdin: packets of up to 64 bytes land in a 512-byte ring
+    # when the USB task runs (inside every poll and read); readinto(buf, n) returns
+    # only once n bytes came, so asking for more than is waiting would hang the token.
+    class RP2Stdin:
+        def __init__(self, data):
+            self.packets = [data[i:i + 64] for i in range(0, len(data), 64)]
+            self.ring = bytearray()
+            self.blocked = []
+
+        def usb_task(self):
+            while self.packets and len(self.ring) + len(self.packets[0]) <= 512:
+                self.ring += self.packets.pop(0)
+
+        def ipoll(self, timeout=-1):
+            self.usb_task()
+            return [(sys.stdin, 1)] if self.ring else []
+
+        poll = ipoll
+
+        def readinto(self, buf, n=None):
+            n = len(buf) if n is None else n
+            self.usb_task()
+            if n > len(self.ring):
+                self.blocked.append((n, len(self.ring)))  # the chip would wait here for ever
+                n = len(self.ring)
+            buf[:n] = self.ring[:n]
+            self.ring = self.ring[n:]
+            return n
+
+    lines = int(OPTIONS["lines"])
+    stdin = RP2Stdin(b"ping\n" * lines + b"x" * 300 + b"\n" + b"ping\n")
+    board._stdin = board._poll = stdin
+    end = time.ticks_add(time.ticks_ms(), 10000)
+    while (stdin.packets or stdin.ring) and time.ticks_diff(end, time.ticks_ms()) > 0:
+        token.poll()
+    report(step="read", blocked=stdin.blocked, left=len(stdin.ring) + sum(len(p) for p in stdin.packets),
+           replies=list(SENT))
 elif scenario == "boot":
     # What a token loaded and asked on the bus to get ready; then the clock is asked.
     def files():
