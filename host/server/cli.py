@@ -135,7 +135,7 @@ def _serve(sock, workers, url, tls):
 
     from host.server import protocol
 
-    # proxy_headers off: X-Forwarded-For is read by app.ClientAddress, from trusted proxies only.
+    # proxy_headers off: X-Forwarded-For is read by app.Edge, from trusted proxies only.
     config = uvicorn.Config("host.server.app:from_env", factory=True, workers=workers, access_log=False,
                             log_config=LOG_CONFIG, server_header=False, proxy_headers=False,
                             http=protocol.Protocol, loop="uvloop", timeout_keep_alive=5, timeout_graceful_shutdown=30,

@@ -112,6 +112,8 @@ def install(app):
     app.add_exception_handler(VerifierError, lambda request, e: verifier_error(e))
     app.add_exception_handler(ApiError, lambda request, e: error(e.status, e.code, e.message, e.headers))
     app.add_exception_handler(SQLAlchemyError, _database)
+    # Starlette's outermost layer answers anything else; app.Edge, outside it, logs the type.
+    app.add_exception_handler(Exception, lambda request, e: error(500, "internal", "internal error"))
 
 
 def _database(request, exc):

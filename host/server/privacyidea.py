@@ -45,7 +45,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from host.server import mobile, proxies, throttle
+from host.server import mobile, proxies, threads, throttle
 from host.verifier import inputs, passwords
 from host.verifier.errors import VerifierError
 from host.verifier.kinds import LOGIN, kind
@@ -94,7 +94,11 @@ def failure(e):
 
 async def _throttle(request, name):
     """Count this attempt (client address, user name); BadRequest 429 with Retry-After when over the limit."""
-    seconds = await run_in_threadpool(throttle.wait, request, name)
+    await threads.transaction(request, _count_attempt, request, name)
+
+
+def _count_attempt(request, name):
+    seconds = throttle.wait(request, name)
     if seconds is not None:
         raise BadRequest(throttle.message(seconds), status=429, code=AUTH_ERROR,
                          headers={"Retry-After": str(seconds)})
@@ -245,9 +249,9 @@ async def _check(request):
     serial = found.get("serial") or None
     transaction = found.get("transaction_id") or found.get("state")
     verifier = request.app.state.verifier
-    if transaction:
-        await _throttle(request, name)
-        return await run_in_threadpool(_second_factor, verifier, transaction, password, name, serial)
+    if transaction:  # the count and the answer in one trip to a transaction thread
+        return await threads.transaction(request, _counted_second_factor, request, verifier, transaction, password,
+                                         name, serial)
     if name is None and serial is None:
         raise BadRequest("You need to specify a serial or a user.")
     if name is None:
@@ -289,6 +293,11 @@ def _origin(request):
 def _agent(request):
     """The client's product as its User-Agent names it first ("privacyidea-cp/3.10 ..." -> "privacyidea-cp")."""
     return request.headers.get("user-agent", "").strip().split(" ")[0].split("/")[0]
+
+
+def _counted_second_factor(request, verifier, transaction, response, name, serial):
+    _count_attempt(request, name)
+    return _second_factor(verifier, transaction, response, name, serial)
 
 
 def _second_factor(verifier, transaction, response, name, serial):

@@ -10,7 +10,7 @@ at all, and waits forever for a request's headers):
   timeout, counted from the connection or the previous response (uvicorn's
   keep-alive timer stops at the first byte, so a slow-headers client could
   otherwise hold a connection open for ever).
-The body has its own limits in app.RequestLimits (size and time). The times come
+The body has its own limits in app.Edge (size and time). The times come
 from settings.py (DSC_HEADER_TIMEOUT, DSC_BODY_TIMEOUT).
 
 httptools rather than h11: parsing in C took the server's own cost of a request
@@ -35,6 +35,7 @@ class Protocol(HttpToolsProtocol):
     head_bytes = 0  # the current head's line and headers as parsed so far
     head_reads = 0  # the bytes of the reads that ended inside the current head
     in_head = True  # between requests or inside a head: waiting for a complete head
+    ends = 0  # heads and messages ended on this connection
 
     def connection_made(self, transport):
         if Protocol.header_timeout is None:
@@ -43,11 +44,11 @@ class Protocol(HttpToolsProtocol):
         self._arm_head_timer()
 
     def data_received(self, data):
-        was_in_head = self.in_head
+        ends = self.ends
         super().data_received(data)
-        # Still inside a head after this read: every byte of it belongs to the head
-        # (a head that completed in this read was measured by the callbacks below).
-        if was_in_head and self.in_head and self.parser is not None and not self.transport.is_closing():
+        # No head or message ended in this read and a head is still awaited: every byte
+        # of it belongs to that head (one that ended here was measured by the callbacks).
+        if self.ends == ends and self.in_head and self.parser is not None and not self.transport.is_closing():
             self.head_reads += len(data)
             if self.head_reads > MAX_HEADER_BYTES:
                 self.send_400_response("head too large")
@@ -66,10 +67,12 @@ class Protocol(HttpToolsProtocol):
 
     def on_headers_complete(self):
         self.in_head = False
+        self.ends += 1
         super().on_headers_complete()
 
     def on_message_complete(self):
         super().on_message_complete()
+        self.ends += 1
         self.in_head, self.head_bytes, self.head_reads = True, 0, 0  # the next request's head, if any, starts now
 
     def _count(self, size):

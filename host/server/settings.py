@@ -17,7 +17,7 @@ DEFAULT_DB = "dsc.db"
 DEFAULT_MASTER_KEY = "dsc-master.key"
 MAX_BODY = 64 * 1024  # bytes; a login request is a few hundred
 HEADER_TIMEOUT = 10.0  # seconds for a request's head to arrive (protocol.py)
-BODY_TIMEOUT = 30.0  # seconds for its whole body (app.RequestLimits)
+BODY_TIMEOUT = 30.0  # seconds for its whole body (app.Edge)
 PUSH_CONTACT = "mailto:webpush@opendsc.invalid"  # set DSC_PUSH_CONTACT to the operator's address
 
 

@@ -3,7 +3,7 @@ counted by the library (host/verifier/throttle.py); a refusal is answered 429
 with Retry-After and counted in /metrics (dsc_throttled).
 
 The client address is the socket peer or, behind a reverse proxy named with
---trusted-proxy, the address that proxy saw (app.ClientAddress, proxies.py);
+--trusted-proxy, the address that proxy saw (app.Edge, proxies.py);
 on the privacyIDEA routes, from a plugin host named with --trusted-plugin, the
 end user's address it passes in `client` (privacyidea.params)."""
 

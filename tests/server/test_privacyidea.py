@@ -34,6 +34,7 @@ pytest.importorskip("fastapi")  # the server extra
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from host.server import privacyidea  # noqa: E402
 from host.server.app import create_app  # noqa: E402
@@ -435,6 +436,53 @@ def test_the_app_factory_serves_these_routes(world, tmp_path):
             {"pass": respond(key, the_challenge(first.json())), "transaction_id": first.json()["detail"]["transaction_id"],
              "user": "alice"}))
         assert done.json()["result"]["value"] is True
+
+
+def test_answers_on_sqlite_take_one_trip_to_the_one_transaction_thread_of_the_process(world, monkeypatch):
+    """Answers that arrive together on SQLite are all accepted, each one's throttle count
+    and verdict run in one trip to the process's one transaction thread (host/server/
+    threads.py): SQLite writes one at a time anyway, and threads that took turns at its
+    lock, and at the GIL, cost the HTTP answer most of the library's speed."""
+    import concurrent.futures
+    import threading
+
+    from host.server import throttle
+
+    client, v, key = world
+    ran = []
+    finish, wait = v.finish, throttle.wait
+    monkeypatch.setattr(v, "finish", lambda *a: ran.append(("finish", threading.current_thread().name)) or finish(*a))
+    monkeypatch.setattr(throttle, "wait", lambda *a: ran.append(("count", threading.current_thread().name)) or wait(*a))
+    challenges = [v.issue("alice") for _ in range(6)]
+
+    def answer(served, ch):
+        return served.post("/validate/check", headers=FORM, content=pam_form(
+            {"pass": respond(key, ch["challenge"]), "transaction_id": ch["challenge_id"], "user": "alice"})).json()
+
+    with TestClient(create_app(Settings(), verifier=v)) as served, concurrent.futures.ThreadPoolExecutor(6) as pool:
+        bodies = list(pool.map(lambda ch: answer(served, ch), challenges))
+    assert [b["result"]["authentication"] for b in bodies] == ["ACCEPT"] * 6
+    assert sorted(step for step, _ in ran) == ["count"] * 6 + ["finish"] * 6
+    assert len({name for _, name in ran}) == 1 and ran[0][1].startswith("dsc-transactions")
+
+
+@pytest.mark.parametrize("failure, status, code", [
+    (lambda: OperationalError("UPDATE", {}, Exception("postgresql://u:pw-in-url@h/db")), 503, "database"),
+    (lambda: RuntimeError("pw-in-url"), 500, "internal"),
+])
+def test_the_answer_route_refuses_a_failure_as_every_route_does(world, monkeypatch, caplog, failure, status, code):
+    """/validate/check skips FastAPI's layers (app.HotRoutes) and still answers a database
+    failure 503 and anything unexpected 500, in the JSON error shape, logged by type only."""
+    client, v, key = world
+
+    def broken(*args):
+        raise failure()
+
+    monkeypatch.setattr(v, "finish", broken)
+    with TestClient(create_app(Settings(), verifier=v), raise_server_exceptions=False) as served:
+        r = served.post("/validate/check", data={"user": "alice", "pass": "12345678", "transaction_id": "t" * 32})
+    assert r.status_code == status and r.json()["error"] == code
+    assert "pw-in-url" not in caplog.text + r.text
 
 
 def test_the_envelope_names_privacyidea_3_14(world):
