@@ -294,7 +294,19 @@ def boot():
         write(data)
 
     board.serial_write = recorded
+    for part in (board.keypad, board.power):  # the board's clock at every scan, for held()
+        part.scan = scanned(part.scan)
     token = Token(board, True)
+
+
+SCANS = []
+
+
+def scanned(scan):
+    def counted(now):
+        SCANS.append(now)
+        return scan(now)
+    return counted
 
 
 def run(ms):
@@ -304,18 +316,29 @@ def run(ms):
         board.idle(min(token.idle_ms(), 10))
 
 
-def hold_key(name, ms=25):  # the keypad debounces 5 ms, scanned every 5 ms
+def held(ms):
+    """Run until the board's own scans span `ms`: on a loaded machine a wall-clock
+    wait could see a single scan, too few for the debounce, and a press or a
+    release would go unseen (a key then looked registered twice, or not at all)."""
+    del SCANS[:]
+    end = time.ticks_add(time.ticks_ms(), 10000)
+    while (len(SCANS) < 2 or SCANS[-1] - SCANS[0] < ms) and time.ticks_diff(end, time.ticks_ms()) > 0:
+        token.poll()
+        board.idle(min(token.idle_ms(), 10))
+
+
+def hold_key(name, ms=25):  # the keypad debounces 5 ms
     World.pressed.add(name)
-    run(ms)
+    held(ms)
     World.pressed.discard(name)
-    run(ms)
+    held(ms)
 
 
 def hold_power(ms=60):
     World.power = True
-    run(ms)
+    held(ms)
     World.power = False
-    run(ms)
+    held(ms)
 
 
 def login(pin="1234", challenge="123456"):
