@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from host.verifier import audit as audit_log, inputs, passwords, store, withdrawals
 from host.verifier.devices import USABLE_QUERY, status
 from host.verifier.errors import VerifierError
-from host.verifier.lockout import PENDING
+from host.verifier.lockout import COUNTING, PENDING
 from host.verifier.kinds import (ACTIVATION, CARD, LOGIN, MOBILE, PIN_CHANGE, PURPOSES, SHARE, TOKEN, WITHDRAWAL,
                                  kind)
 from host.verifier.store import challenges, devices, lockouts, shares, users
@@ -39,7 +39,7 @@ _FINISH_QUERY = (
 # A verification's locked read (SELECT ... FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE
 # on SQLite): the challenge, its device and its user, with the user's lockout row
 # (lockout.py), so one statement takes every lock the verification needs.
-_FINISH_LOCKED = (_FINISH_QUERY.add_columns(lockouts.c.reset_id)
+_FINISH_LOCKED = (_FINISH_QUERY.add_columns(lockouts.c.reset_id, COUNTING.label("counting"))
                   .join(lockouts, lockouts.c.name == users.c.username).with_for_update())
 _OWNER = select(users.c.username).join(challenges, challenges.c.user_id == users.c.id).where(
     challenges.c.id == bindparam("challenge_id"))
@@ -322,7 +322,8 @@ class Challenges:
         if now >= row.expires_at:
             audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
             return {"ok": False, "reason": "challenge expired"}
-        locked, counting, failures = self.lockout.check(conn, name, now, row.reset_id)
+        locked, counting, failures = self.lockout.check(
+            conn, name, now, row.reset_id, counting=row.counting or not store.locking_read_is_current(conn))
         streak.extend(failures)
         if locked:
             self.lockout.fail(conn, name, now, "locked")

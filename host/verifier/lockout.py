@@ -16,7 +16,7 @@ failure older than STALE_PENDING belongs to a check that was cut off (its
 process died): it counts as settled, fail-closed.
 """
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, exists, func, select
 
 from host.verifier import store
 from host.verifier.store import failures, lockouts
@@ -28,6 +28,10 @@ STALE_PENDING = 60.0  # seconds; a password check takes well under one
 
 # Built once: a login runs these on every attempt.
 _RESET_ID = select(lockouts.c.reset_id).where(lockouts.c.name == bindparam("name")).with_for_update()
+# Whether a name has counting failures, for a read that also reads its lockout row
+# (Challenges.finish): when it says no, check() need not read them, where that read
+# is current (store.locking_read_is_current).
+COUNTING = exists().where(failures.c.name == lockouts.c.name).where(failures.c.id > lockouts.c.reset_id)
 
 
 class Lockout:
@@ -38,10 +42,14 @@ class Lockout:
                         .where(failures.c.id > bindparam("reset_id"))
                         .order_by(failures.c.id.desc()).limit(2 * policy.lockout_failures))
 
-    def _streak(self, conn, name, reset_id=None):
+    def _streak(self, conn, name, reset_id=None, counting=True):
         """Lock the name's row and return its counting failures (at, reason), oldest first.
         `reset_id`: the row's, when the caller's own read has locked it already
-        (Challenges.finish reads it with the challenge), which saves two statements."""
+        (Challenges.finish reads it with the challenge), which saves two statements;
+        `counting`: False when that read found no counting failures (COUNTING) and
+        was current, which saves the third."""
+        if not counting:
+            return []
         if reset_id is None:
             reset_id = conn.execute(_RESET_ID, {"name": name}).scalar()
         if reset_id is None:
@@ -56,13 +64,13 @@ class Lockout:
             return streak[-1] + self.policy.lockout_duration
         return None
 
-    def check(self, conn, name, now, reset_id=None):
+    def check(self, conn, name, now, reset_id=None, counting=True):
         """(when the name's lock ends or None, whether failures are counting, the
         counting failures as locked_after() takes them); locks the name's row
-        (pass `reset_id` when the caller's read locked it), and restarts the count
-        after a lock has run out. Pending failures count here (fail-closed): this is
-        the check of a response."""
-        end, counting, pending_lock, streak = self._admit(conn, name, now, reset_id)
+        (pass `reset_id`, and `counting` as _streak takes them, when the caller's
+        read locked it), and restarts the count after a lock has run out. Pending
+        failures count here (fail-closed): this is the check of a response."""
+        end, counting, pending_lock, streak = self._admit(conn, name, now, reset_id, counting)
         return (end if end is not None else pending_lock), counting, streak
 
     def admit(self, conn, name, now):
@@ -71,8 +79,8 @@ class Lockout:
         would complete or None: then wait for them to settle)."""
         return self._admit(conn, name, now)[:3]
 
-    def _admit(self, conn, name, now, reset_id=None):
-        streak = self._streak(conn, name, reset_id)
+    def _admit(self, conn, name, now, reset_id=None, counting=True):
+        streak = self._streak(conn, name, reset_id, counting)
         end, pending_lock = self._ends(streak, now)
         if end is not None and now >= end:
             self.reset(conn, name, now)  # a lock that has run out: counting starts again

@@ -411,6 +411,14 @@ def begin_unsynced(engine):
             raw.execute("PRAGMA synchronous=FULL")
 
 
+def locking_read_is_current(conn):
+    """Whether all that a transaction's first, locking read returns is current, its
+    subqueries too: on SQLite, whose BEGIN IMMEDIATE has taken the write lock before
+    any read. PostgreSQL re-reads only the rows it locked after waiting for their
+    lock; a subquery of that statement still sees the snapshot of its start."""
+    return conn.dialect.name == "sqlite"
+
+
 def insert_for(conn, table):
     """The backend's INSERT for `table`, which has ON CONFLICT (an atomic insert-or-update)."""
     if conn.dialect.name == "postgresql":
