@@ -183,6 +183,8 @@ class Board:
         self._feed()
         if self._keys:
             return
+        if self._rtc is None and self._rtc_bus is not None and self._display_on:
+            self.rtc()  # the clock's driver loads while the PIN is keyed, not in the first response's time
         if not self._display_on and not self._vbus.value():
             machine.lightsleep(min(ms, SLEEP_MAX_MS))
             self._feed()

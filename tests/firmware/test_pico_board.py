@@ -123,8 +123,8 @@ def test_an_hd44780_lcd_is_used_when_no_oled_answers(tmp_path):
 def test_a_release_token_gets_ready_loading_only_what_it_needs_and_asks_only_its_devices_addresses(
         tmp_path, release_bundle, display):
     """On the chip each file loaded before the token is ready costs about 13 ms and a
-    bus scan about 10 ms (issue 18): no empty package file, the core in one file, no
-    clock driver before the clock is asked, and the devices' addresses instead of 112."""
+    bus scan about 10 ms (issue 18): no empty package file, the core in one file, the
+    clock driver only once PIN> is shown, and the devices' addresses instead of 112."""
     steps = scenario("boot" if display == "oled" else "lcd", tmp_path, firmware=release_bundle, rtc="running",
                      rtc_time=DEC_1_2026_REGS)
     if display == "lcd":
@@ -134,9 +134,11 @@ def test_a_release_token_gets_ready_loading_only_what_it_needs_and_asks_only_its
     assert ready["files"] == sorted([
         "boards/keypad.mpy", "boards/pico.mpy", "boards/pico_pins.mpy", "boards/ssd1306.mpy", "dsc/token.mpy"])
     assert sorted(set(ready["probed"])) == [0x3C, 0x68], "the OLED and the clock answered: no more was asked"
+    assert steps["pin"]["lines"] == ["PIN>", ""]
+    assert "boards/ds3231.mpy" in steps["pin"]["files"], \
+        "the clock's driver loads while the PIN is keyed, not in the first response's time"
     clock = steps["clock"]
-    assert clock["clock"] == "rtc" and clock["epoch"] >= DEC_1_2026, "the clock works once it is asked"
-    assert "boards/ds3231.mpy" in clock["files"]
+    assert clock["clock"] == "rtc" and clock["epoch"] >= DEC_1_2026, "the clock works"
 
 
 # -- chunked serial input (issue 10, 1.2) ------------------------------------------------

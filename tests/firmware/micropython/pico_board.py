@@ -503,6 +503,9 @@ elif scenario == "boot":
                       if getattr(m, "__file__", "").startswith(root))
 
     report(step="ready", files=files(), probed=World.probed)
+    provision()
+    hold_power()
+    report(step="pin", files=files())
     asked = clock_state()
     report(step="clock", files=files(), **asked)
 elif scenario == "no-rtc":
