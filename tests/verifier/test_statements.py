@@ -130,3 +130,46 @@ def test_the_throttle_leaves_its_connection_durable(world):
         assert conn.exec_driver_sql(setting).scalar() == durable
     assert not sqlite or durable == 2
     verify(v, key)
+
+
+def pings(engine, monkeypatch):
+    """The pings `engine` sends from now on, counted."""
+    sent = []
+    ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda dbapi_connection: sent.append(1) or ping(dbapi_connection))
+    return sent
+
+
+def test_a_postgresql_connection_in_use_is_not_pinged(pg_db, monkeypatch):
+    """A connection checked out again a moment after its last use goes straight to
+    work: a ping is a round trip of its own (it was one on every checkout)."""
+    engine = store.engine_for(pg_db)
+    try:
+        for _ in range(2):
+            with engine.connect() as conn:
+                conn.execute(select(1))
+        sent = pings(engine, monkeypatch)
+        for _ in range(5):
+            with engine.connect() as conn:
+                conn.execute(select(1))
+        assert sent == []
+    finally:
+        engine.dispose()
+
+
+def test_an_idle_postgresql_connection_the_server_dropped_is_replaced(pg_db, pg_server, monkeypatch):
+    """A pooled connection that sat idle is pinged first, and one the server has
+    dropped meanwhile (a restart, an idle timeout) is replaced before the work goes out."""
+    engine = store.engine_for(pg_db)
+    try:
+        with engine.connect() as conn:
+            conn.execute(select(1))
+            name = conn.exec_driver_sql("SELECT current_database()").scalar()
+        pg_server.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s'" % name)
+        monkeypatch.setattr(store, "PING_AFTER", 0.0)
+        sent = pings(engine, monkeypatch)
+        with engine.connect() as conn:
+            assert conn.execute(select(1)).scalar() == 1
+        assert sent == [1]
+    finally:
+        engine.dispose()
