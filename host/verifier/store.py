@@ -436,7 +436,11 @@ def begin_unsynced(engine):
             with conn.begin():
                 yield conn
         finally:
-            raw.execute("PRAGMA synchronous=FULL")
+            try:
+                raw.execute("PRAGMA synchronous=FULL")
+            except BaseException:
+                conn.invalidate()  # never back to the pool unsynced
+                raise
 
 
 def locking_read_is_current(conn):
