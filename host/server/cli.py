@@ -120,11 +120,15 @@ LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"line": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "line", "stream": "ext://sys.stderr"},
+                 # one write per turn of the event loop, not per request (host/server/logs.py)
+                 "access": {"class": "host.server.logs.LoopBatchedStreamHandler", "formatter": "line",
+                            "stream": "ext://sys.stderr"}},
     "loggers": {
         "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},  # ours is dsc.access
         "dsc": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        "dsc.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
     },
 }
 

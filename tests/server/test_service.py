@@ -99,3 +99,52 @@ def test_two_workers(tmp_path):
         assert ok
     finally:
         assert server.stop() == 0
+
+
+def test_access_lines_of_one_turn_of_the_event_loop_go_out_in_one_write_in_order():
+    """dsc serve's access log (host/server/logs.py): lines of requests that end in the same
+    turn of the event loop are one write, whole and in order, before the loop waits again;
+    a line from a thread without a loop is written at once; flush() writes what waits."""
+    import asyncio
+    import logging
+
+    from host.server.logs import LoopBatchedStreamHandler
+
+    class Stream:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            pass
+
+    stream = Stream()
+    handler = LoopBatchedStreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    log = logging.getLogger("test.batched-access")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        async def turn():
+            for i in range(5):
+                log.info('127.0.0.1 "GET /healthz" 200 %d', i)
+            assert stream.writes == []  # nothing before the turn ends
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+
+        asyncio.run(turn())
+        assert stream.writes == ["".join('test.batched-access 127.0.0.1 "GET /healthz" 200 %d\n' % i for i in range(5))]
+        log.info("from a thread without a loop")
+        assert stream.writes[-1] == "test.batched-access from a thread without a loop\n"
+
+        async def left_waiting():
+            log.info("logged as the loop stops")
+
+        asyncio.run(left_waiting())
+        handler.flush()
+        assert "test.batched-access logged as the loop stops\n" in stream.writes[-2:]
+    finally:
+        log.removeHandler(handler)
