@@ -8,7 +8,7 @@ from typing import Optional
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
-from host.server import mobile, throttle
+from host.server import mobile, threads, throttle
 from host.server.errors import error, rejected, responses, verifier_error
 from host.verifier.errors import VerifierError
 
@@ -73,10 +73,15 @@ def start(body: StartRequest, request: Request):
 
 
 @router.post("/finish", response_model=Finished, responses=responses(400, 401, 403, 404, 413, 422, 423, 429, 503))
-def finish(body: FinishRequest, request: Request):
+async def finish(body: FinishRequest, request: Request):
     """Judge a response: one of the challenge's tries (a wrong one answers 401 wrong-response with
     `tries_left`; the first right one or the last try closes it). Throttled per client address
     (the request names no user)."""
+    # the count and the verdict in one trip to the process's transaction threads (threads.py)
+    return await threads.transaction(request, _finish, body, request)
+
+
+def _finish(body, request):
     metrics = request.app.state.metrics
     seconds = throttle.wait(request)
     if seconds is not None:

@@ -134,3 +134,38 @@ def test_huge_bodies_are_refused(http):
 ])
 def test_unknown_routes_and_methods(http, method, path, status):
     error_shape(http.request(method, path), status)
+
+
+def test_answers_through_the_native_api_take_one_trip_to_the_one_transaction_thread(tmp_path, monkeypatch):
+    """As /validate/check's (test_privacyidea.py): on SQLite, answers that arrive together
+    are all accepted, each one's throttle count and verdict on the process's one
+    transaction thread (host/server/threads.py), not on threads that take turns at the
+    write lock and the GIL."""
+    import concurrent.futures
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from host.server import throttle
+    from host.server.app import create_app
+    from host.server.settings import Settings
+    from host.verifier import service
+    from tests.server.conftest import make_db
+
+    db, keyring = make_db(tmp_path, users=("alice",))
+    v = service.Verifier(db, keyring)
+    ran = []
+    finish, wait = v.finish, throttle.wait
+    monkeypatch.setattr(v, "finish", lambda *a: ran.append(("finish", threading.current_thread().name)) or finish(*a))
+    monkeypatch.setattr(throttle, "wait", lambda *a: ran.append(("count", threading.current_thread().name)) or wait(*a))
+    challenges = [v.issue("alice") for _ in range(6)]
+    try:
+        with TestClient(create_app(Settings(db=db, master_key_file=keyring), verifier=v)) as client, \
+                concurrent.futures.ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda ch: client.post(FINISH, json={
+                "challenge_id": ch["challenge_id"], "response": ocra(SUITE, KEY, ch["challenge"], pin=PIN)}), challenges))
+    finally:
+        v.close()
+    assert [r.status_code for r in answers] == [200] * 6 and all(r.json()["ok"] for r in answers)
+    assert sorted(step for step, _ in ran) == ["count"] * 6 + ["finish"] * 6
+    assert len({name for _, name in ran}) == 1 and ran[0][1].startswith("dsc-transactions")
