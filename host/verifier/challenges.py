@@ -323,7 +323,7 @@ class Challenges:
             audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
             return {"ok": False, "reason": "challenge expired"}
         locked, counting, failures = self.lockout.check(
-            conn, name, now, row.reset_id, counting=row.counting or not store.locking_read_is_current(conn))
+            conn, name, now, row.reset_id, counting=row.counting or not store.one_writer_at_a_time(conn))
         streak.extend(failures)
         if locked:
             self.lockout.fail(conn, name, now, "locked")

@@ -30,7 +30,7 @@ STALE_PENDING = 60.0  # seconds; a password check takes well under one
 _RESET_ID = select(lockouts.c.reset_id).where(lockouts.c.name == bindparam("name")).with_for_update()
 # Whether a name has counting failures, for a read that also reads its lockout row
 # (Challenges.finish): when it says no, check() need not read them, where that read
-# is current (store.locking_read_is_current).
+# is current (store.one_writer_at_a_time).
 COUNTING = exists().where(failures.c.name == lockouts.c.name).where(failures.c.id > lockouts.c.reset_id)
 
 

@@ -443,11 +443,12 @@ def begin_unsynced(engine):
                 raise
 
 
-def locking_read_is_current(conn):
-    """Whether all that a transaction's first, locking read returns is current, its
-    subqueries too: on SQLite, whose BEGIN IMMEDIATE has taken the write lock before
-    any read. PostgreSQL re-reads only the rows it locked after waiting for their
-    lock; a subquery of that statement still sees the snapshot of its start."""
+def one_writer_at_a_time(conn):
+    """Whether a write transaction holds the whole database's write lock from its
+    start: SQLite's BEGIN IMMEDIATE. Then row locks add nothing, and all that its
+    first read returns is current, subqueries too. On PostgreSQL rows are locked one
+    by one, and a statement that waited for a row's lock re-reads only the rows it
+    locked; a subquery still sees the snapshot of the statement's start."""
     return conn.dialect.name == "sqlite"
 
 

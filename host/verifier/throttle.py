@@ -13,11 +13,11 @@ a client that waits that long gets in, however often it tried meanwhile.
 The counters live in the verifier's database (the `throttle` table), so the
 limits hold across `dsc serve --workers N` and several servers on one database.
 Each attempt is one transaction of at most three statements whatever the number
-of keys: one upsert takes every key's lock row (row LOCK_ROW: INSERT ... ON
-CONFLICT DO UPDATE, which takes the row lock on PostgreSQL whether the row was
-there or not, one key after the other in one key order on every process; BEGIN
-IMMEDIATE on SQLite), one SELECT then reads the keys' buckets, and one upsert
-counts the attempt in each key's current bucket. So racing attempts are counted
+of keys: on PostgreSQL one upsert takes every key's lock row (row LOCK_ROW: INSERT
+... ON CONFLICT DO UPDATE, which takes the row lock whether the row was there or
+not, one key after the other in one key order on every process; on SQLite BEGIN
+IMMEDIATE is the lock, and there are no lock rows), one SELECT then reads the
+keys' buckets, and one upsert counts the attempt in each key's current bucket. So racing attempts are counted
 one after another and never get more than the limit. Buckets that left the window
 are deleted by the attempt that finds them (once per key and bucket, not on
 every attempt). The commit does not wait for the disk (store.begin_unsynced): a
@@ -32,7 +32,7 @@ import math
 
 from sqlalchemy import and_, bindparam, select, text
 
-from host.verifier.store import begin_unsynced, throttle
+from host.verifier.store import begin_unsynced, one_writer_at_a_time, throttle
 
 BUCKETS = 10
 LOCK_ROW = -1.0  # window_start of a key's lock row; buckets start at times >= 0
@@ -117,7 +117,8 @@ def count(engine, keys, window, now):
     names = [k for k, _ in keys]
     buckets = {k: [] for k in names}
     with begin_unsynced(engine) as conn:
-        _add(conn, names, LOCK_ROW, 0)  # the keys' locks
+        if not one_writer_at_a_time(conn):  # SQLite's BEGIN IMMEDIATE is the lock already
+            _add(conn, names, LOCK_ROW, 0)  # the keys' locks
         stale = False
         for k, start, n in conn.execute(_BUCKETS, {"keys": names}):
             if start < oldest:

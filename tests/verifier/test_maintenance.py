@@ -57,13 +57,14 @@ def throttle_row_count(v):
 def test_throttle_counters_of_a_name_spray_are_swept_and_a_live_limit_is_kept(world):
     v, clock, key, _ = world
     window = v.policy.throttle_window
-    for i in range(50):  # 50 made-up names from 50 addresses: a lock row and a bucket for each key
+    rows = 1 if v.engine.dialect.name == "sqlite" else 2  # a bucket, and on PostgreSQL a lock row, a key
+    for i in range(50):  # 50 made-up names from 50 addresses
         assert throttle.attempt(v, "198.51.100.%d" % i, "sprayed%d" % i) is None
-    assert throttle_row_count(v) == 200
+    assert throttle_row_count(v) == 100 * rows
     assert v.sweep()["throttle"] == 0, "all still in the window"
     clock.now += window + window / throttle.BUCKETS + 1
     for _ in range(v.policy.throttle_per_user):  # alice uses her whole limit now
         assert throttle.attempt(v, "203.0.113.1", "alice") is None
-    assert v.sweep()["throttle"] == 200, "the spray's buckets and lock rows"
-    assert throttle_row_count(v) == 4, "alice's and her address's lock rows and buckets remain"
+    assert v.sweep()["throttle"] == 100 * rows, "the spray's buckets and lock rows"
+    assert throttle_row_count(v) == 2 * rows, "alice's and her address's buckets (and lock rows) remain"
     assert throttle.attempt(v, "203.0.113.2", "alice") is not None, "alice's limit still holds after a sweep"
