@@ -10,6 +10,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -118,3 +119,24 @@ def wait_for(predicate, timeout=10):
             return True
         time.sleep(0.05)
     return False
+
+
+def in_own_thread(function, *args):
+    """function(*args) in a thread of its own, its exception raised here: a test that
+    runs an event loop (asyncio.run) or asks whether one is running must not meet the
+    loop Playwright's sync API leaves running in an xdist worker's main thread once
+    that worker has run a browser test."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as e:  # re-raised in the test's thread
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="own-loop")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

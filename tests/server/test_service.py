@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.server.conftest import PASSWORD, ROOT, Server, make_db
+from tests.server.conftest import PASSWORD, ROOT, Server, in_own_thread, make_db
 
 
 
@@ -104,7 +104,12 @@ def test_two_workers(tmp_path):
 def test_access_lines_of_one_turn_of_the_event_loop_go_out_in_one_write_in_order():
     """dsc serve's access log (host/server/logs.py): lines of requests that end in the same
     turn of the event loop are one write, whole and in order, before the loop waits again;
-    a line from a thread without a loop is written at once; flush() writes what waits."""
+    a line from a thread without a loop is written at once; flush() writes what waits.
+    (In a thread of its own, which has no loop running until the test starts one.)"""
+    in_own_thread(_access_lines_of_one_turn)
+
+
+def _access_lines_of_one_turn():
     import asyncio
     import logging
 

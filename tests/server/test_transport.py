@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from host.server import proxies
-from tests.server.conftest import PASSWORD, ROOT, Server, make_db
+from tests.server.conftest import PASSWORD, ROOT, Server, in_own_thread, make_db
 
 START = "/api/v1/login/start"
 
@@ -307,7 +307,7 @@ def _connection(stream, cuts):
         protocol.connection_lost(None)
         return bytes(transport.out), closed
 
-    out, closed = asyncio.run(run())
+    out, closed = in_own_thread(asyncio.run, run())
     return out, closed, seen
 
 
