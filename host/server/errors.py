@@ -5,6 +5,7 @@ unknown route, wrong method) and anything unexpected get the same shape. A
 message never echoes what the client sent (it may be a password)."""
 
 import logging
+from typing import Optional
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
@@ -63,10 +64,12 @@ class ApiError(Exception):
 class Error(BaseModel):
     error: str
     message: str
+    tries_left: Optional[int] = None  # wrong-response only: the tries its challenge has left
 
 
-def error(status, code, message, headers=None):
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+def error(status, code, message, headers=None, **extra):
+    """The API's error answer: {"error", "message"} and any `extra` fields (tries_left)."""
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status, headers=headers)
 
 
 def responses(*statuses):
@@ -81,10 +84,8 @@ def verifier_error(e):
 def rejected(result):
     """finish()'s refusal in the error shape; a wrong response adds the tries its challenge has left."""
     code, status = REJECTED.get(result.get("reason"), (str(result.get("reason", "rejected")).replace(" ", "-"), 403))
-    body = {"error": code, "message": result.get("message") or str(result.get("reason", "rejected"))}
-    if "tries_left" in result:
-        body["tries_left"] = result["tries_left"]
-    return JSONResponse(body, status_code=status)
+    extra = {"tries_left": result["tries_left"]} if "tries_left" in result else {}
+    return error(status, code, result.get("message") or str(result.get("reason", "rejected")), **extra)
 
 
 def _validation(request, exc):

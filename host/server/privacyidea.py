@@ -362,15 +362,18 @@ async def validate_polltransaction(request: Request):
         transaction = request.path_params.get("transaction_id") or required(found, "transaction_id")
     except BadRequest as e:
         return failure(e)
-    verifier = request.app.state.verifier
-    if await run_in_threadpool(verifier.mobile_approved, transaction):
-        status, authentication = "accept", "ACCEPT"
-    elif await run_in_threadpool(verifier.challenge_state, transaction) == "declined":
-        status, authentication = "declined", "DECLINED"
-    else:
-        status, authentication = "pending", "REJECT"
+    status, authentication = await run_in_threadpool(_poll_status, request.app.state.verifier, transaction)
     return envelope({"status": True, "value": status == "accept", "authentication": authentication},
                     {"challenge_status": status})
+
+
+def _poll_status(verifier, transaction):
+    """(challenge_status, authentication) of a polled transaction, in one trip to a thread."""
+    if verifier.mobile_approved(transaction):
+        return "accept", "ACCEPT"
+    if verifier.challenge_state(transaction) == "declined":
+        return "declined", "DECLINED"
+    return "pending", "REJECT"
 
 
 @router.post("/validate/triggerchallenge", responses=_documented(400, 401))
