@@ -110,7 +110,7 @@ class HotRoutes:
             handlers = self.service.exception_handlers
             handler = next((handlers[t] for t in type(e).__mro__ if t in handlers and t is not Exception), None)
             if handler is None:
-                raise  # unexpected: CatchAll logs it and answers 500
+                raise  # unexpected: Edge logs its type and answers 500
             response = handler(request, e)
         await response(scope, receive, send)
 
