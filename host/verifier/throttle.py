@@ -53,10 +53,13 @@ def bucket_start(now, window):
     return math.floor(now / size) * size
 
 
-# The buckets of some keys (not their lock rows), by key, oldest first.
-_BUCKETS = (select(throttle.c.key, throttle.c.window_start, throttle.c.count)
-            .where(throttle.c.key.in_(bindparam("keys", expanding=True))).where(throttle.c.window_start > LOCK_ROW)
-            .order_by(throttle.c.key, throttle.c.window_start))
+# The buckets of some keys (not their lock rows), by key, oldest first, by number of keys:
+# with the keys as an expanding IN list, SQLAlchemy rendered the statement anew on every
+# attempt (about a fifth of an attempt's time).
+_BUCKETS = {n: (select(throttle.c.key, throttle.c.window_start, throttle.c.count)
+                .where(throttle.c.key.in_([bindparam("key%d" % i) for i in range(n)]))
+                .where(throttle.c.window_start > LOCK_ROW).order_by(throttle.c.key, throttle.c.window_start))
+            for n in (1, 2)}  # an attempt counts an address, a user name, or both
 _FORGET = throttle.delete().where(throttle.c.key.in_(bindparam("keys", expanding=True))).where(
     throttle.c.window_start > LOCK_ROW).where(throttle.c.window_start < bindparam("oldest"))
 
@@ -120,7 +123,7 @@ def count(engine, keys, window, now):
         if not one_writer_at_a_time(conn):  # SQLite's BEGIN IMMEDIATE is the lock already
             _add(conn, names, LOCK_ROW, 0)  # the keys' locks
         stale = False
-        for k, start, n in conn.execute(_BUCKETS, {"keys": names}):
+        for k, start, n in conn.execute(_BUCKETS[len(names)], {"key%d" % i: k for i, k in enumerate(names)}):
             if start < oldest:
                 stale = True  # left the window: no attempt needs it again
             else:
