@@ -14,8 +14,8 @@ bundle itself.
 # Every build: the entry point (kept as source: MicroPython runs main.py) and the core.
 module("main.py")
 module("app.py")
-package("dsc", files=("__init__.py", "config.py", "crypto.py", "ocra.py", "protocol.py", "quoting.py", "sha.py",
-                      "storage.py", "token.py", "ui.py", "version.py"))
+package("dsc", files=("__init__.py", "config.py", "crypto.py", "ocra.py", "ocra_compute.py", "protocol.py",
+                      "quoting.py", "sha.py", "storage.py", "token.py", "ui.py", "version.py"))
 
 # Debug builds only: app.py attaches the debug link when this file is there.
 if options.debug:

@@ -74,10 +74,12 @@ def is_empty_package_init(path):
 
 
 def merged(files):
-    """{path: source} for the files the merge replaces; none unless the build has every member."""
-    if not all(firmware_merge.path(m) in files for m in firmware_merge.MERGED):
-        return {}
-    return firmware_merge.merged_sources(lambda path: (FIRMWARE / path).read_text())
+    """{path: source} for the files the merge replaces: each group whose every member the build has."""
+    out = {}
+    for group in firmware_merge.GROUPS:
+        if all(p in files for p in firmware_merge.group_paths(group)):
+            out.update(firmware_merge.merged_sources(lambda path: (FIRMWARE / path).read_text(), group))
+    return out
 
 
 def compile_bundle(out, release, board="pico"):

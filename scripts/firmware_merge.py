@@ -27,6 +27,13 @@ import ast
 PACKAGE = "dsc"
 ENTRY = "token"  # the member app.py imports (first): its file holds all of them
 MERGED = ("crypto", "ocra", "config", "storage", "ui", "token")  # dependency order, ENTRY last
+# Each group is merged on its own, the same way: (package, entry, members in dependency
+# order, entry last). The Pico board and the two modules it imports at boot load as one
+# file too (app.py imports dsc.token before the board, so the board finds the core's
+# stand-ins in sys.modules).
+CORE = (PACKAGE, ENTRY, MERGED)
+PICO = ("boards", "pico", ("pico_pins", "keypad", "pico"))
+GROUPS = (CORE, PICO)
 PREFIX = "_bundle_"  # names the merge adds; no member may use them
 STUB = """# OpenDSC bundle: this module's code is in %(package)s/%(entry)s.mpy with the other
 # modules loaded at boot (scripts/firmware_merge.py); take its names from there.
@@ -37,62 +44,75 @@ globals().update(sys.modules[__name__].__dict__)
 """
 
 
-def path(member):
-    return "%s/%s.py" % (PACKAGE, member)
+def path(member, package=PACKAGE):
+    return "%s/%s.py" % (package, member)
 
 
-def merged_sources(read):
-    """{path: source} for the merged entry module and the other members' stubs.
+def group_paths(group):
+    package, _, members = group
+    return [path(m, package) for m in members]
+
+
+def merged_sources(read, group=CORE):
+    """{path: source} for the group's merged entry module and its other members' stubs.
     `read(path)` gives a member's source."""
-    trees = {m: ast.parse(read(path(m)), path(m)) for m in MERGED}
+    package, entry, members = group
+
+    def where(m):
+        return path(m, package)
+
+    trees = {m: ast.parse(read(where(m)), where(m)) for m in members}
     identities = {}
-    for m in MERGED:
-        identities[m] = _identities(m, trees[m], identities)
-    _check_one_namespace(trees, identities)
-    body = _header()
-    for m in MERGED:
-        body += _member_code(m, trees[m])
-        if m != ENTRY:
-            body += _publish(m, identities[m])
+    for m in members:
+        identities[m] = _identities(m, trees[m], identities, group)
+    _check_one_namespace(trees, identities, group)
+    body = _header(group)
+    for m in members:
+        body += _member_code(m, trees[m], group)
+        if m != entry:
+            body += _publish(m, identities[m], package)
     module = ast.Module(body=body, type_ignores=[])
-    text = "# OpenDSC bundle: %s merged by scripts/firmware_merge.py\n" % ", ".join(path(m) for m in MERGED)
-    out = {path(ENTRY): text + ast.unparse(ast.fix_missing_locations(module)) + "\n"}
-    for m in MERGED:
-        if m != ENTRY:
-            out[path(m)] = STUB % {"package": PACKAGE, "entry": ENTRY}
+    text = "# OpenDSC bundle: %s merged by scripts/firmware_merge.py\n" % ", ".join(where(m) for m in members)
+    out = {where(entry): text + ast.unparse(ast.fix_missing_locations(module)) + "\n"}
+    for m in members:
+        if m != entry:
+            out[where(m)] = STUB % {"package": package, "entry": entry}
     return out
 
 
-def _member_import(node):
+def _member_import(node, group):
     """For `from dsc import a` / `from dsc.a import x`: [(bound name, member, attribute or None)]
     for the parts naming members (other parts are left to the import statement)."""
+    package, _, members = group
     if not isinstance(node, ast.ImportFrom) or node.level:
         return []
-    if node.module == PACKAGE:
-        return [(a.asname or a.name, a.name, None) for a in node.names if a.name in MERGED]
-    if node.module and node.module.startswith(PACKAGE + ".") and node.module[len(PACKAGE) + 1:] in MERGED:
-        member = node.module[len(PACKAGE) + 1:]
+    if node.module == package:
+        return [(a.asname or a.name, a.name, None) for a in node.names if a.name in members]
+    if node.module and node.module.startswith(package + ".") and node.module[len(package) + 1:] in members:
+        member = node.module[len(package) + 1:]
         return [(a.asname or a.name, member, a.name) for a in node.names]
     return []
 
 
-def _identities(member, tree, earlier):
+def _identities(member, tree, earlier, group):
     """{top-level name: what it is}, equal for two bindings only when one namespace
     gives the same result: a member, a member's name, an outside import, one
     constant, or else this member's own definition."""
+    package = group[0]
     names = {}
     for node in tree.body:
-        imported = _member_import(node)
+        imported = _member_import(node, group)
         for bound, other, attribute in imported:
             if other not in earlier:
-                raise ValueError("%s imports %s, which comes later in MERGED" % (path(member), path(other)))
+                raise ValueError("%s imports %s, which comes later in its group"
+                                 % (path(member, package), path(other, package)))
             if attribute is None:
                 names[bound] = ("member", other)
             elif attribute in earlier[other]:
                 names[bound] = earlier[other][attribute]
             else:
                 raise ValueError("%s imports %s from %s, which has no such top-level name"
-                                 % (path(member), attribute, path(other)))
+                                 % (path(member, package), attribute, path(other, package)))
         if imported:
             continue
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -115,16 +135,18 @@ def _identities(member, tree, earlier):
     return names
 
 
-def _check_one_namespace(trees, identities):
+def _check_one_namespace(trees, identities, group):
+    package, _, members = group
     everything = {}
-    for m in MERGED:
+    for m in members:
         for name, identity in identities[m].items():
             if name.startswith(PREFIX):
-                raise ValueError("%s binds %s: the merge's own names start with %s" % (path(m), name, PREFIX))
+                raise ValueError("%s binds %s: the merge's own names start with %s"
+                                 % (path(m, package), name, PREFIX))
             if everything.setdefault(name, (m, identity))[1] != identity:
                 raise ValueError("%s and %s both bind %s, to different things"
-                                 % (path(everything[name][0]), path(m), name))
-    for m in MERGED:
+                                 % (path(everything[name][0], package), path(m, package), name))
+    for m in members:
         tree = trees[m]
         local = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
         local |= {a.arg for a in ast.walk(tree) if isinstance(a, ast.arg)}
@@ -132,30 +154,32 @@ def _check_one_namespace(trees, identities):
         foreign = sorted(name for name in read - local - set(identities[m]) if name in everything)
         if foreign:
             raise ValueError("%s reads %s, which %s binds: merged, it would see that"
-                             % (path(m), ", ".join(foreign), path(everything[foreign[0]][0])))
+                             % (path(m, package), ", ".join(foreign), path(everything[foreign[0]][0], package)))
 
 
-def _header():
+def _header(group):
+    package, entry, members = group
     return ast.parse(
         "import sys as %(p)ssys\n"
         "import %(package)s as %(p)spackage\n"
         "class %(p)sModule:\n"
-        "    pass\n" % {"p": PREFIX, "package": PACKAGE}
-        + "".join("%s%s = %sModule()\n" % (PREFIX, m, PREFIX) for m in MERGED if m != ENTRY)).body
+        "    pass\n" % {"p": PREFIX, "package": package}
+        + "".join("%s%s = %sModule()\n" % (PREFIX, m, PREFIX) for m in members if m != entry)).body
 
 
-def _member_code(member, tree):
+def _member_code(member, tree, group):
     """The member's statements, its imports of other members turned into plain names."""
     out = []
     for node in tree.body:
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             continue  # a docstring: the bundle has no use for it
-        imported = _member_import(node)
+        imported = _member_import(node, group)
         if not imported:
             out.append(node)
             continue
-        kept = [a for a in node.names if node.module != PACKAGE or a.name not in MERGED]
-        if node.module == PACKAGE and kept:
+        package, _, members = group
+        kept = [a for a in node.names if node.module != package or a.name not in members]
+        if node.module == package and kept:
             out.append(ast.ImportFrom(module=node.module, names=kept, level=0))
         for bound, other, attribute in imported:
             source = PREFIX + other if attribute is None else attribute
@@ -164,10 +188,10 @@ def _member_code(member, tree):
     return out
 
 
-def _publish(member, names):
+def _publish(member, names, package):
     """Fill the member's stand-in with its names and make it the module others import."""
     stand_in = PREFIX + member
     lines = ["%s.%s = %s" % (stand_in, name, name) for name in sorted(names)]
-    lines.append("%ssys.modules[%r] = %s" % (PREFIX, PACKAGE + "." + member, stand_in))
+    lines.append("%ssys.modules[%r] = %s" % (PREFIX, package + "." + member, stand_in))
     lines.append("%spackage.%s = %s" % (PREFIX, member, stand_in))
     return ast.parse("\n".join(lines)).body

@@ -1,21 +1,12 @@
-"""OATH OCRA challenge-response (RFC 6287), portable to MicroPython.
+"""OATH OCRA challenge-response (RFC 6287), portable to MicroPython: the suite's
+parser, which a token needs at boot; the computation is in dsc.ocra_compute.
 
     suite = Suite("OCRA-1:HOTP-SHA256-8:QN06-PSHA1")   # parse once
     suite.response(key, "123456", pin="1234")          # -> "8 digits"
-
-Where the RFC text leaves room this follows its reference code: numeric
-questions are converted to hex and right-padded; session information is a hex
-string left-padded with zeros to the declared length; the timestamp is the
-count of time steps since the epoch.
 """
 
-from dsc import crypto
-
-_HEX = "0123456789abcdefABCDEF"
 _DIGITS = "0123456789"
 _STEP_LIMITS = {"S": (1, 59, 1), "M": (1, 59, 60), "H": (1, 48, 3600)}
-_QUESTION_BYTES = 128
-_POW10 = [10 ** i for i in range(11)]
 
 
 def _number(text, low, high, what):
@@ -55,7 +46,6 @@ class Suite:
         self.time_step = 0
         self._parse_inputs(parts[2].split("-"))
         self._prefix = text.encode() + b"\x00"
-        self._pin_size = crypto.DIGEST_SIZE[self.pin_hash] if self.pin_hash else 0
 
     def _parse_inputs(self, items):
         i = 0
@@ -91,74 +81,17 @@ class Suite:
     def __repr__(self):
         return "Suite(" + repr(self.text) + ")"
 
-    def question_bytes(self, question):
-        """The 128-byte Q field for a question in this suite's format."""
-        if not isinstance(question, str) or not question:
-            raise ValueError("question must be a non-empty string")
-        fmt = self.question_format
-        if fmt == "N":
-            if any(c not in _DIGITS for c in question) or len(question) > 77:
-                raise ValueError("numeric question must be decimal digits")
-            hexq = "%x" % int(question)
-        elif fmt == "A":
-            raw = question.encode()
-            if len(raw) > _QUESTION_BYTES or any(b < 0x20 or b > 0x7E for b in raw):
-                raise ValueError("alphanumeric question must be printable ASCII, at most 128")
-            return raw + bytes(_QUESTION_BYTES - len(raw))
-        else:
-            if any(c not in _HEX for c in question):
-                raise ValueError("hex question must be hex digits")
-            hexq = question
-        if len(hexq) > 2 * _QUESTION_BYTES:
-            raise ValueError("question longer than 128 bytes")
-        if len(hexq) % 2:
-            hexq += "0"  # the reference code right-pads the hex string with zeros
-        n = len(hexq) // 2
-        return bytes([int(hexq[2 * k:2 * k + 2], 16) for k in range(n)]) + bytes(_QUESTION_BYTES - n)
-
-    def message(self, question, counter=None, pin=None, pin_hash=None, session=None, timestamp=None):
-        """The data input the HMAC signs, built from the fields this suite declares."""
-        parts = [self._prefix]
-        if self.counter:
-            if counter is None or counter < 0 or counter >= 1 << 64:
-                raise ValueError("suite needs a counter from 0 to 2**64-1")
-            parts.append(counter.to_bytes(8, "big"))
-        parts.append(self.question_bytes(question))
-        if self.pin_hash:
-            if pin_hash is None:
-                if pin is None:
-                    raise ValueError("suite needs a PIN")
-                pin_hash = crypto.digest(self.pin_hash, pin.encode() if isinstance(pin, str) else pin)
-            if len(pin_hash) != self._pin_size:
-                raise ValueError("PIN hash has the wrong length for the suite")
-            parts.append(pin_hash)
-        if self.session_length:
-            if session is None or any(c not in _HEX for c in session) or len(session) > 2 * self.session_length:
-                raise ValueError("suite needs session information as hex, at most the declared length")
-            s = "0" * (2 * self.session_length - len(session)) + session
-            parts.append(bytes([int(s[2 * k:2 * k + 2], 16) for k in range(self.session_length)]))
-        if self.time_step:
-            if timestamp is None or timestamp < 0 or timestamp >= 1 << 64:
-                raise ValueError("suite needs a timestamp (time steps since the epoch)")
-            parts.append(timestamp.to_bytes(8, "big"))
-        return b"".join(parts)
-
-    def truncate(self, mac):
-        """HOTP dynamic truncation to this suite's digits, as a zero-padded string."""
-        o = mac[-1] & 0x0F
-        code = ((mac[o] & 0x7F) << 24 | mac[o + 1] << 16 | mac[o + 2] << 8 | mac[o + 3]) % _POW10[self.digits]
-        s = str(code)
-        return "0" * (self.digits - len(s)) + s
-
     def response(self, key, question, counter=None, pin=None, pin_hash=None, session=None, timestamp=None):
         """The OCRA response for `key` (bytes) and the inputs the suite declares."""
-        msg = self.message(question, counter, pin, pin_hash, session, timestamp)
-        return self.truncate(crypto.Hmac(self.hash_name, key).digest(msg))
+        from dsc import ocra_compute  # not loaded at boot (its module says when)
+
+        return ocra_compute.response(self, key, question, counter, pin, pin_hash, session, timestamp)
 
     def verify(self, key, question, response, counter=None, pin=None, pin_hash=None, session=None, timestamp=None):
         """True when `response` matches, compared in constant time."""
-        expected = self.response(key, question, counter, pin, pin_hash, session, timestamp)
-        return crypto.equal(expected, response)
+        from dsc import ocra_compute
+
+        return ocra_compute.verify(self, key, question, response, counter, pin, pin_hash, session, timestamp)
 
     def timestamp(self, epoch_seconds):
         """Time steps since the epoch for this suite's T input."""

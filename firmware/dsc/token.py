@@ -29,6 +29,7 @@ class Token:
         # Optional in the board interface: True once a new client is on the link.
         self._link_reset = getattr(board, "serial_reset", None)
         self._shown = None
+        self._later_loaded = False
         self._refresh()
 
     def now(self):
@@ -122,6 +123,16 @@ class Token:
         if data:
             self.receive(data)
         self.tick()
+        if not self._later_loaded and self._shown != ("", ""):
+            self._load_later()
+
+    def _load_later(self):
+        """Load the code a token needs only after PIN> (or NO KEY) is on the display:
+        on the chip a module's load costs about 13 ms at boot (issue 18), so it is
+        left out of the boot and loaded in the first pass once the display is on,
+        while the PIN is keyed. Whatever needs it sooner loads it itself."""
+        self._later_loaded = True
+        from dsc import ocra_compute  # noqa: F401  (the OCRA computation: Suite.response)
 
     def idle_ms(self):
         now = self.now()

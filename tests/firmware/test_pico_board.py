@@ -123,22 +123,41 @@ def test_an_hd44780_lcd_is_used_when_no_oled_answers(tmp_path):
 def test_a_release_token_gets_ready_loading_only_what_it_needs_and_asks_only_its_devices_addresses(
         tmp_path, release_bundle, display):
     """On the chip each file loaded before the token is ready costs about 13 ms and a
-    bus scan about 10 ms (issue 18): no empty package file, the core in one file, the
-    clock driver only once PIN> is shown, and the devices' addresses instead of 112."""
+    bus scan about 10 ms (issue 18): no empty package file, the core in one file, the board
+    in one file, the clock driver only once PIN> is shown, and the devices' addresses
+    instead of 112."""
     steps = scenario("boot" if display == "oled" else "lcd", tmp_path, firmware=release_bundle, rtc="running",
                      rtc_time=DEC_1_2026_REGS)
     if display == "lcd":
         assert steps["lcd"]["display"] == "HD44780", "the LCD is still found when no OLED answers"
         return
     ready = steps["ready"]
-    assert ready["files"] == sorted([
-        "boards/keypad.mpy", "boards/pico.mpy", "boards/pico_pins.mpy", "boards/ssd1306.mpy", "dsc/token.mpy"])
+    assert ready["files"] == ["boards/pico.mpy", "boards/ssd1306.mpy", "dsc/token.mpy"], \
+        "the board with its pin map and keypad in one file, the display's driver, the core in one file"
     assert sorted(set(ready["probed"])) == [0x3C, 0x68], "the OLED and the clock answered: no more was asked"
     assert steps["pin"]["lines"] == ["PIN>", ""]
     assert "boards/ds3231.mpy" in steps["pin"]["files"], \
         "the clock's driver loads while the PIN is keyed, not in the first response's time"
     clock = steps["clock"]
     assert clock["clock"] == "rtc" and clock["epoch"] >= DEC_1_2026, "the clock works"
+
+
+def test_a_provisioned_token_draws_pin_before_loading_the_ocra_computation_and_loads_it_while_the_pin_is_keyed(
+        tmp_path, release_bundle):
+    """Boot -> ready on the chip pays for every module loaded before PIN> (issue 18): the
+    OCRA computation and the serial link wait until the display is on, so a change that
+    pulls them back into the boot path fails here. The computation is there before OK."""
+    first = scenario("boot", tmp_path, firmware=release_bundle)
+    assert first["ready"]["config"] == "blank"
+    steps = scenario("boot", tmp_path, firmware=release_bundle)  # the same flash, now provisioned
+    boot_files = ["boards/pico.mpy", "boards/ssd1306.mpy", "dsc/token.mpy"]
+    assert steps["ready"]["config"] == "provisioned"
+    assert steps["ready"]["files"] == boot_files
+    assert steps["pin"]["first_pin"] == boot_files, "PIN> is drawn with nothing more loaded than at boot"
+    assert steps["pin"]["lines"] == ["PIN>", ""]
+    assert "dsc/ocra_compute.mpy" in steps["pin-keyed"]["files"], "loaded while the PIN is keyed, not after OK"
+    assert "dsc/protocol.mpy" not in steps["pin-keyed"]["files"], "a release token loads its link on a first byte"
+    assert steps["response"]["lines"] == [RESPONSE, ""]
 
 
 # -- chunked serial input (issue 10, 1.2) ------------------------------------------------

@@ -502,10 +502,26 @@ elif scenario == "boot":
         return sorted(m.__file__[len(root):] for m in sys.modules.values()
                       if getattr(m, "__file__", "").startswith(root))
 
-    report(step="ready", files=files(), probed=World.probed)
-    provision()
+    first_pin = []  # the files loaded when PIN> was first drawn
+    show = board.show
+
+    def recorded_show(line1, line2):
+        if line1 == "PIN>" and not first_pin:
+            first_pin.append(files())
+        show(line1, line2)
+
+    board.show = recorded_show
+    report(step="ready", files=files(), probed=World.probed, config=token.config.state)
+    if token.config.state == "blank":
+        provision()
     hold_power()
-    report(step="pin", files=files())
+    report(step="pin", files=files(), first_pin=first_pin[0])
+    for k in ("1", "2", "3", "4"):
+        hold_key(k)
+    report(step="pin-keyed", files=files())
+    for k in ["OK"] + list("123456") + ["OK"]:
+        hold_key(k)
+    report(step="response")
     asked = clock_state()
     report(step="clock", files=files(), **asked)
 elif scenario == "no-rtc":
