@@ -24,6 +24,6 @@ if options.debug:
 # One board per target.
 if options.board == "pico":
     package("boards", files=("__init__.py", "pico.py", "pico_pins.py", "keypad.py", "ssd1306.py", "hd44780.py",
-                                "ds3231.py"))
+                                "ds3231.py", "pico_maintenance.py"))
 elif options.board == "unix":
     package("boards", files=("__init__.py", "unix.py"))

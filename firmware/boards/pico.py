@@ -225,6 +225,19 @@ class Board:
             self._keys.extend(self.keypad.scan(now))
 
 
+def maintenance_requested():
+    """Holding the power key and C (`*`) while plugging in USB asks for maintenance
+    (boards/pico_maintenance.py): two keys, so nobody gets it by accident. Here, so a
+    boot loads the pin map and the keypad with the board, in its one file."""
+    Pin = machine.Pin
+    if Pin(pins.POWER_BUTTON, Pin.IN, Pin.PULL_UP).value() != 0:
+        return False
+    keypad = Keypad([Pin(n, Pin.OPEN_DRAIN, value=1) for n in pins.KEYPAD_ROWS],
+                    [Pin(n, Pin.IN, Pin.PULL_UP) for n in pins.KEYPAD_COLS], pins.KEYPAD_KEYS)
+    down = keypad.read_matrix()
+    return any(down[r][c] and pins.KEYPAD_KEYS[r][c] == "C" for r in range(len(down)) for c in range(len(down[r])))
+
+
 def _is_wireless():
     """The Pico W and Pico 2 W sense VBUS through their radio chip, not GP24."""
     name = machine_name()

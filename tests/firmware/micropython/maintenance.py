@@ -1,4 +1,4 @@
-# Maintenance mode (app.enter_maintenance) on the unix port, with fake `rp2`,
+# Maintenance mode (boards/pico_maintenance.py) on the unix port, with fake `rp2`,
 # `vfs`, `machine` and `micropython.kbd_intr` that record what is done to the flash.
 # Prints one JSON line: the calls, in order.
 #
@@ -74,7 +74,7 @@ sys.modules["rp2"] = rp2
 sys.modules["vfs"] = vfs
 sys.modules["micropython"] = micropython
 
-import app  # noqa: E402
+from boards.pico_maintenance import enter_maintenance  # noqa: E402
 
-app.enter_maintenance()
+enter_maintenance()
 print(json.dumps({"calls": CALLS}))
