@@ -83,6 +83,12 @@ challenges = Table(
     # Responses judged so far (schema 10): a challenge stays open after a wrong one
     # until Policy.challenge_tries were used (challenges.py).
     Column("attempts", Integer, nullable=False, default=0),
+    # A withdrawal's amount and destination (schema 11), stored when it is issued:
+    # a signing device's response is checked against them (transaction signing,
+    # docs/protocol.md "Signing"), and the pages and the phone show them.
+    Column("amount", BigInteger),
+    Column("destination", String(64)),  # the account as the bank shows it
+    Column("destination_digits", String(8)),  # the digits the user keys (signing.destination_digits)
 )
 
 audit = Table(
@@ -96,6 +102,11 @@ audit = Table(
     Column("reason", String(64), nullable=False, default=""),
     # who acted, when not the user: "apikey:3" for the operator API (audit.acting); schema 6
     Column("actor", String(64), nullable=False, default=""),
+    # a withdrawal's amount and destination as the server stored them, on every
+    # outcome (a refused signature too); schema 11
+    Column("amount", BigInteger),
+    Column("destination", String(64)),
+    Column("destination_digits", String(8)),
 )
 
 shares = Table(
@@ -113,6 +124,8 @@ withdrawals = Table(
     Column("device", String(64), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("at", Float, nullable=False),
+    Column("destination", String(64)),  # schema 11; none for a withdrawal confirmed before
+    Column("destination_digits", String(8)),
 )
 
 # The lockout is kept per user name, whether or not such a user exists, so that
@@ -295,7 +308,19 @@ def _challenge_attempts(conn):
     _add_columns(conn, (("challenges", "attempts", "INTEGER NOT NULL DEFAULT 0"),))
 
 
-SCHEMA_VERSION = 10
+def _withdrawal_destinations(conn):
+    """Schema 11: a withdrawal's amount and destination on its challenge, its
+    withdrawals row and its audit events (transaction signing). A withdrawal
+    challenge still open was issued without them, so nothing could be signed
+    over them: it is closed (it lives for a challenge_ttl only; the user starts again)."""
+    columns = (("amount", "BIGINT"), ("destination", "VARCHAR(64)"), ("destination_digits", "VARCHAR(8)"))
+    _add_columns(conn, [("challenges", c, d) for c, d in columns] + [("audit", c, d) for c, d in columns]
+                 + [("withdrawals", c, d) for c, d in columns[1:]])
+    conn.execute(challenges.update().where(challenges.c.purpose == "withdrawal")
+                 .where(challenges.c.amount.is_(None)).values(consumed=1))
+
+
+SCHEMA_VERSION = 11
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -308,6 +333,7 @@ MIGRATIONS = {
     8: _mobile,
     9: lambda conn: metadata.create_all(conn, tables=[push_keys, push_subscriptions]),  # Web Push (mobile_push.py)
     10: _challenge_attempts,
+    11: _withdrawal_destinations,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001
