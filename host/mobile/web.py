@@ -18,8 +18,8 @@ STATIC = HERE / "static"
 JSQR = HERE / "node_modules" / "jsqr" / "dist" / "jsQR.js"  # scripts/bootstrap.sh: npm ci in host/mobile
 # The app's address under /mobile/ -> its file; nothing else is served.
 FILES = {"": STATIC / "index.html", "vendor/jsQR.js": JSQR}
-FILES.update({name: STATIC / name for name in ("app.js", "accounts.js", "ocra.js", "i18n.js", "protocol.js", "sw.js",
-                                               "app.css", "manifest.webmanifest", "icon.svg", "icon-192.png",
+FILES.update({name: STATIC / name for name in ("app.js", "accounts.js", "ocra.js", "signing.js", "i18n.js", "protocol.js",
+                                               "sw.js", "app.css", "manifest.webmanifest", "icon.svg", "icon-192.png",
                                                "icon-512.png")})
 MEDIA = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
          ".webmanifest": "application/manifest+json", ".svg": "image/svg+xml", ".png": "image/png"}

@@ -6,6 +6,7 @@ dsc serve's own file list, loaded in a page on a made-up secure origin."""
 
 import json
 import random
+import re
 
 import pytest
 
@@ -112,3 +113,80 @@ def test_signed_messages_are_the_bytes_the_server_checks(app_page):
       return messages.map((m) => protocol.canonical(m));
     }""", messages)
     assert [g.encode() for g in got] == [mobile.canonical(m) for m in messages]
+
+
+# docs/protocol.md, "Signing": its test vectors, read from the document itself.
+SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"  # the phone's login suite
+SIGNING_KEY = "3132333435363738393031323334353637383930313233343536373839303132"
+SIGNING_VECTORS = [
+    (challenge, amount, destination.split(" ")[0], (re.search(r"PIN `(\d+)`", destination) or [None, "1234"])[1],
+     question, expected)
+    for challenge, amount, destination, question, expected in re.findall(
+        r"^\| (\d{6}) \| (\d+) \| (\d+(?: \(PIN `\d+`\))?) \| `(\d{26})` \| `(\d{8})` \|$",
+        (ROOT / "docs" / "protocol.md").read_text(), re.M)]
+
+
+def signatures(page, cases):
+    """signing.js's question and ocra.js's response over it, with the signing suite
+    that signing.js makes of the phone's login suite, for each case
+    (login suite, key hex, challenge, amount, destination digits, PIN)."""
+    return page.evaluate("""async (cases) => {
+      const ocra = await import("/mobile/ocra.js");
+      const signing = await import("/mobile/signing.js");
+      const out = [];
+      for (const [login, keyHex, challenge, amount, destination, pin] of cases) {
+        const suite = ocra.parseSuite(signing.suiteFor(login));
+        const raw = new Uint8Array(keyHex.match(/../g).map((h) => parseInt(h, 16)));
+        const key = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: suite.hash }, false, ["sign"]);
+        const question = signing.question(challenge, amount, destination);
+        out.push([suite.text, question, await ocra.response(key, suite, question, pin)]);
+      }
+      return out;
+    }""", cases)
+
+
+def test_the_signing_vectors_of_the_protocol_document():
+    assert len(SIGNING_VECTORS) == 7, "the scan finds docs/protocol.md's table"
+
+
+@pytest.mark.parametrize("vector", SIGNING_VECTORS, ids=lambda v: "-".join(v[:3]) + "-pin" + v[3])
+def test_signing_js_gives_the_protocol_documents_vectors(app_page, vector):
+    challenge, amount, destination, pin, question, expected = vector
+    got = signatures(app_page, [[SUITE, SIGNING_KEY, challenge, int(amount), destination, pin]])
+    assert got == [["OCRA-1:HOTP-SHA256-8:QA26-PSHA1", question, expected]]
+    # and the independent reference agrees with the document
+    assert ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", bytes.fromhex(SIGNING_KEY), question, pin=pin) == expected
+
+
+def test_signing_js_agrees_with_the_reference_for_any_amount_and_destination(app_page):
+    rng = random.Random(19)  # fixed: the same cases on every run and every xdist worker
+    cases = []
+    for _ in range(40):
+        amount = rng.choice([1, 10 ** 12 - 1, rng.randrange(1, 10 ** rng.randint(1, 12))])
+        destination = "%0*d" % ((n := rng.randint(1, 8)), rng.randrange(10 ** n))
+        cases.append([SUITE, bytes(rng.randrange(256) for _ in range(32)).hex(), "%06d" % rng.randrange(10 ** 6),
+                      amount if rng.random() < 0.5 else str(amount), destination, "%04d" % rng.randrange(10 ** 4)])
+    signing_suite = "OCRA-1:HOTP-SHA256-8:QA26-PSHA1"
+    expected = [[signing_suite, q, ocra(signing_suite, bytes.fromhex(k), q, pin=p)]
+                for _, k, c, a, d, p in cases
+                for q in [c + str(a).rjust(12, "0") + d.rjust(8, "0")]]
+    assert signatures(app_page, cases) == expected
+    # a signature is never the login response to the same challenge
+    login = [ocra(SUITE, bytes.fromhex(k), c, pin=p) for _, k, c, a, d, p in cases]
+    assert all(got[2] != mine for got, mine in zip(expected, login))
+
+
+def test_signing_js_refuses_what_the_token_refuses(app_page):
+    outcome = app_page.evaluate("""async (cases) => {
+      const signing = await import("/mobile/signing.js");
+      return cases.map(([c, a, d]) => { try { return signing.question(c, a, d); } catch (e) { return "refused"; } });
+    }""", [["12345", 1, "1"], ["1234567", 1, "1"], ["12345a", 1, "1"], ["123456", 0, "1"], ["123456", -5, "1"],
+           ["123456", 1.5, "1"], ["123456", 10 ** 12, "1"], ["123456", "", "1"], ["123456", "1000000000000", "1"],
+           ["123456", "1e3", "1"], ["123456", 1, ""], ["123456", 1, "123456789"], ["123456", 1, "12-4"],
+           ["123456", "0", "1"], ["123456", "000000000001", "0"]])
+    assert outcome == ["refused"] * 14 + ["12345600000000000100000000"]
+    suites = app_page.evaluate("""async (suites) => {
+      const signing = await import("/mobile/signing.js");
+      return suites.map((s) => { try { return signing.suiteFor(s); } catch (e) { return "refused"; } });
+    }""", ["OCRA-1:HOTP-SHA256-8:QN06-PSHA1", "OCRA-1:HOTP-SHA1-6:QN08", "OCRA-1:HOTP-SHA1-6", "OCRA-1:HOTP-SHA1-6:C"])
+    assert suites == ["OCRA-1:HOTP-SHA256-8:QA26-PSHA1", "OCRA-1:HOTP-SHA1-6:QA26", "refused", "refused"]

@@ -5,8 +5,8 @@
 "use strict";
 const VERSION = "__VERSION__";
 const CACHE = "opendsc-mobile-" + VERSION;
-const FILES = ["./", "app.js", "accounts.js", "i18n.js", "ocra.js", "protocol.js", "app.css", "manifest.webmanifest",
-               "icon.svg", "icon-192.png", "icon-512.png"];
+const FILES = ["./", "app.js", "accounts.js", "i18n.js", "ocra.js", "signing.js", "protocol.js", "app.css",
+               "manifest.webmanifest", "icon.svg", "icon-192.png", "icon-512.png"];
 const OPTIONAL = ["vendor/jsQR.js"];  // the camera's decoder: a server without it still serves the app
 // The notification's words, in the app's language (app.js registers sw.js?lang=).
 const LANG = new URL(location.href).searchParams.get("lang") === "ja" ? "ja" : "en";
