@@ -4,12 +4,15 @@ battery sense, light sleep and, in release builds, a watchdog.
 Pins: boards/pico_pins.py.
 """
 
-import os
-import select
+# The u-names are MicroPython's built-ins at once: `import os` (time, select, machine)
+# first looks on the flash for an os.py that could extend the built-in, about 20 us a
+# name on the unix port's littlefs and a file lookup each on the chip, at every boot.
 import sys
-import time
+import umachine as machine
+import uos as os
+import uselect as select
+import utime as time
 
-import machine
 import micropython
 
 from boards import pico_pins as pins

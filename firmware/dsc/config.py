@@ -1,6 +1,9 @@
 """The token's configuration and its text encoding on flash."""
 
-import binascii
+try:
+    import ubinascii as binascii  # MicroPython: the built-in without a flash lookup (dsc/crypto.py)
+except ImportError:
+    import binascii  # type: ignore[no-redef]  # CPython
 
 from dsc import ocra
 

@@ -1,6 +1,11 @@
 """HMAC over hashlib (MicroPython has no hmac module) and constant-time compare."""
 
-import hashlib
+try:
+    # MicroPython: the u-name is the built-in at once; `import hashlib` first looks on the
+    # flash for a hashlib.py that could extend it, a lookup at every boot (docs/firmware.md)
+    import uhashlib as hashlib
+except ImportError:
+    import hashlib  # type: ignore[no-redef]  # CPython
 
 BLOCK_SIZE = {"sha1": 64, "sha256": 64, "sha512": 128}
 DIGEST_SIZE = {"sha1": 20, "sha256": 32, "sha512": 64}

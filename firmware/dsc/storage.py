@@ -4,7 +4,10 @@ A power cut leaves the old file or the new one. Each file ends with a checksum
 line, so a torn or corrupted file is recognised and never loaded.
 """
 
-import os
+try:
+    import uos as os  # MicroPython: the built-in without a flash lookup (dsc/crypto.py)
+except ImportError:
+    import os  # type: ignore[no-redef]  # CPython
 
 from dsc import crypto
 from dsc.config import KEY_MAX, KEY_MIN, Config

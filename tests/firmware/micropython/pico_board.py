@@ -257,7 +257,7 @@ World.wake_on_sleep = False
 World.i2c_devices = [0x27] if sys.argv[3] == "lcd" else [0x3C]  # the display module fitted
 RTC_TIME = OPTIONS.get("rtc_time", [0x00, 0x00, 0x00, 0x01, 0x01, 0x01, 0x00])  # 2000-01-01: a chip never set
 World.rtc = None if OPTIONS.get("rtc", "none") == "none" else DS3231(RTC_TIME, OPTIONS["rtc"] == "lost")
-sys.modules["machine"] = machine
+sys.modules["machine"] = sys.modules["umachine"] = machine  # the board imports it as umachine
 
 # micropython as it is, but with kbd_intr() recorded (the unix port's would also work)
 import micropython as _real_micropython  # noqa: E402
