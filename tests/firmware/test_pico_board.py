@@ -160,6 +160,24 @@ def test_a_provisioned_token_draws_pin_before_loading_the_ocra_computation_and_l
     assert steps["response"]["lines"] == [RESPONSE, ""]
 
 
+def test_a_boot_imports_micropythons_built_ins_without_looking_for_them_on_the_flash(tmp_path, release_bundle):
+    """A plain `import os` of an extensible built-in first searches sys.path for an os.py
+    (a failed flash lookup at every boot on the chip, issue 18). Modules named as those
+    built-ins, put on the path, are found by such an import: the boot to PIN> finds none."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "shadowed.py").write_text("names = []\n")
+    for name in ("os", "time", "select", "hashlib", "binascii", "struct", "array", "json", "random"):
+        (shadow / (name + ".py")).write_text("import shadowed\nshadowed.names.append(%r)\nfrom u%s import *\n"
+                                             % (name, name))
+    first = scenario("boot", tmp_path, firmware=release_bundle, shadow=str(shadow))  # provisions the token
+    steps = scenario("boot", tmp_path, firmware=release_bundle, shadow=str(shadow))
+    for run in (first, steps):
+        assert run["pin"]["lines"] == ["PIN>", ""]
+        assert run["pin"]["shadowed"] == [], "imported by the plain name, looked up on the flash first"
+    assert steps["response"]["lines"] == [RESPONSE, ""], "the built-ins work as the u-names"
+
+
 # -- chunked serial input (issue 10, 1.2) ------------------------------------------------
 
 

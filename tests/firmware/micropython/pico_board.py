@@ -13,6 +13,8 @@
 #            set or its coin cell died) or "running" (fitted, OSF clear)
 #   rtc_time the DS3231's time registers 0x00-0x06 at power-up (a list of 7 bytes)
 #   set_to   the Unix time the rtc scenario sets over the link
+#   shadow   a folder put on sys.path with modules named as MicroPython's extensible
+#            built-ins (os.py, time.py, ...): a plain `import os` finds them first
 import sys
 import json
 import time
@@ -20,6 +22,8 @@ import gc
 
 sys.path.insert(0, sys.argv[1])
 OPTIONS = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+if "shadow" in OPTIONS:
+    sys.path.append(OPTIONS["shadow"])
 MACHINE = OPTIONS.get("machine", "Raspberry Pi Pico with RP2040")
 IS_W = "Pico W" in MACHINE or "Pico 2 W" in MACHINE
 
@@ -515,7 +519,8 @@ elif scenario == "boot":
     if token.config.state == "blank":
         provision()
     hold_power()
-    report(step="pin", files=files(), first_pin=first_pin[0])
+    report(step="pin", files=files(), first_pin=first_pin[0],
+           shadowed=getattr(sys.modules.get("shadowed"), "names", []))
     for k in ("1", "2", "3", "4"):
         hold_key(k)
     report(step="pin-keyed", files=files())
