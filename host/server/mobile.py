@@ -63,7 +63,10 @@ class WaitingLogin(BaseModel):
     expires_at: str
     question: str
     numbers: List[int]
+    # a withdrawal's (the app shows them, signs over them and names them in its answer)
     amount: Optional[str] = None
+    destination: Optional[str] = None
+    destination_digits: Optional[str] = None
 
 
 class Waiting(BaseModel):

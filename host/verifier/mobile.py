@@ -139,23 +139,40 @@ def check_signature(device_public, message, signature):
         raise VerifierError("bad-signature", "the signature is not the device's")
 
 
-def parse_signed(message, fields, most=MESSAGE_MAX):
+def parse_signed(message, fields, most=MESSAGE_MAX, together=()):
     """The JSON object of a signed message, which must be canonical and have
-    exactly `fields` (a signature over one spelling is not a signature over another)."""
+    exactly `fields` (a signature over one spelling is not a signature over another),
+    or exactly `fields` and `together`."""
     if not isinstance(message, str) or len(message.encode()) > most:
         raise VerifierError("bad-message", "the message must be canonical JSON of at most %d bytes" % most)
     try:
         obj = json.loads(message)
     except ValueError:
         raise VerifierError("bad-message", "the message must be canonical JSON")
-    if not isinstance(obj, dict) or set(obj) != set(fields) or canonical(obj) != message.encode():
-        raise VerifierError("bad-message", "the message must be canonical JSON with " + ", ".join(sorted(fields)))
+    if (not isinstance(obj, dict) or set(obj) not in (set(fields), set(fields) | set(together))
+            or canonical(obj) != message.encode()):
+        raise VerifierError("bad-message", "the message must be canonical JSON with " + ", ".join(sorted(fields))
+                            + (" (and " + ", ".join(together) + ")" if together else ""))
     return obj
 
 
+ANSWER_FIELDS = ("decision", "number", "response", "transaction")
+# A withdrawal's answer also names what the phone showed and signed over (docs/mobile.md).
+WITHDRAWAL_FIELDS = ("amount", "destination", "destination_digits")
+
+
 def parse_answer(message):
-    """A signed answer to a login: {decision, number, response, transaction}."""
-    obj = parse_signed(message, ("decision", "number", "response", "transaction"))
+    """A signed answer to a login: {decision, number, response, transaction}; to a
+    withdrawal, also {amount, destination, destination_digits} as the phone showed them."""
+    obj = parse_signed(message, ANSWER_FIELDS, together=WITHDRAWAL_FIELDS)
+    if "amount" in obj:
+        amount, text, digits = obj["amount"], obj["destination"], obj["destination_digits"]
+        if not isinstance(amount, str) or not 0 < len(amount) <= 12 or not all("0" <= c <= "9" for c in amount):
+            raise VerifierError("bad-message", "amount is the withdrawal's amount, its digits")
+        if not isinstance(text, str) or not 0 < len(text) <= 64:
+            raise VerifierError("bad-message", "destination is the withdrawal's destination account as shown")
+        if not isinstance(digits, str) or not 0 < len(digits) <= 8 or not all("0" <= c <= "9" for c in digits):
+            raise VerifierError("bad-message", "destination_digits are the destination's digits that are signed")
     decision, number, response, transaction = obj["decision"], obj["number"], obj["response"], obj["transaction"]
     if decision not in DECISIONS:
         raise VerifierError("bad-message", "decision is approve or decline")

@@ -11,6 +11,11 @@ wrong response sent with the transaction id would). A wrong number is counted
 too but ends the login at once: with three numbers to pick from, more tries
 would let a login the person did not start through by trying each. A decline,
 signed like an approval, ends the login at once and counts nothing.
+
+A withdrawal is signed (transaction signing, docs/protocol.md "Signing"): the poll
+shows its amount and destination, the phone's OCRA response is the signature over
+them, and its signed answer names them. An approval naming other values than the
+stored ones is a wrong response, whatever its OCRA response.
 """
 
 from sqlalchemy import select
@@ -25,6 +30,16 @@ from host.verifier.timefmt import iso
 WAITING_MAX = 10  # requests one poll returns: more than a person can have open
 
 
+def signed_values(row):
+    """A withdrawal challenge's amount and destination as the phone shows them and
+    names in its signed answer (docs/mobile.md)."""
+    return {"amount": str(row.amount), "destination": row.destination, "destination_digits": row.destination_digits}
+
+
+def _same_values(answer, row):
+    return all(answer[k] == v for k, v in signed_values(row).items())  # public values, not secrets
+
+
 class MobileApproval:
     def mobile_waiting(self, message, signature):
         """The logins waiting for the phone that signed this poll, oldest first:
@@ -36,8 +51,8 @@ class MobileApproval:
             dev = self._signing_phone(conn, poll["device"], message, signed)
             rows = conn.execute(
                 select(challenges.c.id, challenges.c.purpose, challenges.c.challenge, challenges.c.number,
-                       challenges.c.origin, challenges.c.created_at, challenges.c.expires_at, challenges.c.payload,
-                       users.c.username)
+                       challenges.c.origin, challenges.c.created_at, challenges.c.expires_at, challenges.c.amount,
+                       challenges.c.destination, challenges.c.destination_digits, users.c.username)
                 .join(users, users.c.id == challenges.c.user_id)
                 .where(challenges.c.device_id == dev.id).where(challenges.c.consumed == 0)
                 .where(challenges.c.expires_at > now).where(challenges.c.number.is_not(None))
@@ -47,8 +62,8 @@ class MobileApproval:
             item = {"transaction": row.id, "user": row.username, "purpose": row.purpose, "origin": row.origin or "",
                     "at": iso(row.created_at), "expires_at": iso(row.expires_at), "question": row.challenge,
                     "numbers": mobile.numbers_to_pick(row.number)}
-            if row.purpose == WITHDRAWAL:  # the person sees what they confirm
-                item["amount"] = self.keys.open(row.payload, "challenge:%s:payload" % row.id).decode()
+            if row.purpose == WITHDRAWAL:  # the person sees what they confirm, and the app signs over it
+                item.update(signed_values(row))
             waiting.append(item)
         return waiting
 
@@ -66,9 +81,16 @@ class MobileApproval:
             if row is None or row.kind != MOBILE or row.public_key is None or row.number is None:
                 raise VerifierError("bad-challenge-id", "no such challenge")
             mobile.check_signature(row.public_key, message.encode(), signed)  # before anything changes
+            if ("amount" in answer) != (row.purpose == WITHDRAWAL):
+                raise VerifierError("bad-message", "a withdrawal's answer, and only its, names its amount and "
+                                                   "destination")
             if answer["decision"] == "decline":
                 return self._decline(conn, row, now)
             response = kind(row.kind).normalize(answer["response"])
+            if row.purpose == WITHDRAWAL and not _same_values(answer, row):
+                # approved as shown for another withdrawal (changed on the way): a wrong response,
+                # counted and audited with the stored values, whatever response it carries
+                response = ""
             result = self._judge(conn, row, response, now, wrong_number=answer["number"] != row.number,
                                  accepted=APPROVED)  # the service waiting for it takes it once: complete()
         result.pop("card", None)  # an online card approved on the phone is the portal's to show, not the phone's

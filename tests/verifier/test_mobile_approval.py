@@ -162,11 +162,115 @@ def test_an_expired_login_is_not_shown_and_cannot_be_approved(phone):
 
 
 @pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
-def test_a_withdrawal_shows_its_amount_on_the_phone(phone):
+def test_a_withdrawal_shows_its_amount_and_destination_on_the_phone(phone):
     v, clock, app, key, serial = phone
-    v.start("alice", PASSWORD, device=serial, purpose="withdrawal", amount=1500)
+    v.start("alice", PASSWORD, device=serial, purpose="withdrawal", amount=1500, destination="Mizuho Bank 1234567")
     (waiting,) = poll(v, app, serial, clock.now)
     assert waiting["purpose"] == "withdrawal" and waiting["amount"] == "1500"
+    assert waiting["destination"] == "Mizuho Bank 1234567" and waiting["destination_digits"] == "1234567"
+
+
+# Transaction signing (docs/protocol.md "Signing"), built here from the document, not from dsc.signing.
+SIGNING_SUITE = "OCRA-1:HOTP-SHA256-8:QA26-PSHA1"
+DESTINATION = "Mizuho Bank 1234567"
+
+
+def signature(key, challenge, amount, digits, pin=PIN):
+    return ocra(SIGNING_SUITE, key, challenge + str(amount).rjust(12, "0") + digits.rjust(8, "0"), pin=pin)
+
+
+def signed_answer(app, transaction, number, response, amount, destination=DESTINATION, digits="1234567",
+                  decision="approve"):
+    """(message, signature) of a withdrawal's answer naming the values the phone showed."""
+    message = mobile.canonical({"amount": str(amount), "decision": decision, "destination": destination,
+                                "destination_digits": digits, "number": number, "response": response,
+                                "transaction": transaction}).decode()
+    return message, mobile.b64u(app.sign(message.encode()))
+
+
+def withdraw(v, serial, amount=150000):
+    return v.start("alice", PASSWORD, device=serial, purpose="withdrawal", amount=amount, destination=DESTINATION)
+
+
+def test_a_withdrawal_approved_on_the_phone_is_signed_over_its_amount_and_destination(phone):
+    v, clock, app, key, serial = phone
+    w = withdraw(v, serial)
+    (waiting,) = poll(v, app, serial, clock.now)
+    login_response = ocra(SUITE, key, waiting["question"], pin=PIN)
+    refused = v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], login_response, 150000))
+    assert refused == {"ok": False, "reason": "wrong response", "tries_left": 2}, "a login response signs nothing"
+    right = signature(key, waiting["question"], waiting["amount"], waiting["destination_digits"])
+    done = v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], right, 150000))
+    assert done["ok"] and done["purpose"] == "withdrawal" and done["amount"] == 150000
+    assert v.complete(w["challenge_id"])["purpose"] == "withdrawal"
+    replayed = v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], right, 150000))
+    assert replayed == {"ok": False, "reason": "challenge already used"}
+
+
+@pytest.mark.parametrize("other", [{"amount": 1500000}, {"destination": "Mizuho Bank 7654321", "digits": "7654321"},
+                                   {"destination": "Mallory Bank 1234567"}],
+                         ids=["amount", "account", "destination-text"])
+def test_a_phone_approval_for_other_values_is_refused_and_counted(phone, other):
+    """The phone showed other values than the server stored (changed on the way): its
+    answer names them and signs over them, and is a wrong response, audited with the
+    stored values; the withdrawal then goes through only for the stored ones."""
+    v, clock, app, key, serial = phone
+    w = withdraw(v, serial)
+    amount, digits = other.get("amount", 150000), other.get("digits", "1234567")
+    response = signature(key, w["challenge"], amount, digits)
+    got = v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], response, amount,
+                                         other.get("destination", DESTINATION), digits))
+    assert got == {"ok": False, "reason": "wrong response", "tries_left": 2}
+    (event,) = [e for e in v.audit_log("alice") if e["purpose"] == "withdrawal"]
+    assert (event["outcome"], event["reason"], event["amount"]) == ("fail", "wrong response", 150000)
+    assert v.complete(w["challenge_id"]) is None and v.challenge_state(w["challenge_id"]) == "pending"
+    right = signature(key, w["challenge"], 150000, "1234567")
+    assert v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], right, 150000))["ok"]
+
+
+def test_a_tampered_withdrawal_answer_fails_its_signature_and_changes_nothing(phone):
+    v, clock, app, key, serial = phone
+    w = withdraw(v, serial)
+    right = signature(key, w["challenge"], 150000, "1234567")
+    message, sig = signed_answer(app, w["challenge_id"], w["number"], right, 150000)
+    for tampered in (message.replace('"150000"', '"1500000"'), message.replace("1234567\"", "7654321\""),
+                     message.replace("Mizuho", "Mallory")):
+        assert tampered != message
+        with pytest.raises(VerifierError) as e:
+            v.mobile_answer(tampered, sig)
+        assert e.value.code == "bad-signature"
+    assert v.challenge_state(w["challenge_id"]) == "pending"
+    assert not [e for e in v.audit_log("alice") if e["purpose"] == "withdrawal"], "nothing counted or audited"
+    assert v.mobile_answer(message, sig)["ok"]
+
+
+def test_a_withdrawal_answer_must_name_its_values_and_a_login_answer_none(phone):
+    v, clock, app, key, serial = phone
+    w = withdraw(v, serial)
+    right = signature(key, w["challenge"], 150000, "1234567")
+    with pytest.raises(VerifierError) as e:
+        answer(v, app, w["challenge_id"], w["number"], right)  # an app that does not sign: no values named
+    assert e.value.code == "bad-message"
+    login = v.start("alice", PASSWORD, device=serial)
+    with pytest.raises(VerifierError) as e:
+        v.mobile_answer(*signed_answer(app, login["challenge_id"], login["number"],
+                                       ocra(SUITE, key, login["challenge"], pin=PIN), 150000))
+    assert e.value.code == "bad-message"
+    assert v.challenge_state(w["challenge_id"]) == v.challenge_state(login["challenge_id"]) == "pending"
+    declined = v.mobile_answer(*signed_answer(app, w["challenge_id"], w["number"], "", 150000, decision="decline"))
+    assert declined == {"ok": False, "reason": "declined"}
+
+
+def test_the_phones_offline_signature_for_other_values_is_refused(phone):
+    """Offline, the app computes the signature from the fields the person keys; typed
+    into the withdrawal page it is checked against the stored values."""
+    v, clock, app, key, serial = phone
+    for amount, digits in ((1501, "1234567"), (15000, "1234567"), (1500, "1234568"), (1500, "234567")):
+        w = withdraw(v, serial, amount=1500)
+        got = v.finish(w["challenge_id"], signature(key, w["challenge"], amount, digits))
+        assert got == {"ok": False, "reason": "wrong response", "tries_left": 2}, (amount, digits)
+        done = v.finish(w["challenge_id"], signature(key, w["challenge"], 1500, "1234567"))
+        assert done["ok"] and done["amount"] == 1500
 
 
 @pytest.mark.postgresql_under_fuzz  # reads and refusals: the races and state changes run on both
