@@ -37,7 +37,7 @@ STAFF_PASSWORD = "Staff-pw-for-mobile-9"
 CARD_USERS = ("cam", "tia", "staff")  # log in to the portal with a printed card
 # Helpers take a key of PINS, never the PIN itself: pytest shows a failing function's arguments.
 PINS = {"ann": "3579", "ben": "8642", "cam": "1357", "tia": "9753", "wes": "2580", "rex": "4826", "rex2": "6284",
-        "pat": "1470", "pat-new": "14702580", "una": "7531", "wrong": "0000"}
+        "pat": "1470", "pat-new": "14702580", "una": "7531", "vic": "9517", "wrong": "0000"}
 REFUSED = "The login failed: wrong number or PIN."
 WAIT = 10_000  # ms: the app polls every second; a loaded 2-core machine gets some slack
 
@@ -100,7 +100,7 @@ def site(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("mobile-app")
     cheap, passwords.N = passwords.N, 2 ** 4  # quick password checks: many logins here
     try:
-        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex", "pat", "una"))
+        db, keyring = make_db(tmp, users=("alice", "ann", "ben", "cam", "tia", "wes", "rex", "pat", "una", "vic"))
         v = service.Verifier(db, keyring)
         v.add_user("staff", STAFF_PASSWORD, role="helpdesk")
         printed = {name: v.issue_printed_card(name) for name in CARD_USERS}
@@ -540,6 +540,68 @@ def test_offline_the_app_opens_and_computes_the_response_for_the_same_transactio
     desktop.locator("details#no-notification").get_by_role("button", name="Log in").click()
     desktop.wait_for_url(site.url + "/")
     assert set(site.logins(serial)) - before == {transaction}, "one transaction for the whole login"
+
+
+# ---- withdrawals: signed over their amount and destination (issue 19) ------------------
+
+
+def offline_signature(phone, serial, challenge, amount, destination, pin_of):
+    """The app's offline response for a withdrawal, each field keyed in its own box."""
+    phone.locator('li.account[data-serial="%s"] button.respond' % serial).click()
+    phone.locator("input#respond-pin").fill(PINS[pin_of])
+    phone.locator("input#respond-challenge").fill(challenge)
+    phone.locator("input#respond-withdrawal").check()
+    phone.get_by_label("Amount", exact=True).fill(str(amount))
+    phone.get_by_label("Destination account digits").fill(destination)
+    phone.locator("button#respond-go").click()
+    # waited for without Playwright's expect, which would print the response if it failed
+    phone.wait_for_function("() => /^\\s*[0-9]{8}\\s*$/.test(document.querySelector('output#response').textContent)")
+    return phone.locator("output#response").inner_text().strip()
+
+
+def test_a_withdrawal_is_approved_as_shown_and_refused_when_changed_on_the_way(site, new_page, secrets_sent):
+    """The app shows a withdrawal's amount and destination and signs over them: approved as
+    the server asked, it goes through; changed on the way to the phone (here the poll's
+    answer, as a proxy or a script could change it), the phone's signature is for other
+    values and the server refuses it, counted. Offline, the signature keyed for other
+    values is refused and the right one confirms. (The service worker is blocked so that
+    the test's route sees the app's API calls.)"""
+    phone = new_page("phone", service_workers="block")
+    serial = activate_by_link(phone, site, "vic")
+    destination = "Mizuho Bank 1234567"
+    first = site.v.issue("vic", device=serial, purpose="withdrawal", amount=1500, destination=destination)
+    article = waiting_request(phone, site, serial)
+    expect(article.locator(".amount")).to_have_text("Amount 1,500")
+    expect(article.locator(".destination")).to_have_text("To " + destination)
+    pick_and_approve(article, str(first["number"]), "vic")
+    expect(phone.locator("#message")).to_have_text("Approved", timeout=WAIT)
+    assert site.v.challenge_state(first["challenge_id"]) == "accepted"
+
+    def ten_times_more(route):
+        found = route.fetch()
+        body = found.json()
+        for item in body["waiting"]:
+            item["amount"] = str(int(item["amount"]) * 10)
+        route.fulfill(response=found, json=body)
+
+    phone.route("**/mobile/api/waiting*", ten_times_more)
+    second = site.v.issue("vic", device=serial, purpose="withdrawal", amount=1500, destination=destination)
+    article = waiting_request(phone, site, serial)
+    expect(article.locator(".amount")).to_have_text("Amount 15,000")
+    pick_and_approve(article, str(second["number"]), "vic")
+    expect(phone.locator("#error")).to_have_text(REFUSED[:-1] + ". Tries left for this request: 2.", timeout=WAIT)
+    phone.unroute("**/mobile/api/waiting*")
+    assert site.v.challenge_state(second["challenge_id"]) == "pending"
+    refused = [e for e in site.v.audit_log(name="vic") if e["purpose"] == "withdrawal" and e["outcome"] == "fail"]
+    assert [(e["reason"], e["amount"]) for e in refused] == [("wrong response", 1500)]
+
+    # its third and last try would close it: one wrong (another destination), then the right one
+    for amount, digits, outcome in ((1500, "1234568", "wrong response"), (1500, "1234567", None)):
+        typed = offline_signature(phone, serial, second["challenge"], amount, digits, "vic")
+        secrets_sent.add(typed)
+        got = site.v.finish(second["challenge_id"], typed)
+        assert got.get("reason") == outcome, (amount, digits, got.get("reason"))
+    assert got["amount"] == 1500
 
 
 # ---- the phone and its keys --------------------------------------------------------------

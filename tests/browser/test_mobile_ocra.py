@@ -107,7 +107,10 @@ def test_a_wrong_challenge_or_pin_is_refused_in_the_app(app_page):
 def test_signed_messages_are_the_bytes_the_server_checks(app_page):
     messages = [{"decision": "approve", "number": 42, "response": "48391045", "transaction": "ab" * 16},
                 {"device": "MA-00A1B2C3", "poll": 1764531000},
-                {"activation": "x" * 32, "pin": "y" * 64}]
+                {"activation": "x" * 32, "pin": "y" * 64},
+                # a withdrawal's answer names its destination as the bank shows it: any script (ensure_ascii)
+                {"amount": "150000", "decision": "approve", "destination": "みずほ銀行 Café ~\"\\ 💴 1234567",
+                 "destination_digits": "1234567", "number": 42, "response": "48391045", "transaction": "ab" * 16}]
     got = app_page.evaluate("""async (messages) => {
       const protocol = await import("/mobile/protocol.js");
       return messages.map((m) => protocol.canonical(m));

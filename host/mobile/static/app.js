@@ -6,6 +6,7 @@ import * as accounts from "./accounts.js";
 import { lang, t, translatePage } from "./i18n.js";
 import * as ocra from "./ocra.js";
 import * as protocol from "./protocol.js";
+import * as signing from "./signing.js";
 
 const POLL_MS = 1000;  // while a request is shown; otherwise a long poll (see pollLoop)
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -247,7 +248,10 @@ function addRequest(account, item) {
                                                              account: account.id } },
     el("h3", {}, t(heading, item)),
     el("p", { class: "origin" }, t("From {origin}, at {time}", { origin: item.origin || t("an unknown place"), time: when.toLocaleTimeString() })),
-    item.amount ? el("p", { class: "amount" }, t("Amount {amount}", item)) : "",
+    ...(withdrawal(item) ? [
+      el("p", { class: "amount" }, t("Amount {amount}", { amount: Number(item.amount).toLocaleString(lang) })),
+      el("p", { class: "destination" }, t("To {destination}", item)),
+      el("p", { class: "signing" }, t("Approving signs this amount and destination: check both against the withdrawal you intend."))] : []),
     el("fieldset", {}, el("legend", {}, t("Pick the number shown on the login page")), ...numbers),
     changing ? el("p", { class: "pin-change" }, t("Enter the NEW PIN you chose in the portal, not the old one.")) : "",
     el("label", { for: pinId }, t(changing ? "New PIN" : "PIN")),
@@ -262,6 +266,16 @@ function addRequest(account, item) {
   if (navigator.vibrate) { navigator.vibrate(200); }
 }
 
+// A withdrawal is signed (docs/mobile.md): the server's request carries its amount and destination.
+function withdrawal(item) { return item.purpose === "withdrawal"; }
+
+// The OCRA response: for a withdrawal the signature over its challenge, amount and destination's digits.
+function ocraResponse(account, challenge, pin, values = null) {
+  if (!values) { return ocra.response(account.ocraKey, ocra.parseSuite(account.suite), challenge, pin); }
+  return ocra.response(account.ocraKey, ocra.parseSuite(signing.suiteFor(account.suite)),
+                       signing.question(challenge, values.amount, values.destination_digits), pin);
+}
+
 function pick(article, button) {
   for (const b of article.querySelectorAll("button.number")) { b.setAttribute("aria-pressed", String(b === button)); }
 }
@@ -274,14 +288,17 @@ async function answer(account, item, article, decision) {
   if (decision === "approve") {
     if (!picked) { fail(t("Pick the number the login page shows.")); return; }
     if (!ocra.PIN_PATTERN.test(pin)) { fail(t("Enter your PIN: 4 to 8 digits.")); return; }
-    response = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), item.question, pin);
+    response = await ocraResponse(account, item.question, pin, withdrawal(item) ? item : null);
   }
   article.querySelector("input.pin").value = "";
   article.dataset.busy = "1";
+  const message = { decision, number, response, transaction: item.transaction };
+  if (withdrawal(item)) {  // the answer names what was shown, so the server refuses it for any other
+    Object.assign(message, { amount: item.amount, destination: item.destination, destination_digits: item.destination_digits });
+  }
   let reply;
   try {
-    reply = await api(account.server, "/answer",
-      await protocol.signed(account.deviceKey, { decision, number, response, transaction: item.transaction }));
+    reply = await api(account.server, "/answer", await protocol.signed(account.deviceKey, message));
   } catch (e) {
     delete article.dataset.busy;
     fail(t("The server could not be reached. Use “Get a response” and type it on the login page."));
@@ -312,6 +329,7 @@ function openRespond(account) {
   state.responding = account;
   $("#respond-who").textContent = t("For {who}.", { who: account.user + " (" + account.serial + ")" });
   $("#response").textContent = "";
+  $("#respond-amount").value = ""; $("#respond-destination").value = "";
   show("respond", true);
   $("#respond-pin").focus();
 }
@@ -323,10 +341,16 @@ async function respond(event) {
   const pin = $("#respond-pin").value, challenge = $("#respond-challenge").value.replace(/\s/g, "");
   if (!ocra.PIN_PATTERN.test(pin)) { fail(t("The PIN must be 4 to 8 digits.")); return; }
   if (!/^\d{6}$/.test(challenge)) { fail(t("The challenge has 6 digits.")); return; }
+  let values = null;
+  if ($("#respond-withdrawal").checked) {  // each field keyed on its own, as on the token
+    values = { amount: $("#respond-amount").value.replace(/\s/g, ""), destination_digits: $("#respond-destination").value.replace(/\s/g, "") };
+    if (!/^[0-9]{1,12}$/.test(values.amount) || !Number(values.amount)) { fail(t("The amount is 1 to 12 digits, without separators.")); return; }
+    if (!/^[0-9]{1,8}$/.test(values.destination_digits)) { fail(t("The destination account digits are 1 to 8 digits.")); return; }
+  }
   try {
-    $("#response").textContent = await ocra.response(account.ocraKey, ocra.parseSuite(account.suite), challenge, pin);
+    $("#response").textContent = await ocraResponse(account, challenge, pin, values);
     $("#respond-pin").value = "";
-    say(t("Type this response on the login page."));
+    say(t(values ? "Type this signature on the withdrawal page." : "Type this response on the login page."));
   } catch (e) {
     fail(t("No response could be computed: {why}", { why: e.message }));
   }
@@ -365,6 +389,10 @@ function start() {
   $("#add-form").addEventListener("submit", (e) => { e.preventDefault(); activate($("#server").value, $("#code").value); });
   $("#pin-form").addEventListener("submit", finishActivation);
   $("#respond-form").addEventListener("submit", respond);
+  $("#respond-withdrawal").addEventListener("change", (e) => {
+    show("respond-signing", e.target.checked);
+    $("#respond-amount").required = $("#respond-destination").required = e.target.checked;
+  });
   $("#respond-close").addEventListener("click", () => { show("respond", false); state.responding = null; });
   $("#server").value = location.origin;
   if ("serviceWorker" in navigator) {

@@ -84,6 +84,16 @@ const JA = {
   "Type this response on the login page.": "このレスポンスをログイン画面に入力してください。",
   "No response could be computed: {why}": "レスポンスを計算できません: {why}",
   "Language": "言語",
+  "To {destination}": "振込先 {destination}",
+  "Approving signs this amount and destination: check both against the withdrawal you intend.":
+    "承認すると、この金額と振込先に署名します。意図した出金と両方が一致するか確認してください。",
+  "A withdrawal: sign its amount and destination": "出金：金額と振込先に署名する",
+  "Key them from the withdrawal you intend, not only from the page.": "画面の表示だけでなく、意図した出金の内容から入力してください。",
+  "Amount": "金額",
+  "Destination account digits": "振込先口座番号（数字）",
+  "The amount is 1 to 12 digits, without separators.": "金額は区切りなしの1～12桁の数字です。",
+  "The destination account digits are 1 to 8 digits.": "振込先口座番号は1～8桁の数字です。",
+  "Type this signature on the withdrawal page.": "この署名を出金画面に入力してください。",
 };
 
 const LANGUAGES = ["en", "ja"];

@@ -20,11 +20,13 @@ export function unb64u(text) {
 }
 
 // What the server signs over: JSON with sorted keys and no spaces, the bytes of
-// Python's json.dumps(sort_keys=True, separators=(",", ":")) for our flat ASCII messages.
+// Python's json.dumps(sort_keys=True, separators=(",", ":")) for our flat messages,
+// whose ensure_ascii writes every character past "~" (a destination's text may
+// have some) as \uXXXX of its UTF-16 units, lowercase.
 export function canonical(obj) {
   const sorted = {};
   for (const k of Object.keys(obj).sort()) { sorted[k] = obj[k]; }
-  return JSON.stringify(sorted);
+  return JSON.stringify(sorted).replace(/[\u007f-\uffff]/g, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
 }
 
 // The two key pairs an activation starts with; only the public halves can be exported.
