@@ -139,6 +139,29 @@ def test_a_malformed_answer_is_refused_with_one_error(message, why):
     assert e.value.code == "bad-message" and why in str(e.value), str(e.value)
 
 
+def withdrawal_answer(**values):
+    fields = {"amount": "150000", "destination": "Mizuho Bank 1234567", "destination_digits": "1234567"}
+    fields.update(values)
+    return mobile.canonical(dict(json.loads(answer()), **fields)).decode()
+
+
+@pytest.mark.parametrize("message, why", [
+    (withdrawal_answer(amount=150000), "amount"), (withdrawal_answer(amount="1,500"), "amount"),
+    (withdrawal_answer(amount=""), "amount"), (withdrawal_answer(amount="1" * 13), "amount"),
+    (withdrawal_answer(destination=""), "destination"), (withdrawal_answer(destination="x" * 65), "destination"),
+    (withdrawal_answer(destination=7), "destination"), (withdrawal_answer(destination_digits="12-4"), "digits"),
+    (withdrawal_answer(destination_digits="123456789"), "digits"), (withdrawal_answer(destination_digits=""), "digits"),
+    (withdrawal_answer()[:-1] + ',"zz":1}', "canonical"),
+    (mobile.canonical({k: v for k, v in json.loads(withdrawal_answer()).items() if k != "destination"}).decode(),
+     "canonical"),
+])
+def test_a_malformed_withdrawal_answer_is_refused_with_one_error(message, why):
+    with pytest.raises(VerifierError) as e:
+        mobile.parse_answer(message)
+    assert e.value.code == "bad-message" and why in str(e.value), str(e.value)
+    assert mobile.parse_answer(withdrawal_answer())["destination_digits"] == "1234567"
+
+
 def test_a_decline_is_a_signed_message_too():
     decline = answer(decision="decline", response="")
     assert mobile.parse_answer(decline)["decision"] == "decline"
