@@ -20,12 +20,11 @@ import pytest
 from sqlalchemy import select
 
 from host.verifier import store
-from tests import log_scan
-from tests.browser.test_mobile_app import (PINS, WAIT, Site, activate_by_link, approve_login, open_app,
-                                           pick_and_approve, waiting_request)
+from tests.browser import test_mobile_app
+from tests.browser.test_mobile_app import WAIT, activate_by_link, approve_login, open_app, pick_and_approve, waiting_request
 from tests.browser.test_portal_flows import log_in
 from tests.ocra_reference import ocra
-from tests.server.conftest import KEY, PIN, Server, make_db, request_secrets
+from tests.server.conftest import KEY, PIN
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect
 pytestmark = pytest.mark.xdist_group("signing-mitb")  # one server for the module
@@ -36,28 +35,12 @@ DESTINATION_DIGITS = "1234567"  # the last digits of the text: what the user key
 TOKEN_AMOUNT, TOKEN_MALWARE_AMOUNT = 150_000, 9_000_000  # a token has no withdrawal limit
 PHONE_AMOUNT, PHONE_MALWARE_AMOUNT = 15_000, 190_000  # both within the phone's 200,000 a day
 
+site = test_mobile_app.site  # a server of this module's own, as the mobile tests': alice has the token, ann no device
+
 
 def shown(amount):
     """The amount as a page may show it: 9,000,000 or 9000000."""
     return re.compile(r"(?<![0-9,])%s(?![0-9,])" % "{:,}".format(amount).replace(",", ",?"))
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory, secrets_sent):
-    """A server of this module's own: alice has the token (make_db), ann a phone."""
-    tmp = tmp_path_factory.mktemp("signing-mitb")
-    db, keyring = make_db(tmp, users=("alice", "ann"))
-    secrets_sent.add(PINS["ann"])
-    server = Server(tmp, db, keyring)
-    s = Site(server, db, keyring, {})
-    try:
-        yield s
-    finally:
-        s.v.close()
-        server.stop()
-    log = server.log_text()
-    assert not log_scan.leaked(log, request_secrets), "a secret reached the server's log"
-    assert "Traceback" not in log
 
 
 def malware_changes_the_amount(page, site, to):
