@@ -86,7 +86,7 @@ def response(suite, key, question, counter=None, pin=None, pin_hash=None, sessio
     return truncate(suite, crypto.Hmac(suite.hash_name, key).digest(msg))
 
 
-def verify(suite, key, question, response_, counter=None, pin=None, pin_hash=None, session=None, timestamp=None):
-    """True when `response_` matches, compared in constant time."""
+def verify(suite, key, question, given, counter=None, pin=None, pin_hash=None, session=None, timestamp=None):
+    """True when the `given` response matches, compared in constant time."""
     expected = response(suite, key, question, counter, pin, pin_hash, session, timestamp)
-    return crypto.equal(expected, response_)
+    return crypto.equal(expected, given)
