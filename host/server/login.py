@@ -3,10 +3,10 @@
 Every rule (names, purposes, PINs, amounts, lockout) is the library's; these
 routes check only JSON types."""
 
-from typing import Optional
+from typing import Literal, Optional
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from host.server import mobile, threads, throttle
 from host.server.errors import error, rejected, responses, verifier_error
@@ -23,6 +23,21 @@ class StartRequest(BaseModel):
     purpose: StrictStr = "login"
     new_pin: Optional[StrictStr] = None
     amount: Optional[StrictInt] = None
+    destination: Optional[StrictStr] = Field(None, description="a withdrawal's destination account as the bank "
+                                                               "shows it, e.g. \"Mizuho Bank 1234567\"")
+    destination_digits: Optional[StrictStr] = Field(None, description="the destination's digits the user keys "
+                                                                      "(1-8; default: the last 8 digits of "
+                                                                      "`destination`)")
+
+
+class Sign(BaseModel):
+    """What a signing device's response covers (docs/protocol.md, "Signing")."""
+    challenge: str
+    amount: str = Field(description="the amount in minor units, as keyed")
+    destination: str = Field(description="the destination's digits, as keyed")
+    entry: Literal["keypad", "phone"] = Field(description="keypad: the user keys the challenge, the amount and the "
+                                                          "destination into the token (after A and the PIN), in this "
+                                                          "order; phone: the phone shows them in its approval request")
 
 
 class Challenge(BaseModel):
@@ -36,6 +51,9 @@ class Challenge(BaseModel):
     expires_at: str
     expires_in: float
     amount: Optional[int] = None
+    destination: Optional[str] = None
+    destination_digits: Optional[str] = None
+    sign: Optional[Sign] = Field(None, description="a withdrawal on a signing device: the fields its response signs")
     number: Optional[int] = None  # for a phone: the number its user must pick (docs/mobile.md)
 
 
@@ -46,7 +64,7 @@ class FinishRequest(BaseModel):
 
 
 class Finished(BaseModel):
-    model_config = ConfigDict(extra="allow")  # what a purpose adds: amount, shared_with, card
+    model_config = ConfigDict(extra="allow")  # what a purpose adds: amount, destination, shared_with, card
     ok: bool
     user: str
     device: str
@@ -64,6 +82,8 @@ def start(body: StartRequest, request: Request):
     try:
         ch = request.app.state.verifier.start(body.username, body.password, device=body.device, purpose=body.purpose,
                                               new_pin=body.new_pin, amount=body.amount,
+                                              destination=body.destination,
+                                              destination_digits=body.destination_digits,
                                               origin=mobile.origin(request, "login API"))
     except VerifierError as e:
         metrics.outcome("start", e.code)

@@ -265,6 +265,8 @@ def reprint_card(name: str, serial: str, request: Request, format: CardFormat = 
 
 class Withdrawal(BaseModel):
     amount: int
+    destination: Optional[str] = Field(description="as the bank shows it; null for one confirmed before schema 11")
+    destination_digits: Optional[str] = Field(description="the digits a signing device signed")
     device: str
     kind: str
     at: str
@@ -279,6 +281,12 @@ class WithdrawalSummary(BaseModel):
 class NewWithdrawal(BaseModel):
     model_config = ConfigDict(extra="forbid")
     amount: StrictInt
+    destination: Optional[StrictStr] = Field(None, max_length=200, description="the destination account as the "
+                                                                              "bank shows it (required: the library "
+                                                                              "says so, 400 bad-destination)")
+    destination_digits: Optional[StrictStr] = Field(None, max_length=200, description="the digits the user keys "
+                                                                                      "(default: the last 8 digits "
+                                                                                      "of `destination`)")
     device: Optional[StrictStr] = Field(None, max_length=200)
 
 
@@ -292,7 +300,8 @@ def withdrawals(name: str, request: Request):
 def withdraw(name: str, body: NewWithdrawal, request: Request):
     """A challenge that confirms a withdrawal, for an application that has its own
     signed-in session (so no password); answered at /api/v1/login/finish."""
-    return verifier(request).issue(name, device=body.device, purpose="withdrawal", amount=body.amount)
+    return verifier(request).issue(name, device=body.device, purpose="withdrawal", amount=body.amount,
+                                   destination=body.destination, destination_digits=body.destination_digits)
 
 
 # ---- the audit log --------------------------------------------------------------------
@@ -306,6 +315,9 @@ class Event(BaseModel):
     outcome: str
     reason: str
     actor: str = Field(description='who acted when not the user: "apikey:ID" for the operator API')
+    amount: Optional[int] = Field(description="a withdrawal's amount, as the server stored it")
+    destination: Optional[str] = Field(description="a withdrawal's destination (schema 11 on)")
+    destination_digits: Optional[str] = Field(description="the destination's digits a signing device signs")
 
 
 class AuditPage(BaseModel):

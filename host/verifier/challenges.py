@@ -31,7 +31,8 @@ ACCEPTED, APPROVED, COMPLETED = 1, 2, 3
 _FINISH_QUERY = (
     select(challenges.c.id.label("challenge_id"), challenges.c.user_id.label("challenge_user"),
            challenges.c.purpose, challenges.c.challenge, challenges.c.payload, challenges.c.expires_at,
-           challenges.c.consumed, challenges.c.attempts, challenges.c.number, users.c.username, devices)
+           challenges.c.consumed, challenges.c.attempts, challenges.c.number, challenges.c.amount,
+           challenges.c.destination, challenges.c.destination_digits, users.c.username, devices)
     .join(users, users.c.id == challenges.c.user_id)
     .join(devices, devices.c.id == challenges.c.device_id)
     .where(challenges.c.id == bindparam("challenge_id"))
@@ -114,11 +115,13 @@ class Challenges:
             raise VerifierError("bad-credentials", BAD_CREDENTIALS)
         return user
 
-    def start(self, name, password, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None):
+    def start(self, name, password, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None,
+              destination=None, destination_digits=None):
         """Check the password, then issue a challenge for a device of the user's.
-        What a purpose needs (a new PIN, an amount) is checked before anything counts.
+        What a purpose needs (a new PIN; a withdrawal's amount and destination, whose
+        digits to key default to the text's last 8) is checked before anything counts.
         `origin`: where the login comes from (address, application), shown by a phone that approves it."""
-        needs = self._purpose_input(purpose, new_pin, amount, origin)
+        needs = self._purpose_input(purpose, new_pin, amount, origin, destination, destination_digits)
         user = self.check_password(name, password, purpose)
         now = self.clock()
         try:
@@ -129,9 +132,10 @@ class Challenges:
                     audit_log.record(conn, now, user.username, "", purpose, "fail", "no usable device")
             raise
 
-    def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None):
+    def issue(self, name, device=None, purpose=LOGIN, new_pin=None, amount=None, origin=None, destination=None,
+              destination_digits=None):
         """A challenge for a user whose first factor a portal has already checked."""
-        needs = self._purpose_input(purpose, new_pin, amount, origin)
+        needs = self._purpose_input(purpose, new_pin, amount, origin, destination, destination_digits)
         name = inputs.username(name)
         with self.engine.connect() as conn:
             user = conn.execute(_USER, {"name": name}).first()
@@ -139,47 +143,55 @@ class Challenges:
             raise VerifierError("no-user", "no user %s" % name)
         return self._issue(user, device, purpose, self.clock(), **needs)
 
-    def _purpose_input(self, purpose, new_pin, amount, origin=None):
+    def _purpose_input(self, purpose, new_pin, amount, origin=None, destination=None, destination_digits=None):
         needs = {"origin": inputs.origin(origin)} if origin is not None else {}
-        needs.update(self._purpose_needs(purpose, new_pin, amount))
+        needs.update(self._purpose_needs(purpose, new_pin, amount, destination, destination_digits))
         return needs
 
-    def _purpose_needs(self, purpose, new_pin, amount):
+    def _purpose_needs(self, purpose, new_pin, amount, destination=None, destination_digits=None):
         if purpose not in PURPOSES:
             raise VerifierError("bad-purpose", "purpose must be one of " + ", ".join(PURPOSES))
         if purpose == SHARE:
             raise VerifierError("bad-purpose", "a share starts from the owner's side (dsc token share)")
         if purpose == WITHDRAWAL:
-            return {"amount": inputs.amount(amount)}
+            amount = inputs.amount(amount)
+            if destination is None:
+                raise VerifierError("bad-destination", "a withdrawal needs its destination account")
+            return {"amount": amount, "destination": inputs.destination(destination, destination_digits)}
         if amount is not None:
             raise VerifierError("bad-amount", "only a withdrawal takes an amount")
+        if destination is not None or destination_digits is not None:
+            raise VerifierError("bad-destination", "only a withdrawal takes a destination")
         if purpose == PIN_CHANGE:
             return {"new_pin": inputs.pin(new_pin, "the new PIN")}
         if new_pin is not None:
             raise VerifierError("bad-pin", "only a PIN change takes a new PIN")
         return {}
 
-    def _issue(self, user, device, purpose, now, new_pin=None, amount=None, payload=None, origin=None):
+    def _issue(self, user, device, purpose, now, new_pin=None, amount=None, payload=None, origin=None,
+               destination=(None, None)):
         if device is not None:
             device = inputs.serial(device)
         with self.engine.begin() as conn:
             dev = self._pick_device(conn, user.id, device, purpose, now, amount)
             k = kind(dev.kind)
+            signs = purpose == WITHDRAWAL and k.signs  # the response is a signature over the amount and destination
             if purpose == WITHDRAWAL:
-                payload = str(amount).encode()
+                payload = str(amount).encode()  # as before schema 11, for the phone's waiting list
             elif purpose == PIN_CHANGE:
                 suite = self.suite(dev.suite)
                 if not suite.pin_hash:
                     raise VerifierError("no-pin", "this token's suite takes no PIN")
                 payload = suite.pin_digest(new_pin)
             challenge_id = secrets.token_hex(16)
-            text = k.challenge(dev, self)
+            text = k.challenge(dev, self, signing_challenge=signs)
             number = k.number_to_match()
             conn.execute(challenges.insert(), dict(
                 id=challenge_id, user_id=user.id, device_id=dev.id, purpose=purpose, challenge=text,
                 payload=self.keys.seal(conn, payload, "challenge:%s:payload" % challenge_id) if payload else None,
                 created_at=now, expires_at=now + self.policy.challenge_ttl, consumed=0, number=number,
-                origin=origin, declined=0))
+                origin=origin, declined=0, amount=amount, destination=destination[0],
+                destination_digits=destination[1]))
         if dev.kind == MOBILE:  # committed: the server may wake the phone (mobile_push.py)
             self._notify_phone(dev.id)
         expires = now + self.policy.challenge_ttl
@@ -188,6 +200,11 @@ class Challenges:
                   "expires_in": self.policy.challenge_ttl, "prompt": k.prompt, "amount": amount}
         if number is not None:
             issued["number"] = number
+        if purpose == WITHDRAWAL:
+            issued.update(destination=destination[0], destination_digits=destination[1])
+        if signs:  # what the user keys into the token, in this order; or checks on the phone, which shows it
+            issued["sign"] = {"challenge": text, "amount": str(amount), "destination": destination[1],
+                              "entry": "phone" if dev.kind == MOBILE else "keypad"}
         return issued
 
     def _pick_device(self, conn, user_id, serial, purpose, now, amount=None):
@@ -320,35 +337,38 @@ class Challenges:
         k = kind(row.kind)
         name, label = row.username, k.describe(row)
         if now >= row.expires_at:
-            audit_log.record(conn, now, name, label, row.purpose, "fail", "expired")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="expired")
             return {"ok": False, "reason": "challenge expired"}
         locked, counting, failures = self.lockout.check(
             conn, name, now, row.reset_id, counting=row.counting or not store.one_writer_at_a_time(conn))
         streak.extend(failures)
         if locked:
             self.lockout.fail(conn, name, now, "locked")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", "locked")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="locked")
             return {"ok": False, "reason": "locked",
                     "message": self.lockout.message(now + self.policy.lockout_duration)}
         if not self._may_answer(row, row.purpose, now):  # revoked, turned off or expired since it was asked
-            audit_log.record(conn, now, name, label, row.purpose, "fail", "device not usable")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="device not usable")
             return {"ok": False, "reason": "device not usable"}
         if wrong_number:
             self.lockout.fail(conn, name, now, "wrong number")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong number")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="wrong number")
             return {"ok": False, "reason": "wrong number"}
         payload = self.keys.open(row.payload, "challenge:%s:payload" % challenge_id) if row.payload else None
         secret = self.keys.open(row.secret, "device:%d:secret" % row.id)
+        # a signing device's response to a withdrawal must be a signature over the amount and
+        # destination stored with the challenge: one for other values is a wrong response
+        signed = (row.amount, row.destination_digits) if row.purpose == WITHDRAWAL and k.signs else None
         matched = k.check(row, secret, row.challenge, response, now, self,
-                          pin_hash=payload if row.purpose == PIN_CHANGE else None)
+                          pin_hash=payload if row.purpose == PIN_CHANGE else None, signed=signed)
         if matched is None:
             self.lockout.fail(conn, name, now, "wrong response")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="wrong response")
             return {"ok": False, "reason": "wrong response"}
         try:
             extra = self._carry_out(conn, row, payload, now)
         except _Refuse as refused:
-            audit_log.record(conn, now, name, label, row.purpose, "fail", refused.code)
+            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason=refused.code)
             return {"ok": False, "reason": refused.code, "message": str(refused)}
         changes = dict(matched)
         if row.purpose == ACTIVATION or (row.status == "shipped" and status(row, now, self.policy) == "active"):
@@ -361,7 +381,7 @@ class Challenges:
             self._revoke_temporary(conn, row.user_id, now)
         if counting:
             self.lockout.reset(conn, name, now)
-        audit_log.record(conn, now, name, label, row.purpose, "ok", "")
+        audit_log.record(conn, now, name, label, row.purpose, "ok", challenge=row)
         result = {"ok": True, "user": name, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
         result.update(extra or {})
         return result
@@ -369,11 +389,10 @@ class Challenges:
     def _carry_out(self, conn, row, payload, now):
         """What a right response for each purpose does beyond logging in."""
         if row.purpose == WITHDRAWAL:
-            amount = inputs.amount_text(payload.decode())
-            if not withdrawals.allows(conn, self.policy, row.user_id, row.kind, amount, now, locked=True):
+            if not withdrawals.allows(conn, self.policy, row.user_id, row.kind, row.amount, now, locked=True):
                 raise _Refuse("limit", "the amount exceeds this device's withdrawal limits")
-            withdrawals.record(conn, row.user_id, row, amount, now)
-            return {"amount": amount}
+            withdrawals.record(conn, row.user_id, row, now)
+            return {"amount": row.amount, "destination": row.destination, "destination_digits": row.destination_digits}
         if row.purpose == SHARE:
             requester = int(payload.decode())
             who = conn.execute(select(users.c.username).where(users.c.id == requester)).scalar()

@@ -50,6 +50,12 @@ def add_parsers(sub):
         parser.add_argument("--serial", required=required, help=what)
         return parser
 
+    def destination_options(parser):  # required for a withdrawal: the library says so in one line
+        parser.add_argument("--destination",
+                            help="the withdrawal's destination account as the bank shows it, e.g. 'Mizuho Bank 1234567'")
+        parser.add_argument("--destination-digits", help="the digits keyed on a signing device (1-8; default: the "
+                                                         "destination's last 8 digits)")
+
     dbs = actions("db", "the verifier's database", "db_command")
     verifier_command(dbs.add_parser("init", help="create or migrate the database (mode 0600) and, for a new one, "
                                                  "the master key file named by DSC_MASTER_KEY_FILE"))
@@ -123,6 +129,7 @@ def add_parsers(sub):
 
     c = named(verifier_command(sub.add_parser("withdraw", help="confirm a withdrawal with a device whose limits allow it")))
     c.add_argument("--amount", required=True, help="whole currency units, 1 to %d" % MAX_AMOUNT)
+    destination_options(c)
 
     aus = actions("auth", "second-factor authentication, for scripts", "auth_command")
     c = named(verifier_command(aus.add_parser("start", help="check the password (stdin), print a challenge as JSON")))
@@ -130,6 +137,7 @@ def add_parsers(sub):
     c.add_argument("--device", help="the device's serial (default: the highest-level active one)")
     c.add_argument("--purpose", default="login", choices=PURPOSES, help="what the challenge confirms (default login)")
     c.add_argument("--amount", help="the amount, for --purpose withdrawal")
+    destination_options(c)
     c.add_argument("--new-pin-stdin", action="store_true",
                    help="for --purpose pin-change: read the new PIN from stdin, on the line after the password")
     c = verifier_command(aus.add_parser("finish", help="judge a response; JSON, exit 0 when it is right"))
@@ -272,7 +280,8 @@ def _run(args, service):
     if args.command == "withdraw":
         amount = inputs.amount_text(args.amount)
         v = _open(args, service)
-        ch = v.start(args.name, _ask("Password: ", secret=True), purpose="withdrawal", amount=amount)
+        ch = v.start(args.name, _ask("Password: ", secret=True), purpose="withdrawal", amount=amount,
+                     destination=args.destination, destination_digits=args.destination_digits)
         return _answer(v, ch, "withdrawal of %s confirmed" % _money(amount))
     v = _open(args, service)
     for event in v.audit_log(args.name, outcome=args.outcome, after_id=args.after, limit=args.limit):
@@ -346,7 +355,7 @@ def _auth(args, service):
         try:
             amount = None if args.amount is None else inputs.amount_text(args.amount)
             ch = v.start(args.name, password, device=args.device, purpose=args.purpose, amount=amount,
-                         new_pin=new_pin)
+                         new_pin=new_pin, destination=args.destination, destination_digits=args.destination_digits)
         except service.VerifierError as e:
             raise Refused({"ok": False, "error": e.code, "message": str(e)})
         return _print_json(dict(ch, ok=True))
@@ -407,8 +416,11 @@ def _answer(v, ch, success, keep=False):
     from host.verifier.errors import VerifierError
 
     shown = (": " + ch["challenge"]) if ch["challenge"] else ""
-    what = " a withdrawal of %s" % _money(ch["amount"]) if ch.get("amount") else ""
+    what = " a withdrawal of %s to %s" % (_money(ch["amount"]), ch["destination"]) if ch.get("amount") else ""
     print("To confirm%s, on %s %s: %s%s" % (what, ch["kind"], ch["device"], ch["prompt"], shown))
+    if ch.get("sign", {}).get("entry") == "keypad":
+        print("Sign it: press A, key your PIN, then challenge %(challenge)s, amount %(amount)s, destination "
+              "%(destination)s, each followed by OK" % ch["sign"])
     sys.stdout.flush()
     typos = 0
     while True:

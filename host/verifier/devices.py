@@ -6,6 +6,7 @@ import secrets
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
+from dsc import signing
 from dsc.config import KEY_MAX, KEY_MIN
 
 from host import ocra
@@ -41,8 +42,12 @@ class Devices:
         serial = inputs.serial(serial)
         try:
             parsed = self.suite(suite)
+            signs_with = signing.suite_for(suite)
         except ValueError as e:
             raise VerifierError("bad-suite", str(e))
+        if signs_with == suite:  # its logins would be signatures: the suites must differ (docs/protocol.md)
+            raise VerifierError("bad-suite", "a token's login suite must not ask the signing question %s"
+                                % signing.QUESTION)
         if not isinstance(key, bytes) or not KEY_MIN <= len(key) <= KEY_MAX:
             raise VerifierError("bad-key", "a token key is %d to %d bytes" % (KEY_MIN, KEY_MAX))
         if parsed.pin_hash:

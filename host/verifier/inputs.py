@@ -4,6 +4,7 @@ never echoes a secret."""
 
 import re
 
+from dsc import signing
 from dsc.config import check_pin
 
 from host.verifier.errors import VerifierError
@@ -69,6 +70,32 @@ def amount(value):
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_AMOUNT:
         raise VerifierError("bad-amount", "an amount is a whole number from 1 to %d" % MAX_AMOUNT)
     return value
+
+
+DESTINATION_MAX = 64
+
+
+def destination(text, digits=None):
+    """A withdrawal's destination: (the account as the bank shows it, 1-DESTINATION_MAX
+    printable characters, "Mizuho Bank 1234567"; the digits the user keys on a signing
+    device, 1-8 ASCII digits). Without `digits`, the text's last 8 digits
+    (signing.destination_digits says how many are keyed)."""
+    if not isinstance(text, str) or not text.isprintable() or not text.strip():
+        raise VerifierError("bad-destination", "a destination is the account as your bank shows it: 1-%d printable "
+                                               "characters" % DESTINATION_MAX)
+    text = " ".join(text.split())  # one space between words, none at the ends
+    if len(text) > DESTINATION_MAX:
+        raise VerifierError("bad-destination", "a destination has at most %d characters" % DESTINATION_MAX)
+    if digits is None:
+        digits = "".join(c for c in text if "0" <= c <= "9")[-signing.DESTINATION_DIGITS:]
+        if not digits:
+            raise VerifierError("bad-destination", "a destination without digits needs the digits to key "
+                                                   "(destination_digits)")
+    try:
+        return text, signing.destination_digits(digits)
+    except ValueError:
+        raise VerifierError("bad-destination", "the destination's digits to key are 1 to %d digits 0-9"
+                                               % signing.DESTINATION_DIGITS)
 
 
 def identity(fields):

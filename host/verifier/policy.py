@@ -33,6 +33,9 @@ FIELDS = {
     "temp_card_only": (10 * DAY, "seconds", 0, YEAR),
     "online_card_validity": (21 * DAY, "seconds", 1, 10 * YEAR),
     "card_size": (cards.SIZE, "int", 10, cards.MAX_SIZE),
+    # the largest withdrawal a device that cannot sign it (a code card, a temporary
+    # passcode) confirms, within its kind's withdrawal_limits; 0: it confirms none
+    "unsigned_withdrawal_limit": (0, "int", 0, MAX_AMOUNT),
     # attempts per throttle_window on the password and response endpoints of
     # `dsc serve`, per client address and per user name (throttle.py); 0 = no limit
     "throttle_per_address": (30, "int", 0, 1000000),

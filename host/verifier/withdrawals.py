@@ -1,10 +1,13 @@
 """Withdrawal limits by the kind of device that confirms: per calendar day and
-per five business days (UTC), re-checked inside the confirming transaction."""
+per five business days (UTC), re-checked inside the confirming transaction; a
+device that cannot sign what it confirms (kinds' `signs`) also only up to
+Policy.unsigned_withdrawal_limit a withdrawal."""
 
 import time
 
 from sqlalchemy import select
 
+from host.verifier.kinds import kind
 from host.verifier.store import users, withdrawals  # noqa: F401  (users: the row lock)
 
 DAY = 86400.0
@@ -27,8 +30,10 @@ def room(conn, policy, user_id, kind_name, now, locked=False):
     (None: no limit). With locked=True the user's row is locked first, so racing
     confirmations are judged one after the other."""
     limits = policy.withdrawal_limits.get(kind_name, (0, 0))
-    if limits is None:
-        return None
+    # a device that cannot sign what it confirms confirms no withdrawal over this (0: none)
+    unsigned = None if kind(kind_name).signs else policy.unsigned_withdrawal_limit
+    if limits is None or unsigned == 0:
+        return unsigned
     if locked:
         conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update()).first()
     per_day, per_week = limits
@@ -39,7 +44,8 @@ def room(conn, policy, user_id, kind_name, now, locked=False):
                         .where(withdrawals.c.at >= min(day_start, week_start))).all()
     today = sum(a for a, at in rows if at >= day_start)
     week = sum(a for a, at in rows if at >= week_start)
-    return max(0, min(per_day - today, per_week - week))
+    left = max(0, min(per_day - today, per_week - week))
+    return left if unsigned is None else min(left, unsigned)
 
 
 def allows(conn, policy, user_id, kind_name, amount, now, locked=False):
@@ -47,9 +53,11 @@ def allows(conn, policy, user_id, kind_name, amount, now, locked=False):
     return left is None or amount <= left
 
 
-def record(conn, user_id, device, amount, now):
-    conn.execute(withdrawals.insert().values(user_id=user_id, device_kind=device.kind, device=device.serial,
-                                             amount=amount, at=now))
+def record(conn, user_id, confirmed, now):
+    """The withdrawal of a challenge row (`confirmed`: its amount, destination and device) as confirmed now."""
+    conn.execute(withdrawals.insert().values(user_id=user_id, device_kind=confirmed.kind, device=confirmed.serial,
+                                             amount=confirmed.amount, destination=confirmed.destination,
+                                             destination_digits=confirmed.destination_digits, at=now))
 
 
 class Withdrawals:
@@ -69,6 +77,6 @@ class Withdrawals:
             room_left = {kind_name: room(conn, self.policy, user.id, kind_name, now)
                          for kind_name in sorted(self.policy.withdrawal_limits)}
         return {"user": name,
-                "withdrawals": [{"amount": r.amount, "device": r.device, "kind": r.device_kind, "at": iso(r.at)}
-                                for r in rows],
+                "withdrawals": [{"amount": r.amount, "destination": r.destination, "destination_digits": r.destination_digits,
+                                 "device": r.device, "kind": r.device_kind, "at": iso(r.at)} for r in rows],
                 "room": room_left}

@@ -57,8 +57,14 @@ def test_purposes_go_through_the_library(http):
     assert body["error"] == "bad-purpose"
     body = error_shape(http.post(START, json={"username": "alice", "password": PASSWORD, "purpose": "withdrawal"}), 400)
     assert body["error"] == "bad-amount"
-    r = http.post(START, json={"username": "alice", "password": PASSWORD, "purpose": "withdrawal", "amount": 5000})
+    body = error_shape(http.post(START, json={"username": "alice", "password": PASSWORD, "purpose": "withdrawal",
+                                              "amount": 5000}), 400)
+    assert body["error"] == "bad-destination"
+    r = http.post(START, json={"username": "alice", "password": PASSWORD, "purpose": "withdrawal", "amount": 5000,
+                               "destination": "Mizuho Bank 1234567"})
     assert r.status_code == 200 and r.json()["amount"] == 5000 and r.json()["purpose"] == "withdrawal"
+    assert r.json()["sign"] == {"challenge": r.json()["challenge"], "amount": "5000", "destination": "1234567",
+                                "entry": "keypad"}
     body = error_shape(http.post(START, json={"username": "dave", "password": PASSWORD}), 409)
     assert body["error"] == "no-device"
 

@@ -20,6 +20,7 @@ from host import cli, pskc_io
 from host.verifier import passwords
 from tests.ocra_reference import ocra
 from tests.server.conftest import KEY, PASSWORD, SERIAL, SUITE, Server, make_db
+from tests.server.test_signing_api import SIGNING_SUITE
 
 pytestmark = pytest.mark.xdist_group("operator_api")
 
@@ -545,29 +546,36 @@ def test_a_bad_card_format_issues_no_card(admin, helpdesk, sent):
 def test_withdrawal_issued_by_the_app_confirmed_by_the_user(admin, auditor, anonymous, sent):
     add_user(admin, sent, "op-withdraw")
     key, pin = enroll(admin, sent, "op-withdraw", "WD-1")
-    r = admin.post(API + "/users/op-withdraw/withdrawals", json={"amount": 4321})
+    r = admin.post(API + "/users/op-withdraw/withdrawals", json={"amount": 4321, "destination": "Bank 98765"})
     assert r.status_code == 200, r.text
     ch = r.json()
     assert {"challenge_id", "challenge", "purpose", "amount", "serial", "expires_at"} <= set(ch)
     assert ch["purpose"] == "withdrawal" and ch["amount"] == 4321 and ch["serial"] == "WD-1"
-    wrong = ocra(SUITE, key, ch["challenge"], pin="00000000")
-    r2 = admin.post(API + "/users/op-withdraw/withdrawals", json={"amount": 4321, "device": "WD-1"})
+    assert ch["sign"] == {"challenge": ch["challenge"], "amount": "4321", "destination": "98765", "entry": "keypad"}
+    wrong = ocra(SIGNING_SUITE, key, "%s%012d%08d" % (ch["challenge"], 4321, 98765), pin="00000000")
+    r2 = admin.post(API + "/users/op-withdraw/withdrawals", json={"amount": 4321, "device": "WD-1",
+                                                                  "destination": "Bank 98765"})
     assert r2.status_code == 200, r2.text
     assert finish(anonymous, r2.json()["challenge_id"], wrong, sent).status_code == 401
-    done = finish(anonymous, ch["challenge_id"], ocra(SUITE, key, ch["challenge"], pin=pin), sent)
+    done = finish(anonymous, ch["challenge_id"], ocra(SIGNING_SUITE, key, "%s%012d%08d" % (ch["challenge"], 4321, 98765),
+                                                      pin=pin), sent)
     assert done.status_code == 200, done.text
     assert done.json()["ok"] is True and done.json()["purpose"] == "withdrawal" and done.json()["amount"] == 4321
     r = auditor.get(API + "/users/op-withdraw/withdrawals")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert [(w["amount"], w["device"], w["kind"]) for w in body["withdrawals"]] == [(4321, "WD-1", "token")]
+    assert [(w["amount"], w["device"], w["kind"], w["destination"]) for w in body["withdrawals"]] == [
+        (4321, "WD-1", "token", "Bank 98765")]
     assert body["withdrawals"][0]["at"]
     assert "token" in body["room"] and body["room"]["token"] is None  # a token has no limit
     assert all(v is None or (isinstance(v, int) and v >= 0) for v in body["room"].values())
 
 
 @pytest.mark.parametrize("body", [{}, {"amount": 0}, {"amount": "100"}, {"amount": True}, {"amount": 10 ** 30},
-                                  {"amount": 100, "password": "Not-the-password-1"}, {"amount": 100, "device": "NO-SUCH-DEVICE"}])
+                                  {"amount": 100, "password": "Not-the-password-1"}, {"amount": 100, "device": "NO-SUCH-DEVICE"},
+                                  {"amount": 100}, {"amount": 100, "destination": "Bank"},
+                                  {"amount": 100, "destination": "Bank 1", "destination_digits": "123456789"},
+                                  {"amount": 100, "destination": 12345}])
 def test_bad_withdrawal_requests(admin, body):
     refused_as_client_error(admin.post(API + "/users/alice/withdrawals", json=body))
 

@@ -18,6 +18,7 @@ import threading
 import time
 
 from tests.verifier.issue7_dsc import FUZZ, Dsc, parallel, wait_blocked_on_stdin
+from tests.verifier.test_signing import signature
 
 
 def rotate(world):
@@ -55,7 +56,7 @@ def test_enroll_reading_its_pin_across_a_rotation_leaves_a_usable_token(tmp_path
 def test_withdraw_open_at_its_password_prompt_across_a_rotation(tmp_path):
     w = world_with(tmp_path)
     w.enroll("alice", "A1")
-    withdraw = w.popen("withdraw", "alice", "--amount", "150")
+    withdraw = w.popen("withdraw", "alice", "--amount", "150", "--destination", "Bank 42")
     time.sleep(1.5)
     wait_blocked_on_stdin([withdraw])  # at its Password: prompt
     rotate(w)
@@ -77,7 +78,8 @@ def test_withdraw_open_at_its_password_prompt_across_a_rotation(tmp_path):
         r = w.wait(withdraw)
         raise AssertionError("dsc withdraw showed no challenge after a rotation: rc %d, stdout %r, stderr %r"
                              % (r.rc, shown + r.out, r.err[-400:]))
-    r = w.wait(withdraw, input=w.response("A1", challenge) + "\n")
+    key, pin = w.keys["A1"]
+    r = w.wait(withdraw, input=signature(key, challenge, 150, "42", pin=pin) + "\n")  # signed over what it confirms
     assert r.rc == 0, "the withdrawal confirmed with the right response failed: " + r.describe()
     assert "confirmed" in r.out
 

@@ -117,7 +117,8 @@ def test_a_typo_at_the_response_prompt_is_asked_again(desk):
 
 def test_the_withdrawal_prompt_shows_the_amount(desk):
     tmp, _ = desk
-    out = run(tmp, "withdraw", "alice", "--amount", "150000", stdin=PASSWORD + "\n00000000\n")
+    out = run(tmp, "withdraw", "alice", "--amount", "150000", "--destination", "Mizuho Bank 1234567",
+              stdin=PASSWORD + "\n00000000\n")
     assert out.returncode == 1
     assert "withdrawal of 150,000" in out.stdout
 

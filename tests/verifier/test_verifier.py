@@ -12,6 +12,7 @@ from host.verifier import service
 from tests import dsc_runner
 from tests.ocra_reference import ocra
 from tests.verifier.conftest import DAY, PASSWORD, SUITE, is_postgresql
+from tests.verifier.test_signing import signature
 
 # `world` (alice, her token and the clock, starting at T0) is in tests/verifier/conftest.py.
 
@@ -341,10 +342,13 @@ def test_lost_token_cards_and_withdrawals_from_the_command_line(tmp_path):
     assert dsc(tmp_path, "token", "activate", "erin", "--serial", "E1").returncode == 0
     kinds = {d["kind"]: d["status"] for d in json.loads(dsc(tmp_path, "device", "list", "erin").stdout)}
     assert kinds["temp-passcode"] == kinds["online-card"] == "revoked"
-    code, out = interactive(tmp_path, ["withdraw", "erin", "--amount", "900000"], [PASSWORD], key, "1234")
+    code, out = interactive(tmp_path, ["withdraw", "erin", "--amount", "900000", "--destination", "Mizuho Bank 1234567"],
+                            [PASSWORD], key, "1234", respond=lambda c: signature(key, c, 900000, "1234567"))
     assert code == 0 and "withdrawal of 900,000 confirmed" in out
+    assert "withdrawal of 900,000 to Mizuho Bank 1234567" in out
     events = [json.loads(line) for line in dsc(tmp_path, "audit", "erin").stdout.splitlines()]
-    assert any(e["purpose"] == "withdrawal" and e["outcome"] == "ok" for e in events)
+    assert any(e["purpose"] == "withdrawal" and e["outcome"] == "ok" and e["destination"] == "Mizuho Bank 1234567"
+               for e in events)
 
 
 def interactive_answer(tmp, args, answers, response):
@@ -383,7 +387,11 @@ def test_activation_pin_change_and_withdrawal_against_the_simulated_token(tmp_pa
         assert code == 0 and "PIN changed" in out
         code, out = drive(tmp_path, ["login", "fay"], [PASSWORD], url, "1357")
         assert code == 1, "the old PIN no longer works"
-        code, out = drive(tmp_path, ["withdraw", "fay", "--amount", "1000000"], [PASSWORD], url, "8642")
+        # a withdrawal is signed over its amount and destination (here computed from the key file:
+        # keying them into the simulator is the firmware's part of issue 19)
+        key = bytes.fromhex((tmp_path / "f.key").read_text().strip())
+        code, out = interactive(tmp_path, ["withdraw", "fay", "--amount", "1000000", "--destination", "Bank 42"],
+                                [PASSWORD], key, "8642", respond=lambda c: signature(key, c, 1000000, "42", pin="8642"))
         assert code == 0 and "confirmed" in out, "a token confirms without a limit"
     finally:
         sim.terminate()
@@ -444,14 +452,16 @@ def test_the_withdrawal_table_and_other_numbers_come_from_a_policy_file(tmp_path
     card = dsc(tmp_path, "card", "issue", "kim", "--printed")
     assert card.returncode == 0
     policy = tmp_path / "policy.json"
-    policy.write_text(json.dumps({"withdrawal_limits": {"code-card": [1000, 3000]}, "challenge_ttl": 30}))
+    policy.write_text(json.dumps({"withdrawal_limits": {"code-card": [1000, 3000]}, "challenge_ttl": 30,
+                                  "unsigned_withdrawal_limit": 2000}))
     env = dict(os.environ, DSC_DB=str(tmp_path / "cli.db"), DSC_MASTER_KEY_FILE=str(tmp_path / "cli.key"),
                DSC_POLICY_FILE=str(policy))
     out = dsc_runner.run(["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal"], input=PASSWORD + "\n", env=env, cwd=str(tmp_path))
     assert out.returncode == 1 and json.loads(out.stdout)["error"] == "bad-amount"
-    out = dsc_runner.run(["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal", "--amount", "999"], input=PASSWORD + "\n", env=env, cwd=str(tmp_path))
+    out = dsc_runner.run(["auth", "start", "kim", "--password-stdin", "--purpose", "withdrawal", "--amount", "999",
+                          "--destination", "Bank 12"], input=PASSWORD + "\n", env=env, cwd=str(tmp_path))
     assert out.returncode == 0 and json.loads(out.stdout)["kind"] == "code-card"
-    out = dsc_runner.run(["withdraw", "kim", "--amount", "1001"], input=PASSWORD + "\n",
+    out = dsc_runner.run(["withdraw", "kim", "--amount", "1001", "--destination", "Bank 12"], input=PASSWORD + "\n",
                          env=env, cwd=str(tmp_path))
     assert out.returncode == 1 and "exceeds the withdrawal limits" in out.stderr
     start = dsc_runner.run(["auth", "start", "kim", "--password-stdin"], input=PASSWORD + "\n",

@@ -9,6 +9,7 @@ import pytest
 from host.verifier import cards, service
 from tests.ocra_reference import ocra
 from tests.verifier.conftest import DAY, IDENTITY, PASSWORD, SUITE
+from tests.verifier.test_signing import DESTINATION, signature
 
 MONDAY = 1_700_438_400.0  # 2023-11-20 00:00 UTC, a Monday
 
@@ -20,6 +21,8 @@ def start_time():
 
 
 def respond(v, key, ch, pin="1234", secret=None):
+    if ch["kind"] == "token" and ch["purpose"] == "withdrawal":
+        return signature(key, ch["challenge"], ch["amount"], ch["destination_digits"], pin=pin)
     if ch["kind"] == "token":
         return ocra(SUITE, key, ch["challenge"], pin=pin)
     if ch["kind"] == "temp-passcode":
@@ -146,7 +149,7 @@ def test_sharing_is_refused_with_the_issue_messages(world):
 
 
 def withdraw(v, key, amount, secret=None):
-    ch = v.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
+    ch = v.start("alice", PASSWORD, purpose="withdrawal", amount=amount, destination=DESTINATION)
     return ch, v.finish(ch["challenge_id"], respond(v, key, ch, secret=secret))
 
 
@@ -156,10 +159,11 @@ def test_withdrawals_are_limited_by_the_confirming_device(world):
     assert ch["kind"] == "token" and ok["ok"] and ok["amount"] == 5_000_000, "the token has no limit"
     v.set_token_status("alice", "DSC00001", active=False)
     card = v.issue_printed_card("alice")
+    v.policy.unsigned_withdrawal_limit = 200_000  # a card cannot sign: it confirms only up to this
     ch, ok = withdraw(v, key, 150_000, card["grid"])
     assert ch["kind"] == "code-card" and ok["ok"]
     with pytest.raises(service.VerifierError) as e:
-        v.start("alice", PASSWORD, purpose="withdrawal", amount=50_001)
+        v.start("alice", PASSWORD, purpose="withdrawal", amount=50_001, destination=DESTINATION)
     assert e.value.code == "limit"
     assert withdraw(v, key, 50_000, card["grid"])[1]["ok"], "exactly 200,000 in a day"
     for day in (1, 2):  # Tuesday, Wednesday
@@ -167,7 +171,7 @@ def test_withdrawals_are_limited_by_the_confirming_device(world):
         assert withdraw(v, key, 200_000, card["grid"])[1]["ok"]
     clock.now = MONDAY + 3 * DAY + 9 * 3600  # Thursday: 600,000 over five business days already
     with pytest.raises(service.VerifierError):
-        v.start("alice", PASSWORD, purpose="withdrawal", amount=1)
+        v.start("alice", PASSWORD, purpose="withdrawal", amount=1, destination=DESTINATION)
     clock.now = MONDAY + 7 * DAY + 9 * 3600  # next Monday: last Monday is out of the window
     assert withdraw(v, key, 200_000, card["grid"])[1]["ok"]
 
@@ -176,8 +180,9 @@ def test_a_limit_reached_meanwhile_refuses_the_second_confirmation(world):
     v, clock, key, _ = world
     v.set_token_status("alice", "DSC00001", active=False)
     card = v.issue_printed_card("alice")
-    first = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000)
-    second = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000)
+    v.policy.unsigned_withdrawal_limit = 150_000
+    first = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000, destination=DESTINATION)
+    second = v.start("alice", PASSWORD, purpose="withdrawal", amount=150_000, destination=DESTINATION)
     assert v.finish(first["challenge_id"], respond(v, key, first, secret=card["grid"]))["ok"]
     late = v.finish(second["challenge_id"], respond(v, key, second, secret=card["grid"]))
     assert late["ok"] is False and late["reason"] == "limit"
@@ -187,7 +192,7 @@ def test_bad_withdrawal_amounts_are_refused(world):
     v, clock, key, _ = world
     for amount in (0, -5, 1.5, "100", True, 10 ** 12, 10 ** 30, None):
         with pytest.raises(service.VerifierError) as e:
-            v.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
+            v.start("alice", PASSWORD, purpose="withdrawal", amount=amount, destination=DESTINATION)
         assert e.value.code == "bad-amount"
 
 

@@ -36,10 +36,15 @@ class DeviceKind:
     purposes = frozenset(PURPOSES) - {ACTIVATION, PIN_CHANGE, SHARE}
     withdrawal_limits = (200000, 600000)  # per day, per five business days; None: no limit
     prompt = ""             # the line a login screen shows for this kind
+    # A signing device answers a withdrawal over its amount and destination
+    # (docs/protocol.md, "Signing"); the others confirm only withdrawals up to
+    # Policy.unsigned_withdrawal_limit.
+    signs = False
     response_hint = "type the response's digits only, without spaces"
 
-    def challenge(self, device, verifier):
-        """The text the login screen shows (may be empty)."""
+    def challenge(self, device, verifier, signing_challenge=False):
+        """The text the login screen shows (may be empty); a signing device's for a
+        withdrawal is signing.CHALLENGE_DIGITS digits."""
         return ""
 
     def normalize(self, response):
@@ -48,8 +53,10 @@ class DeviceKind:
             raise VerifierError("bad-response", self.response_hint)
         return response
 
-    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None):
-        """The device changes a match implies ({} or e.g. a new counter), or None."""
+    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None, signed=None):
+        """The device changes a match implies ({} or e.g. a new counter), or None.
+        `signed`: (amount, destination digits) a signing device's response must be a
+        signature over; None for any other challenge."""
         raise NotImplementedError
 
     def may_confirm(self, purpose, device, now, policy):

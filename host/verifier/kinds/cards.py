@@ -8,10 +8,10 @@ class _Card(DeviceKind):
     prompt = "Find the two numbered codes on your card and type them together"
     response_hint = "type the two codes' 6 digits only, without spaces"
 
-    def challenge(self, device, verifier):
+    def challenge(self, device, verifier, signing_challenge=False):
         return cards.challenge_text(*cards.new_challenge(verifier.policy.card_size))
 
-    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None):
+    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None, signed=None):
         return {} if cards.check(cards.decode(secret), challenge, response) else None
 
 

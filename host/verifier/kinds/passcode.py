@@ -26,7 +26,7 @@ class TemporaryPasscode(DeviceKind):
             raise VerifierError("bad-response", self.response_hint)
         return response
 
-    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None):
+    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None, signed=None):
         return {} if hmac.compare_digest(secret, response.encode()) else None
 
     def may_confirm(self, purpose, device, now, policy):

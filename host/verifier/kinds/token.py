@@ -2,6 +2,8 @@
 
 import secrets
 
+from dsc import signing
+
 from host.verifier.kinds.base import PURPOSES, DeviceKind, register
 
 
@@ -11,14 +13,19 @@ class Token(DeviceKind):
     level = 40
     purposes = frozenset(PURPOSES)
     withdrawal_limits = None
+    signs = True
     prompt = "Press the power key, key your PIN and OK, key this challenge and OK, and type the response"
 
-    def challenge(self, device, verifier):
-        n = verifier.suite(device.suite).question_length
+    def challenge(self, device, verifier, signing_challenge=False):
+        n = signing.CHALLENGE_DIGITS if signing_challenge else verifier.suite(device.suite).question_length
         return "%0*d" % (n, secrets.randbelow(10 ** n))
 
-    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None):
-        suite = verifier.suite(device.suite)
+    def check(self, device, secret, challenge, response, now, verifier, pin_hash=None, signed=None):
+        if signed is None:
+            suite = verifier.suite(device.suite)
+        else:  # a signature: its own suite, over the challenge, the amount and the destination's digits
+            suite = verifier.suite(signing.suite_for(device.suite))
+            challenge = signing.question(challenge, *signed)
         if len(response) != suite.digits:
             return None
         if suite.pin_hash and pin_hash is None:
