@@ -24,6 +24,27 @@ def secrets_sent():
     return log_scan.SECRETS
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request):
+    """Users a test makes in this process are hashed with scrypt's lowest cost (N=16,
+    ~0.3 ms instead of ~50 ms per hash or check: a verifier test makes and checks
+    several). Checks read the cost from the stored hash, so servers and processes the
+    test starts check them alike. A test about the real cost is marked
+    `@pytest.mark.real_password_cost`. The unknown-user dummy hash is made per test,
+    at the test's cost, so unknown and known names still cost the same."""
+    from host.verifier import passwords
+
+    saved_n, saved_dummy = passwords.N, passwords._dummy[:]
+    if not request.node.get_closest_marker("real_password_cost"):
+        passwords.N = 2 ** 4
+    passwords._dummy.clear()
+    try:
+        yield
+    finally:
+        passwords.N = saved_n
+        passwords._dummy[:] = saved_dummy
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """A PostgreSQL server for this pytest process (tests/verifier/pg.py), shared by

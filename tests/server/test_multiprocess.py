@@ -40,7 +40,7 @@ from tests import log_scan
 from tests.ocra_reference import ocra
 from tests.server.conftest import KEY, PASSWORD, PIN, SUITE, Server
 
-pytestmark = pytest.mark.xdist_group("multiprocess-servers")
+pytestmark = [pytest.mark.xdist_group("multiprocess-servers"), pytest.mark.real_password_cost]  # SLOW_USER
 
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
 SERVERS = 4
