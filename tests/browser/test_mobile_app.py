@@ -589,7 +589,9 @@ def test_a_withdrawal_is_approved_as_shown_and_refused_when_changed_on_the_way(s
     article = waiting_request(phone, site, serial)
     expect(article.locator(".amount")).to_have_text("Amount 15,000")
     pick_and_approve(article, str(second["number"]), "vic")
-    expect(phone.locator("#error")).to_have_text(REFUSED[:-1] + ". Tries left for this request: 2.", timeout=WAIT)
+    expect(phone.locator("#error")).to_have_text(
+        "The withdrawal was refused: wrong number or PIN, or its amount or destination was changed on the way. "
+        "Tries left for this request: 2.", timeout=WAIT)
     phone.unroute("**/mobile/api/waiting*")
     assert site.v.challenge_state(second["challenge_id"]) == "pending"
     refused = [e for e in site.v.audit_log(name="vic") if e["purpose"] == "withdrawal" and e["outcome"] == "fail"]

@@ -315,9 +315,14 @@ async function answer(account, item, article, decision) {
     fail(t("The account is locked: contact the help desk."));
   } else if (reply.status === 401 && reply.data && Number.isInteger(reply.data.tries_left) && reply.data.tries_left > 0) {
     // a wrong PIN the request survives: it shows again at the next poll
-    fail(t("The login failed: wrong number or PIN. Tries left for this request: {n}.", { n: reply.data.tries_left }));
+    const tries = { n: reply.data.tries_left };
+    fail(withdrawal(item)
+      ? t("The withdrawal was refused: wrong number or PIN, or its amount or destination was changed on the way. Tries left for this request: {n}.", tries)
+      : t("The login failed: wrong number or PIN. Tries left for this request: {n}.", tries));
   } else if (reply.status === 401) {
-    fail(t("The login failed: wrong number or PIN."));
+    fail(withdrawal(item)
+      ? t("The withdrawal was refused: wrong number or PIN, or its amount or destination was changed on the way.")
+      : t("The login failed: wrong number or PIN."));
   } else {
     fail(problem(reply.data, t("The login could not be answered: it may have expired.")));
   }

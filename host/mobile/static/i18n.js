@@ -94,6 +94,10 @@ const JA = {
   "The amount is 1 to 12 digits, without separators.": "金額は区切りなしの1～12桁の数字です。",
   "The destination account digits are 1 to 8 digits.": "振込先口座番号は1～8桁の数字です。",
   "Type this signature on the withdrawal page.": "この署名を出金画面に入力してください。",
+  "The withdrawal was refused: wrong number or PIN, or its amount or destination was changed on the way.":
+    "出金は拒否されました。番号または暗証番号が違うか、途中で金額または振込先が書き換えられました。",
+  "The withdrawal was refused: wrong number or PIN, or its amount or destination was changed on the way. Tries left for this request: {n}.":
+    "出金は拒否されました。番号または暗証番号が違うか、途中で金額または振込先が書き換えられました。このリクエストの残り入力回数: {n}回",
 };
 
 const LANGUAGES = ["en", "ja"];
