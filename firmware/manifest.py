@@ -15,7 +15,7 @@ bundle itself.
 module("main.py")
 module("app.py")
 package("dsc", files=("__init__.py", "config.py", "crypto.py", "ocra.py", "ocra_compute.py", "protocol.py",
-                      "quoting.py", "sha.py", "storage.py", "token.py", "ui.py", "version.py"))
+                      "quoting.py", "sha.py", "signing.py", "storage.py", "token.py", "ui.py", "version.py"))
 
 # Debug builds only: app.py attaches the debug link when this file is there.
 if options.debug:
