@@ -12,6 +12,7 @@ from tests.ocra_reference import ocra
 from tests.portal.test_login_pages import alert, post
 from tests.server.conftest import PASSWORD, PIN, SUITE, Server, make_db
 from tests.verifier.test_mobile_activation import activate
+from tests.verifier.test_mobile_approval import SIGNING_SUITE
 from tests.verifier.test_mobile_protocol import App
 
 pytestmark = pytest.mark.xdist_group("mobile-pages")  # one server for the module
@@ -119,10 +120,10 @@ def phone_login(portal):
         v.close()
 
 
-def answer(v, app, transaction, number, response="", decision="approve"):
-    """The phone's signed answer, as the app posts it."""
+def answer(v, app, transaction, number, response="", decision="approve", withdrawal=None):
+    """The phone's signed answer, as the app posts it; a withdrawal's names the values it showed."""
     message = mobile.canonical({"decision": decision, "number": number, "response": response,
-                                "transaction": transaction}).decode()
+                                "transaction": transaction, **(withdrawal or {})}).decode()
     return v.mobile_answer(message, mobile.b64u(app.sign(message.encode())))
 
 
@@ -192,7 +193,8 @@ def test_a_withdrawal_and_an_online_card_are_approved_on_the_phone(phone_login, 
     assert r.status_code == 303, alert(r.text)
     v = portal.verifier()
     try:
-        for purpose, fields, done in (("withdrawal", {"amount": "1,500"}, "The withdrawal of 1,500 is confirmed."),
+        for purpose, fields, done in (("withdrawal", {"amount": "1,500", "destination": "Mizuho Bank 1234567"},
+                                       "The withdrawal of 1,500 to Mizuho Bank 1234567 is confirmed."),
                                       ("card", {}, "Your online security code card is ready.")):
             r = post(c, "/confirm/start", c.get("/").text, purpose=purpose, **fields)
             assert r.status_code == 303, alert(r.text)
@@ -203,7 +205,15 @@ def test_a_withdrawal_and_an_online_card_are_approved_on_the_phone(phone_login, 
             message = '{"device":"%s","poll":%d}' % (serial, time.time())
             (item,) = v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
             assert item["purpose"] == purpose and (purpose != "withdrawal" or item["amount"] == "1500")
-            answered = answer(v, app, item["transaction"], number, response=ocra(SUITE, key, item["question"], pin=PIN))
+            if purpose == "withdrawal":  # signed over the amount and destination the phone shows
+                shown = {k: item[k] for k in ("amount", "destination", "destination_digits")}
+                assert shown == {"amount": "1500", "destination": "Mizuho Bank 1234567", "destination_digits": "1234567"}
+                question = item["question"] + shown["amount"].rjust(12, "0") + shown["destination_digits"].rjust(8, "0")
+                answered = answer(v, app, item["transaction"], number, withdrawal=shown,
+                                  response=ocra(SIGNING_SUITE, key, question, pin=PIN))
+            else:
+                answered = answer(v, app, item["transaction"], number,
+                                  response=ocra(SUITE, key, item["question"], pin=PIN))
             assert answered["ok"] and "card" not in answered, "the card's codes are the portal's to show, not the phone's"
             assert c.get("/confirm/status").json() == {"state": "approved"}
             r = post(c, "/confirm/approved", page)
