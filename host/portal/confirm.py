@@ -37,6 +37,8 @@ def refused_text(page, e):
     texts = {
         "limit": page.gettext("The amount is over the withdrawal limits of your devices."),
         "bad-amount": page.gettext("Type the amount in whole units, from 1 to 999,999,999,999."),
+        "bad-destination": page.gettext("Type the destination account as your bank shows it (at most 64 characters, "
+                                        "with its account number), or the 1 to 8 digits to key."),
         "bad-pin": page.gettext("A PIN is 4 to 8 digits."),
         "no-device": page.gettext("None of your devices can confirm this."),
         "no-pin": page.gettext("This token takes no PIN."),
@@ -72,6 +74,7 @@ def start(page, form):
         return page.redirect("/")
     device = form.get("device") or None
     new_pin = amount = None
+    destination = {}
     try:
         if purpose == "pin-change":
             new_pin = form.get("new_pin", "")
@@ -82,6 +85,8 @@ def start(page, form):
             if not text.isascii() or not text.isdigit():
                 raise VerifierError("bad-amount", "")
             amount = int(text)
+            destination = {"destination": form.get("destination", ""),
+                           "destination_digits": form.get("destination_digits", "").strip() or None}
         if purpose == "share":  # the owner types their password here and answers with their token
             seconds = throttle.wait(page.request, form.get("owner", ""))  # password guesses, as at login
             if seconds is not None:
@@ -90,17 +95,19 @@ def start(page, form):
                                            form.get("owner_password", ""), device=device)
         else:
             ch = page.verifier.issue(page.session.username, device=device, purpose=purpose, new_pin=new_pin,
-                                     amount=amount)
+                                     amount=amount, **destination)
     except VerifierError as e:
-        if purpose == "withdrawal":  # at the amount's field, with what was typed, after a redirect
+        if purpose == "withdrawal":  # at the field refused, with what was typed, after a redirect
             from host.portal.account import show_at_field
 
-            return show_at_field(page, "amount", e.code, form.get("amount", ""))
+            typed = {name: form.get(name, "") for name in ("amount", "destination", "destination_digits")}
+            return show_at_field(page, "destination" if e.code == "bad-destination" else "amount", e.code, typed)
         status = {"bad-credentials": 401, "locked": 423, "bad-amount": 400, "bad-pin": 400}.get(e.code, 409)
         return home_with(page, refused_text(page, e), status,
                          limits=limits_table(page) if e.code == "limit" else None)
     shown = _challenge(page, page.session.username, ch)
-    shown.update(purpose=purpose, amount=amount)
+    shown.update(purpose=purpose, amount=amount, destination=ch.get("destination"),
+                 destination_digits=ch.get("destination_digits"), sign=ch.get("sign"))
     sessions.update(page.verifier.engine, page.session, data=dict(page.session.data, confirm=shown))
     return page.redirect("/confirm")
 
@@ -129,7 +136,8 @@ def _what(page, shown):
     if shown["purpose"] == "pin-change":
         return page.gettext("Key your NEW PIN into the token, not the old one.")
     if shown["purpose"] == "withdrawal":
-        return page.gettext("Withdrawal of %(amount)s.", amount="{:,}".format(shown["amount"]))
+        return page.gettext("Withdrawal of %(amount)s to %(destination)s.", amount="{:,}".format(shown["amount"]),
+                            destination=shown.get("destination") or "")
     if shown["purpose"] == "share":
         return page.gettext("The owner of token %(serial)s keys this challenge into it and types the response.",
                             serial=shown["serial"])
@@ -180,8 +188,9 @@ def _done(page, shown, result):
     done = {"activation": page.gettext("Your token is active."),
             "pin-change": page.gettext("Your PIN is changed. Use the new PIN from now on."),
             "card": page.gettext("Your online security code card is ready. Print it or save it now."),
-            "withdrawal": page.gettext("The withdrawal of %(amount)s is confirmed.",
-                                       amount="{:,}".format(result.get("amount") or shown.get("amount") or 0)),
+            "withdrawal": page.gettext("The withdrawal of %(amount)s to %(destination)s is confirmed.",
+                                       amount="{:,}".format(result.get("amount") or shown.get("amount") or 0),
+                                       destination=result.get("destination") or shown.get("destination") or ""),
             "share": page.gettext("You may now use token %(serial)s.", serial=shown["serial"])}[shown["purpose"]]
     card = result.get("card")
     return page.render("done.html", heading=headings(page)[shown["purpose"]], message=done,

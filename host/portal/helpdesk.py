@@ -32,7 +32,8 @@ PAGE = 50  # audit events per page
 MAX_BODY = settings.MAX_BODY
 MAX_UPLOAD = MAX_BODY - 4 * 1024  # bytes of an uploaded key or PSKC file
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
-CSV_COLUMNS = ("id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount")
+CSV_COLUMNS = ("id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount", "destination",
+               "destination_digits")
 # Refusals that are the visitor's input rather than a conflict with the stored state.
 STATUS = {"no-user": 404, "no-device": 404, "file-too-big": 413}
 

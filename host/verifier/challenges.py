@@ -337,22 +337,22 @@ class Challenges:
         k = kind(row.kind)
         name, label = row.username, k.describe(row)
         if now >= row.expires_at:
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="expired")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "expired", challenge=row)
             return {"ok": False, "reason": "challenge expired"}
         locked, counting, failures = self.lockout.check(
             conn, name, now, row.reset_id, counting=row.counting or not store.one_writer_at_a_time(conn))
         streak.extend(failures)
         if locked:
             self.lockout.fail(conn, name, now, "locked")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="locked")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "locked", challenge=row)
             return {"ok": False, "reason": "locked",
                     "message": self.lockout.message(now + self.policy.lockout_duration)}
         if not self._may_answer(row, row.purpose, now):  # revoked, turned off or expired since it was asked
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="device not usable")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "device not usable", challenge=row)
             return {"ok": False, "reason": "device not usable"}
         if wrong_number:
             self.lockout.fail(conn, name, now, "wrong number")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="wrong number")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong number", challenge=row)
             return {"ok": False, "reason": "wrong number"}
         payload = self.keys.open(row.payload, "challenge:%s:payload" % challenge_id) if row.payload else None
         secret = self.keys.open(row.secret, "device:%d:secret" % row.id)
@@ -363,12 +363,12 @@ class Challenges:
                           pin_hash=payload if row.purpose == PIN_CHANGE else None, signed=signed)
         if matched is None:
             self.lockout.fail(conn, name, now, "wrong response")
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason="wrong response")
+            audit_log.record(conn, now, name, label, row.purpose, "fail", "wrong response", challenge=row)
             return {"ok": False, "reason": "wrong response"}
         try:
             extra = self._carry_out(conn, row, payload, now)
         except _Refuse as refused:
-            audit_log.record(conn, now, name, label, row.purpose, "fail", challenge=row, reason=refused.code)
+            audit_log.record(conn, now, name, label, row.purpose, "fail", refused.code, challenge=row)
             return {"ok": False, "reason": refused.code, "message": str(refused)}
         changes = dict(matched)
         if row.purpose == ACTIVATION or (row.status == "shipped" and status(row, now, self.policy) == "active"):

@@ -45,9 +45,11 @@ def portal(tmp_path_factory, secrets_sent):
     secrets_sent.update({NEW_PIN, jun_temp["passcode"], OWNER_PASSWORD})
     policy = tmp / "policy.json"
     policy.write_text(json.dumps({"throttle_per_address": 0, "throttle_per_user": 0,
-                                  "withdrawal_limits": {"code-card": [1000, 2000]}}))
+                                  "withdrawal_limits": {"code-card": [1000, 2000]},
+                                  "unsigned_withdrawal_limit": 1000}))  # a card cannot sign: up to 1,000
     s = Server(tmp, db, keyring, extra_env={"DSC_POLICY_FILE": str(policy)})
     s.ivan_card, s.jun_temp, s.gus_card, s.kai_card = ivan_card, jun_temp, gus_card, kai_card
+    s.db, s.keyring = db, keyring
     yield s
     s.stop()
 
@@ -111,10 +113,10 @@ def test_a_pin_change_then_the_new_pin_logs_in(portal):
 
 def test_a_withdrawal_confirmed_and_one_over_every_limit_shows_the_table(portal):
     c = login(portal.url, "ivan", lambda html: card_answer(portal.ivan_card, positions(html)))
-    r = confirm(c, {"purpose": "withdrawal", "amount": "500"},
+    r = confirm(c, {"purpose": "withdrawal", "amount": "500", "destination": "Bank 42"},
                 lambda html: card_answer(portal.ivan_card, positions(html)))
-    assert r.status_code == 200 and "The withdrawal of 500 is confirmed." in r.text
-    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="1,000,000")
+    assert r.status_code == 200 and "The withdrawal of 500 to Bank 42 is confirmed." in r.text
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="1,000,000", destination="Bank 42")
     assert (r.status_code, r.headers["location"]) == (303, "/#amount")  # a reload posts nothing again
     page = c.get("/").text
     assert amount_error(page) == ("1,000,000", "The amount is over the withdrawal limits of your devices.")
@@ -135,7 +137,8 @@ def amount_error(page):
 
 def test_a_refused_withdrawal_is_said_at_the_field_with_the_typed_amount(portal):
     c = login(portal.url, "ivan", lambda html: card_answer(portal.ivan_card, positions(html)))
-    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="12 <b>thousand</b>")
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="12 <b>thousand</b>",
+             destination="Bank 42")
     assert (r.status_code, r.headers["location"]) == (303, "/#amount")
     page = c.get("/").text
     assert amount_error(page) == ("12 <b>thousand</b>", "Type the amount in whole units, from 1 to 999,999,999,999.")
@@ -188,3 +191,63 @@ def test_sharing_a_token_with_the_seeds_messages(portal):
     r = confirm(c, {"purpose": "share", "owner": "lee", "owner_password": OWNER_PASSWORD}, token_answer(PIN))
     assert r.status_code == 200 and "You may now use token DSC00011." in r.text
     assert re.search(r"<td>token</td><td>DSC00011</td><td>active</td>", c.get("/").text)
+
+
+# -- transaction signing (issue 19) -------------------------------------------------------
+
+SIGNING_SUITE = "OCRA-1:HOTP-SHA256-8:QA26-PSHA1"  # SUITE with its question QA26 (docs/protocol.md)
+
+
+def signature(html, amount, digits, pin=PIN):
+    """The token's signature over the page's challenge and the amount and destination the user keys."""
+    challenge = re.search(r'id="challenge-code">([0-9]{6})<', html).group(1)
+    return ocra(SIGNING_SUITE, KEY, challenge + "%012d%08d" % (amount, int(digits)), pin=pin)
+
+
+def withdrawal_events(portal):
+    v = service.Verifier(portal.db, portal.keyring)
+    try:
+        return [(e["outcome"], e["reason"], e["amount"], e["destination"], e["destination_digits"])
+                for e in v.audit_log("alice") if e["purpose"] == "withdrawal"]
+    finally:
+        v.close()
+
+
+def test_the_withdrawal_page_shows_what_to_key_and_refuses_a_signature_for_other_values(portal, secrets_sent):
+    c = login(portal.url, "alice", token_answer(PIN))
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="150,000",
+             destination="Mizuho Bank 1234567")
+    assert (r.status_code, r.headers["location"]) == (303, "/confirm")
+    page = c.get("/confirm").text
+    assert "Withdrawal of 150,000 to Mizuho Bank 1234567." in page
+    keyed = re.findall(r'<li>(\w+) <strong class="code" id="[\w-]+">([0-9]+)</strong></li>', page)
+    assert [name for name, _ in keyed] == ["Challenge", "Amount", "Destination"], "what to key, in order"
+    assert keyed[1:] == [("Amount", "150000"), ("Destination", "1234567")]
+    assert "then A to sign" in page and "8-digit signature" in page
+    for other in ((150001, "1234567"), (150000, "1234568")):  # e.g. what malware in the browser would show
+        wrong = signature(page, *other)
+        secrets_sent.add(wrong)
+        r = post(c, "/confirm/response", page, response=wrong)
+        assert r.status_code == 401 and alert(r.text) == "The confirmation failed; nothing was changed."
+        assert wrong not in r.text
+    assert withdrawal_events(portal) == [("fail", "wrong response", 150000, "Mizuho Bank 1234567", "1234567")] * 2
+    right = signature(page, 150000, "1234567")
+    secrets_sent.add(right)
+    r = post(c, "/confirm/response", page, response=right)
+    assert r.status_code == 200 and "The withdrawal of 150,000 to Mizuho Bank 1234567 is confirmed." in r.text
+    assert withdrawal_events(portal)[-1] == ("ok", "", 150000, "Mizuho Bank 1234567", "1234567")
+
+
+def test_a_destination_without_digits_is_said_at_its_field_with_what_was_typed(portal):
+    c = login(portal.url, "alice", token_answer(PIN))
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="2,500", destination="My <b>bank</b>")
+    assert (r.status_code, r.headers["location"]) == (303, "/#destination")
+    page = c.get("/").text
+    field = re.search(r'<input id="destination"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in field and 'value="My &lt;b&gt;bank&lt;/b&gt;"' in field
+    assert re.search(r'<input id="amount"[^>]*value="2,500"', page), "the amount typed is kept too"
+    assert "with its account number), or the 1 to 8 digits to key." in page
+    r = post(c, "/confirm/start", c.get("/").text, purpose="withdrawal", amount="2,500", destination="My bank",
+             destination_digits="4321")
+    assert r.status_code == 303 and "Destination" in c.get("/confirm").text
+    assert '<strong class="code" id="sign-destination">4321</strong>' in c.get("/confirm").text

@@ -253,17 +253,22 @@ def test_the_audit_search_filters_and_pages(staff):
 
 
 def test_the_audit_log_shows_withdrawals_newest_first_with_their_amounts(staff, library, secrets_sent):
-    for amount in (1234, 56789):
-        ch = library.start("alice", PASSWORD, purpose="withdrawal", amount=amount)
-        response = ocra(SUITE, KEY, ch["challenge"], pin=PIN)
+    for amount, destination in ((1234, "Bank 77"), (56789, "=HYPERLINK(1) 9876")):
+        ch = library.start("alice", PASSWORD, purpose="withdrawal", amount=amount, destination=destination)
+        response = ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", KEY, ch["challenge"] + "%012d%08d" % (
+            amount, int(ch["destination_digits"])), pin=PIN)  # the signature over both (docs/protocol.md)
         secrets_sent.add(response)
         assert library.finish(ch["challenge_id"], response)["ok"]
     page = staff.get("/helpdesk/audit", params={"user": "alice"}).text
-    rows = re.findall(r'<tr class="event"><td>([0-9]+)</td>.*?<td class="amount">([^<]*)</td>', page)
-    assert [int(i) for i, _ in rows] == sorted((int(i) for i, _ in rows), reverse=True)
-    assert [amount for _, amount in rows if amount != "—"] == ["56,789", "1,234"]
+    rows = re.findall(r'<tr class="event"><td>([0-9]+)</td>.*?<td class="amount">([^<]*)</td>'
+                      r'<td class="destination">([^<]*)</td>', page)
+    assert [int(i) for i, _, _ in rows] == sorted((int(i) for i, _, _ in rows), reverse=True)
+    assert [(amount, to) for _, amount, to in rows if amount != "—"] == [
+        ("56,789", "=HYPERLINK(1) 9876 (19876)"), ("1,234", "Bank 77 (77)")]
     table = list(csv.reader(io.StringIO(staff.get("/helpdesk/audit.csv", params={"user": "alice"}).text)))
-    assert [row[-1] for row in table[1:] if row[4] == "withdrawal"] == ["1234", "56789"]  # oldest first
+    assert table[0][-3:] == ["amount", "destination", "destination_digits"]
+    assert [row[-3:] for row in table[1:] if row[4] == "withdrawal"] == [
+        ["1234", "Bank 77", "77"], ["56789", "'=HYPERLINK(1) 9876", "19876"]]  # oldest first; never a formula
 
 
 def test_the_csv_export_has_every_matching_event_and_no_formula(staff):
@@ -271,7 +276,8 @@ def test_the_csv_export_has_every_matching_event_and_no_formula(staff):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"] == 'attachment; filename="audit.csv"'
     table = list(csv.reader(io.StringIO(r.text)))
-    assert table[0] == ["id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount"]
+    assert table[0] == ["id", "at", "user", "device", "purpose", "outcome", "reason", "actor", "amount", "destination",
+                        "destination_digits"]
     assert len(table) == 1 + ZED_EVENTS + 1 and {row[2] for row in table[1:]} == {"zed"}
     assert ["'" + FORMULA] == [row[6] for row in table if row[6].startswith(("'", "="))]
     assert not any(cell.startswith(("=", "+", "-", "@")) for row in table for cell in row)

@@ -32,7 +32,8 @@ LOCK_AFTER = 3
 LOCAL = "http://localhost"  # this machine: the QR code's address may be the request's own
 # Words that stay as they are in Japanese: product and standard names, the language switch's own name.
 # "OK" is the token's key of that name.
-KEPT = {"OpenDSC", "OCRA", "PIN", "OK", "QR", "PSKC", "CSV", "PDF", "PNG", "KiB", "UTC", "API", "ID", "English"}
+KEPT = {"OpenDSC", "OCRA", "PIN", "OK", "QR", "PSKC", "CSV", "PDF", "PNG", "KiB", "UTC", "API", "ID", "English",
+        "A"}  # A: the token's key that starts signing, as printed on it
 PHRASES = ("OpenDSC Mobile",)
 ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 COMMAND = re.compile(r"\bdsc(?: -{0,2}[a-z][a-z-]*)+")  # a dsc command the operator types, as typed
@@ -169,7 +170,12 @@ def password_step(site, c, name, password=PASSWORD):
 
 
 def token_response(page):
-    return ocra(SUITE, KEY, re.search(r'id="challenge-code">([0-9]{6})<', page).group(1), pin=PIN)
+    challenge = re.search(r'id="challenge-code">([0-9]{6})<', page).group(1)
+    signed = re.search(r'id="sign-amount">([0-9]+)<.*id="sign-destination">([0-9]+)<', page, re.S)
+    if signed:  # a withdrawal: the signature over the amount and destination keyed (docs/protocol.md)
+        challenge += "%012d%08d" % (int(signed.group(1)), int(signed.group(2)))
+        return ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", KEY, challenge, pin=PIN)
+    return ocra(SUITE, KEY, challenge, pin=PIN)
 
 
 def walk_the_user_pages(site, c):
@@ -186,7 +192,7 @@ def walk_the_user_pages(site, c):
     assert post(c, "/login/response", page, response=token_response(page)).headers["location"] == "/"
     home = site.seen("the user's page", c.get("/"))
     for purpose, fields in (("activation", {"device": "DSC00102"}), ("pin-change", {"new_pin": PIN, "new_pin_again": PIN, "device": "DSC00001"}),
-                            ("withdrawal", {"amount": "1,500"}), ("card", {})):
+                            ("withdrawal", {"amount": "1,500", "destination": "みずほ銀行 1234567"}), ("card", {})):
         assert post(c, "/confirm/start", home, purpose=purpose, **fields).status_code == 303, purpose
         page = site.seen("confirming " + purpose, c.get("/confirm"))
         done = site.seen("confirmed " + purpose, post(c, "/confirm/response", page, response=token_response(page)))
