@@ -118,6 +118,25 @@ def test_signed_messages_are_the_bytes_the_server_checks(app_page):
     assert [g.encode() for g in got] == [mobile.canonical(m) for m in messages]
 
 
+def test_any_destination_text_gives_the_servers_canonical_bytes(app_page):
+    rng = random.Random(1919)  # fixed: the same cases on every run and every xdist worker
+    planes = [(0x20, 0x7f), (0, 0x20), (0x80, 0x800), (0x3000, 0xa000), (0xe000, 0x10000), (0x10000, 0x110000)]
+    texts = []
+    for _ in range(200):
+        chars = []
+        for _ in range(rng.randint(1, 64)):
+            low, high = rng.choice(planes)
+            c = rng.randrange(low, high)
+            chars.append(chr(c if not 0xd800 <= c < 0xe000 else 0x41))  # no lone surrogates: not text
+        texts.append("".join(chars))
+    messages = [{"amount": "1", "destination": text, "destination_digits": "1"} for text in texts]
+    got = app_page.evaluate("""async (messages) => {
+      const protocol = await import("/mobile/protocol.js");
+      return messages.map((m) => protocol.canonical(m));
+    }""", messages)
+    assert [g.encode() for g in got] == [mobile.canonical(m) for m in messages]
+
+
 # docs/protocol.md, "Signing": its test vectors, read from the document itself.
 SUITE = "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"  # the phone's login suite
 SIGNING_KEY = "3132333435363738393031323334353637383930313233343536373839303132"
