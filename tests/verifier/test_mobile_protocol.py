@@ -162,6 +162,23 @@ def test_a_malformed_withdrawal_answer_is_refused_with_one_error(message, why):
     assert mobile.parse_answer(withdrawal_answer())["destination_digits"] == "1234567"
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(mobile.WITHDRAWAL_FIELDS),
+                       st.text(max_size=70) | st.text("0123456789", min_size=1, max_size=13) | st.integers(), min_size=3))
+def test_a_withdrawal_answer_keeps_its_values_verbatim_or_is_refused(values):
+    def digits(v, most):
+        return isinstance(v, str) and 0 < len(v) <= most and all("0" <= c <= "9" for c in v)
+
+    good = (digits(values["amount"], 12) and digits(values["destination_digits"], 8)
+            and isinstance(values["destination"], str) and 0 < len(values["destination"]) <= 64)
+    try:
+        parsed = mobile.parse_answer(withdrawal_answer(**values))
+    except VerifierError as e:
+        assert e.code == "bad-message" and not good, values
+    else:
+        assert good and {k: parsed[k] for k in values} == values
+
+
 def test_a_decline_is_a_signed_message_too():
     decline = answer(decision="decline", response="")
     assert mobile.parse_answer(decline)["decision"] == "decline"
