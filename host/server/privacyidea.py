@@ -306,7 +306,9 @@ def _second_factor(verifier, transaction, response, name, serial):
             name = inputs.username(name)
         # An empty pass takes a login approved on the phone (client_mode poll);
         # it counts nothing, since it guesses no secret.
-        result = verifier.complete(transaction) if response == "" else verifier.finish(transaction, response)
+        # login only: another purpose's challenge (a withdrawal) is not judged here at all
+        result = (verifier.complete(transaction, purpose=LOGIN) if response == ""
+                  else verifier.finish(transaction, response, purpose=LOGIN))
     except VerifierError:
         return "reject", None
     if result is None or not result.get("ok") or result.get("purpose") != LOGIN:

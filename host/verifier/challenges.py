@@ -258,28 +258,32 @@ class Challenges:
             return "declined"
         return "pending" if not row.consumed and self.clock() < row.expires_at else "closed"
 
-    def complete(self, challenge_id):
+    def complete(self, challenge_id, purpose=None):
         """A login approved on a phone, taken once by the service that waited for it
         (privacyIDEA's /validate/check with an empty pass and the transaction id):
         {"ok": True, "user", "device", "kind", "purpose"}, or None when it was not
-        approved, is not yet, or was taken already. A typed response needs no
-        completing, so its challenge cannot be taken this way."""
+        approved, is not yet, or was taken already (or, with `purpose`, is for another
+        purpose). A typed response needs no completing, so its challenge cannot be taken this way."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             return None
+        taking = challenges.update().where(challenges.c.id == challenge_id).where(challenges.c.accepted == APPROVED)
+        if purpose is not None:
+            taking = taking.where(challenges.c.purpose == purpose)
         with self.engine.begin() as conn:
-            taken = conn.execute(challenges.update().where(challenges.c.id == challenge_id)
-                                 .where(challenges.c.accepted == APPROVED).values(accepted=COMPLETED)).rowcount
+            taken = conn.execute(taking.values(accepted=COMPLETED)).rowcount
             if taken != 1:
                 return None
             row = conn.execute(_FINISH_QUERY, {"challenge_id": challenge_id}).first()
         return {"ok": True, "user": row.username, "device": row.serial, "kind": row.kind, "purpose": row.purpose}
 
-    def finish(self, challenge_id, response):
+    def finish(self, challenge_id, response, purpose=None):
         """Judge a response: one of the challenge's tries, counted and audited.
 
         Returns {"ok": True, ...} or {"ok": False, "reason": ...}; a wrong response
         says how many tries the challenge has left ("tries_left", 0 once it is
-        closed). Malformed input raises VerifierError and changes nothing."""
+        closed). Malformed input raises VerifierError and changes nothing; so does,
+        with `purpose`, a challenge for another purpose (a login-only service must
+        not confirm a withdrawal, even one it was handed the id of)."""
         if not isinstance(challenge_id, str) or not CHALLENGE_ID.fullmatch(challenge_id):
             raise VerifierError("bad-challenge-id", "no such challenge")
         if not isinstance(response, str) or not 0 < len(response) <= 32 or not response.isascii() or not response.isalnum():
@@ -287,7 +291,7 @@ class Challenges:
         now = self.clock()
         with self.engine.begin() as conn:
             row = self._locked(conn, challenge_id)
-            if row is None:
+            if row is None or (purpose is not None and row.purpose != purpose):
                 raise VerifierError("bad-challenge-id", "no such challenge")
             return self._judge(conn, row, kind(row.kind).normalize(response), now)  # normalized before anything changes
 

@@ -451,7 +451,8 @@ def test_answers_on_sqlite_take_one_trip_to_the_one_transaction_thread_of_the_pr
     client, v, key = world
     ran = []
     finish, wait = v.finish, throttle.wait
-    monkeypatch.setattr(v, "finish", lambda *a: ran.append(("finish", threading.current_thread().name)) or finish(*a))
+    monkeypatch.setattr(v, "finish", lambda *a, **kw: ran.append(("finish", threading.current_thread().name))
+                        or finish(*a, **kw))
     monkeypatch.setattr(throttle, "wait", lambda *a: ran.append(("count", threading.current_thread().name)) or wait(*a))
     challenges = [v.issue("alice") for _ in range(6)]
 
@@ -466,6 +467,22 @@ def test_answers_on_sqlite_take_one_trip_to_the_one_transaction_thread_of_the_pr
     assert len({name for _, name in ran}) == 1 and ran[0][1].startswith("dsc-transactions")
 
 
+def test_a_withdrawal_is_not_confirmed_through_the_login_only_routes(world):
+    """/validate/check is login-only: a withdrawal's transaction id with its right
+    signature is rejected without being judged (no try taken, nothing recorded), and
+    the withdrawal is still confirmed where it was started."""
+    client, v, key = world
+    ch = v.start("alice", PASSWORD, purpose="withdrawal", amount=150000, destination="Mizuho Bank 1234567")
+    signed = ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", key, ch["challenge"] + "00000015000001234567", pin=PIN)
+    for answer in (signed, ""):  # a typed signature, and the phone-approval poll's empty pass
+        r = client.post("/validate/check", headers=FORM, content=pam_form(
+            {"pass": answer, "transaction_id": ch["challenge_id"], "user": "alice"}))
+        assert_reject(r)
+    assert not [w for w in v.withdrawals("alice")["withdrawals"] if w["destination"] == "Mizuho Bank 1234567"]
+    assert not [e for e in v.audit_log("alice") if e["purpose"] == "withdrawal"], "not even a try was judged"
+    assert v.finish(ch["challenge_id"], signed)["ok"]
+
+
 @pytest.mark.parametrize("failure, status, code", [
     (lambda: OperationalError("UPDATE", {}, Exception("postgresql://u:pw-in-url@h/db")), 503, "database"),
     (lambda: RuntimeError("pw-in-url"), 500, "internal"),
@@ -475,7 +492,7 @@ def test_the_answer_route_refuses_a_failure_as_every_route_does(world, monkeypat
     failure 503 and anything unexpected 500, in the JSON error shape, logged by type only."""
     client, v, key = world
 
-    def broken(*args):
+    def broken(*args, **kw):
         raise failure()
 
     monkeypatch.setattr(v, "finish", broken)
