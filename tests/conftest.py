@@ -65,6 +65,25 @@ def pytest_sessionfinish(session):
         log_scan.check(session)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` (make test) keeps an xdist_group on one worker by suffixing its
+    tests' node ids with "@group". pytest-xdist 3.8 still writes that suffix to
+    item._nodeid, which pytest 9 no longer reads (a node's id is item._id), so every
+    group was split across the workers: each module-scoped server, the four servers of
+    test_multiprocess and the wheel build were made once per worker. Add the suffix
+    where xdist's did not take."""
+    if not getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        return
+    for item in items:
+        groups = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        suffix = "@" + "_".join(sorted(groups))
+        if groups and not item.nodeid.endswith(suffix) and hasattr(item, "_id"):
+            from _pytest.nodeid import NodeId
+
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def pytest_addoption(parser):
     parser.addoption("--port", metavar="URL", default=None,
                      help="run tests/hil against a real token on this serial port or pyserial URL "
