@@ -176,9 +176,7 @@ class Challenges:
             dev = self._pick_device(conn, user.id, device, purpose, now, amount)
             k = kind(dev.kind)
             signs = purpose == WITHDRAWAL and k.signs  # the response is a signature over the amount and destination
-            if purpose == WITHDRAWAL:
-                payload = str(amount).encode()  # as before schema 11, for the phone's waiting list
-            elif purpose == PIN_CHANGE:
+            if purpose == PIN_CHANGE:
                 suite = self.suite(dev.suite)
                 if not suite.pin_hash:
                     raise VerifierError("no-pin", "this token's suite takes no PIN")
