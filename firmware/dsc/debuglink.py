@@ -18,8 +18,8 @@ MAX_PRESSES = 64
 def _press(link, command, args):
     allow(command, args, ("keys",))
     keys = args.get("keys", "").split(",")
-    if len(keys) > MAX_PRESSES or any(k not in _ui.KEYS for k in keys):
-        raise RequestError(command, "bad-argument", "keys=K,K,... with K in 0-9, OK, C, PWR")
+    if len(keys) > MAX_PRESSES or any(k not in _ui.KEYS and k not in _ui.FUNCTION_KEYS for k in keys):
+        raise RequestError(command, "bad-argument", "keys=K,K,... with K in 0-9, OK, C, PWR, F1-F4")
     for k in keys:
         link.token.key(k)
     link.ok(command, (("count", len(keys)),))
@@ -33,7 +33,7 @@ def _display(link, command, args):
 def _state(link, command, args):
     allow(command, args, ())
     ui = link.token.ui
-    link.ok(command, (("ui", ui.state), ("entered", ui.entered)))
+    link.ok(command, (("ui", ui.state), ("entered", ui.entered), ("signing", 1 if ui.signing else 0)))
 
 
 def _number(command, args, name, default, high):

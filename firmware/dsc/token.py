@@ -19,6 +19,7 @@ class Token:
         self.storage = Storage(board.fs, getattr(board, "key_store", None))  # optional in the board interface
         self.config = self.storage.load(default_serial(board.unique_id()))
         self._suite = None
+        self._signing_suite = None
         self._kcv = None
         self.ui = UI(self)
         # The serial link is made when its first byte arrives: a release token
@@ -47,9 +48,26 @@ class Token:
             self._kcv = crypto.Hmac("sha256", self.config.key).digest(b"OpenDSC KCV")[:3].hex().upper()
         return self._kcv
 
-    def respond(self, pin, challenge):
-        """The response to show; a counter suite stores its next counter first."""
-        suite = self.suite()
+    def signing(self):
+        """The signing rule (dsc.signing, docs/protocol.md "Signing"). Loaded when
+        signing starts, never at boot: a token that only logs in never pays for the
+        file. (A token's login suite asks a QN question, dsc.config says, so its
+        signing suite, QA26, always differs from it.)"""
+        from dsc import signing
+
+        if self._signing_suite is None:
+            self._signing_suite = ocra.Suite(signing.suite_for(self.config.suite))
+        return signing
+
+    def sign(self, pin, challenge, amount, destination):
+        """A withdrawal's signature to show, over the fields as keyed (digits); as respond()."""
+        question = self.signing().question(challenge, amount, destination)
+        return self.respond(pin, question, self._signing_suite)
+
+    def respond(self, pin, challenge, suite=None):
+        """The response to show (to a login challenge, or with the signing suite to a
+        signature's question); a counter suite stores its next counter first."""
+        suite = suite or self.suite()
         c = self.config
         if suite.counter and c.counter >= cfg.COUNTER_MAX:
             return "ERROR"  # the counter is used up: its next value could not be stored
@@ -85,6 +103,7 @@ class Token:
             return False
         self.config = new
         self._suite = None
+        self._signing_suite = None
         self._kcv = None
         self.ui.config_changed(self.now())  # e.g. NO KEY is stale once a key is loaded
         return True

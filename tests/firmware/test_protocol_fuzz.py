@@ -884,7 +884,7 @@ def test_percent_encoded_label_round_trips_via_info(label, data):
 
 def test_debug_press_display_and_state(prov):
     assert prov.one("press keys=PWR,1,2,3") == "OK press count=4"
-    assert prov.one("state") == "OK state ui=pin entered=3"
+    assert prov.one("state") == "OK state ui=pin entered=3 signing=0"
     disp = fields(prov.one("display"))
     assert unquote(disp["line1"]) == "PIN>"
     assert unquote(disp["line2"]) == "***"  # the PIN is never readable over the link

@@ -96,7 +96,7 @@ def test_a_wipe_left_without_newline_is_never_run_by_the_next_client(rt, sims, t
     s.close()
     s = sim.raw()
     s.sendall(b"\nstate\n")
-    assert read_lines(s, 1) == ["OK state ui=off entered=0"]
+    assert read_lines(s, 1) == ["OK state ui=off entered=0 signing=0"]
     s.close()
 
 
