@@ -18,6 +18,9 @@ NEW_PIN = "8642"
 OWNER_PASSWORD = "Owners-own-pw-5"
 
 
+pytestmark = pytest.mark.xdist_group("confirm-pages")  # one server for the module, on one worker
+
+
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("confirm")

@@ -30,6 +30,9 @@ ZED_EVENTS = 60  # more than one page of 50
 FORMULA = '=HYPERLINK("http://evil.example/","click")'
 
 
+pytestmark = pytest.mark.xdist_group("helpdesk")  # one server for the module, on one worker
+
+
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("helpdesk")

@@ -17,6 +17,9 @@ from tests.server.conftest import KEY, PASSWORD, PIN, SERIAL, SUITE, Server, mak
 LOCK_AFTER = 3
 
 
+pytestmark = pytest.mark.xdist_group("login-pages")  # one server for the module, on one worker
+
+
 @pytest.fixture(scope="module")
 def portal(tmp_path_factory, secrets_sent):
     tmp = tmp_path_factory.mktemp("portal")

@@ -12,7 +12,8 @@ import pytest
 
 from tests.server.conftest import Server, make_db
 
-pytestmark = pytest.mark.real_password_cost  # the bound assumes the KDF's real cost
+pytestmark = [pytest.mark.real_password_cost,  # the bound assumes the KDF's real cost
+              pytest.mark.xdist_group("equal-time")]  # one server for the module, on one worker
 
 ROUNDS = 7
 USERS = tuple("user%d" % i for i in range(ROUNDS))  # one wrong guess each: nobody gets near a lockout

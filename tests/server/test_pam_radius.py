@@ -23,6 +23,7 @@ PAMTESTER = shutil.which("pamtester")
 PAM_RADIUS = glob.glob("/lib/*/security/pam_radius_auth.so") + glob.glob("/usr/lib/*/security/pam_radius_auth.so")
 
 pytestmark = [
+    pytest.mark.xdist_group("pam-radius"),  # one FreeRADIUS for the module, on one worker
     pytest.mark.skipif(not INSTALLED, reason="freeradius and freeradius-python3 are not installed (scripts/bootstrap.sh)"),
     pytest.mark.skipif(not (PAMTESTER and PAM_RADIUS),
                        reason="pamtester and libpam-radius-auth are not installed (scripts/bootstrap.sh)"),

@@ -45,6 +45,9 @@ def self_signed(tmp):
     return str(cert_path), str(key_path)
 
 
+pytestmark = pytest.mark.xdist_group("transport")  # one server for the module, on one worker
+
+
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     """HTTPS, behind a "proxy" at 127.0.0.1, with a per-address limit of 3 attempts."""
