@@ -223,9 +223,9 @@ def test_the_withdrawal_page_shows_what_to_key_and_refuses_a_signature_for_other
     assert (r.status_code, r.headers["location"]) == (303, "/confirm")
     page = c.get("/confirm").text
     assert "Withdrawal of 150,000 to Mizuho Bank 1234567." in page
-    keyed = re.findall(r'<li>(\w+) <strong class="code" id="[\w-]+">([0-9]+)</strong></li>', page)
+    keyed = re.findall(r'<li>(\w+) <strong class="code" id="[\w-]+">([0-9,]+)</strong></li>', page)
     assert [name for name, _ in keyed] == ["Challenge", "Amount", "Destination"], "what to key, in order"
-    assert keyed[1:] == [("Amount", "150000"), ("Destination", "1234567")]
+    assert keyed[1:] == [("Amount", "150,000"), ("Destination", "1234567")]
     assert "then A to sign" in page and "8-digit signature" in page
     for other in ((150001, "1234567"), (150000, "1234568")):  # e.g. what malware in the browser would show
         wrong = signature(page, *other)

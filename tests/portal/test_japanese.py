@@ -171,9 +171,9 @@ def password_step(site, c, name, password=PASSWORD):
 
 def token_response(page):
     challenge = re.search(r'id="challenge-code">([0-9]{6})<', page).group(1)
-    signed = re.search(r'id="sign-amount">([0-9]+)<.*id="sign-destination">([0-9]+)<', page, re.S)
+    signed = re.search(r'id="sign-amount">([0-9,]+)<.*id="sign-destination">([0-9]+)<', page, re.S)
     if signed:  # a withdrawal: the signature over the amount and destination keyed (docs/protocol.md)
-        challenge += "%012d%08d" % (int(signed.group(1)), int(signed.group(2)))
+        challenge += "%012d%08d" % (int(signed.group(1).replace(",", "")), int(signed.group(2)))
         return ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", KEY, challenge, pin=PIN)
     return ocra(SUITE, KEY, challenge, pin=PIN)
 
