@@ -46,10 +46,17 @@ def test_pin_change_then_withdrawal(portal, page, axe, screenshot, secrets_sent)
 
     page.goto(portal + "/")
     page.get_by_label("Amount").fill("250,000")
+    page.get_by_label("Destination account").fill("Mizuho Bank 1234567")
     page.get_by_role("button", name="Withdraw").click()
-    expect(page.get_by_text("Withdrawal of 250,000.")).to_be_visible()
-    answer(page, NEW_PIN, secrets_sent, "Confirm")
-    assert page.get_by_role("status").inner_text() == "The withdrawal of 250,000 is confirmed."
+    expect(page.get_by_text("Withdrawal of 250,000 to Mizuho Bank 1234567.")).to_be_visible()
+    assert axe(page) == []
+    # signed (issue 19): the token's response covers the amount and the destination's digits keyed after the challenge
+    signed = page.locator("#challenge-code").inner_text() + "%012d%08d" % (250000, 1234567)
+    signature = ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", KEY, signed, pin=NEW_PIN)
+    secrets_sent.add(signature)
+    page.get_by_label("Response").fill(signature)
+    page.get_by_role("button", name="Confirm").click()
+    assert page.get_by_role("status").inner_text() == "The withdrawal of 250,000 to Mizuho Bank 1234567 is confirmed."
 
     page.goto(portal + "/")
     page.get_by_role("button", name="Log out").click()
