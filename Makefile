@@ -9,7 +9,8 @@ PYTEST_ARGS ?=
 # make test and make fuzz run the suite on pytest-xdist workers, one per CPU (on the 2-core
 # machine it was timed on, 3 or 4 workers were no faster than 2; PYTEST_WORKERS=0 runs it in
 # one process). --dist loadgroup keeps an xdist_group on one worker (tests/test_wheel.py
-# shares one wheel build).
+# shares one wheel build; a module that starts its own server is one group); under pytest 9,
+# tests/conftest.py makes the grouping hold.
 PYTEST_WORKERS ?= auto
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 
