@@ -68,6 +68,19 @@ def _pin(text):
     return token_rules.check_pin(text)
 
 
+def _amount(text):
+    from dsc import signing
+
+    signing.amount_digits(_digits(text))
+    return text  # keyed as given
+
+
+def _destination(text):
+    from dsc import signing
+
+    return signing.destination_digits(_digits(text))
+
+
 def _number(low=0, high=None, what="a number"):
     def convert(text):
         _digits(text)
@@ -169,6 +182,29 @@ def add_respond(c):
                    help="the PIN to key, %d-%d digits (leave out for a suite without a PIN)"
                         % (token_rules.PINLEN_MIN, token_rules.PINLEN_MAX))
     c.add_argument("--challenge", type=_rule(_digits), required=True, help="the challenge to key (digits)")
+    add_signing(c, "key A first and sign: ")
+
+
+def add_signing(c, how):
+    """--amount and --destination: a withdrawal's signature (docs/protocol.md "Signing")."""
+    c.add_argument("--amount", type=_rule(_amount), metavar="N",
+                   help=how + "the withdrawal's amount in whole units, 1-999999999999 (with --destination)")
+    c.add_argument("--destination", type=_rule(_destination), metavar="DIGITS",
+                   help=how + "the destination's digits as keyed, 1-8 (its last 8; with --amount)")
+
+
+def _signed(args, challenge):
+    """(amount, destination) when signing, else None; HostError (one line) unless both
+    are given and the challenge is a signature's."""
+    if args.amount is None and args.destination is None:
+        return None
+    if args.amount is None or args.destination is None:
+        raise HostError("--amount and --destination go together")
+    from dsc import signing
+
+    if len(challenge) != signing.CHALLENGE_DIGITS:
+        raise HostError("a signature's challenge must be %d digits" % signing.CHALLENGE_DIGITS)
+    return args.amount, args.destination
 
 
 def add_provision(c):
@@ -208,6 +244,7 @@ def add_ocra(c):
     c.add_argument("--suite", default=DEFAULT_SUITE, help="the OCRA suite (default %(default)s)")
     c.add_argument("--key", type=_rule(_hex_key), required=True, metavar="HEX", help="the key as hex")
     c.add_argument("--question", required=True, metavar="Q", help="the challenge (digits for a QN suite)")
+    add_signing(c, "sign with the suite's signing suite: ")
     c.add_argument("--pin", type=_rule(_pin), help="the PIN, %d-%d digits, for a suite with P"
                                                    % (token_rules.PINLEN_MIN, token_rules.PINLEN_MAX))
     c.add_argument("--counter", type=_rule(_number(0, token_rules.COUNTER_MAX, "the counter")), metavar="N",
@@ -311,7 +348,7 @@ def cmd_provision(args, client):
 
 
 def cmd_respond(args, client):
-    print(client.respond(args.pin or "", args.challenge))
+    print(client.respond(args.pin or "", args.challenge, args.signed))
 
 
 def cmd_lock(args, client):
@@ -339,13 +376,20 @@ def cmd_clock(args, client):
 def cmd_ocra(args):
     from host import ocra
 
+    signed = _signed(args, args.question)
+    question = args.question
     try:
         suite = ocra.Suite(args.suite)
+        if signed:
+            from dsc import signing
+
+            suite = ocra.Suite(signing.suite_for(args.suite))
+            question = signing.question(args.question, *signed)
         if suite.pin_hash and args.pin is None:
             raise ValueError("suite %s needs --pin" % suite.text)
         if args.pin is not None and not suite.pin_hash:
             raise ValueError("suite %s takes no PIN" % suite.text)
-        print(suite.response(args.key, args.question, counter=args.counter, pin=args.pin,
+        print(suite.response(args.key, question, counter=args.counter, pin=args.pin,
                              session=args.session, timestamp=args.timestamp))
     except ValueError as e:
         raise HostError(str(e))
@@ -371,6 +415,8 @@ def main(argv=None):
         if args.command == "ocra":
             cmd_ocra(args)
             return 0
+        if args.command == "respond":
+            args.signed = _signed(args, args.challenge)  # checked before the port is opened
         if args.command in PORT_COMMANDS:
             from host.client import TokenClient
 

@@ -150,9 +150,11 @@ class TokenClient:
     def ui_state(self):
         return self.request("state")["ui"]
 
-    def respond(self, pin, challenge):
+    def respond(self, pin, challenge, signed=None):
         """Key PIN and challenge as a person would, from whatever state the token is in;
-        return the response the display shows."""
+        return the response the display shows. With `signed` = (amount, destination
+        digits), sign instead (A at the first prompt, then the challenge, the amount and
+        the destination, docs/firmware.md) and return the signature."""
         # The power key starts over at the first prompt from any screen (a pending
         # confirmation is refused). Older firmware turned an on token off with it, so
         # an on token gets two presses: the first prompt on either.
@@ -162,19 +164,34 @@ class TokenClient:
         state = self.ui_state()
         if state == "nokey":
             raise HostError("token is not provisioned (it shows NO KEY)")
+        if signed:
+            self.press("F1")
+            if self.ui_state() == "message":
+                self.press("C")  # a suite without a PIN says SIGNING first; any key goes on
+            if self.request("state").get("signing") != "1":
+                raise HostError("this token does not sign (its firmware is older than signing)")
+            state = self.ui_state()
         if state == "pin":
             self.press(*pin, "OK")
             self._expect("challenge", "the PIN")
         elif pin:
             raise HostError("this token's suite takes no PIN")
         self.press(*challenge, "OK")
+        if signed:
+            self._expect("amount", "the challenge")
+            self.press(*signed[0], "OK")
+            self._expect("destination", "the amount")
+            self.press(*signed[1], "OK")
         if self.ui_state() == "message" and self.display()[0] == "BATT LOW":
             self.press("OK")  # the battery warning comes first; any key shows the response
-        self._expect("response", "the challenge")
+        self._expect("response", "the destination" if signed else "the challenge")
         line1, line2, _ = self.display()
-        if not (line1 + line2).isdigit():
-            raise HostError("token showed %s %s instead of a response" % (line1, line2))
-        return line1 + line2
+        shown = line1 + line2
+        if signed:  # SIGNED over the signature, or a 10-digit one ending in " SIG"
+            shown = line2 if line1 == "SIGNED" else line1 + line2[:-4] if line2.endswith(" SIG") else ""
+        if not shown.isdigit():
+            raise HostError("token showed %s %s instead of a %s" % (line1, line2, "signature" if signed else "response"))
+        return shown
 
     def _expect(self, state, what):
         now = self.ui_state()

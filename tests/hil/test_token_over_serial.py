@@ -61,6 +61,40 @@ def test_many_random_pins_and_challenges_match_the_reference(target):
             assert client.respond(pin, challenge) == ocra(DEFAULT_SUITE, key, challenge, pin=pin)
 
 
+def signature(suite, key, challenge, amount, destination, pin, counter=None):
+    """docs/protocol.md "Signing", written out here: the suite's question becomes QA26 over
+    the 6-digit challenge, the amount in 12 digits and the destination's digits in 8."""
+    head, _, inputs = suite.rpartition(":")
+    signing_suite = head + ":" + "-".join("QA26" if item[0] == "Q" else item for item in inputs.split("-"))
+    return ocra(signing_suite, key, challenge + "%012d" % int(amount) + "%08d" % int(destination),
+                counter=counter, pin=pin)
+
+
+def test_the_keypad_signs_a_withdrawal_through_the_debug_link_and_dsc_respond(target):
+    """A at PIN>, then the challenge, the amount and the destination, each at its prompt
+    (issue 19): the signature is the reference's, it changes with the amount and the
+    destination, and the login response to the same challenge is another."""
+    suite = "OCRA-1:HOTP-SHA256-8:C-QN06-PSHA1"  # the counter shows that signing steps it like a login
+    with target.client() as client:
+        key = provision(client, suite=suite, counter=7)
+        client.press("PWR", "F1")
+        assert client.request("state")["signing"] == "1" and client.display()[0] == "SIGN PIN"
+        client.press(*"1234", "OK", *"123456", "OK")
+        assert client.ui_state() == "amount"
+        client.press(*"123456789012")
+        assert client.display()[:2] == ("AMT>1234", "56789012"), "all 12 digits are on the display"
+        client.press("OK", *"4321", "OK")
+        assert client.display()[:2] == ("SIGNED", signature(suite, key, "123456", 123456789012, "4321", "1234", 7))
+        assert client.respond("1234", "123456", ("150000", "12345678")) == \
+            signature(suite, key, "123456", 150000, "12345678", "1234", 8)
+        assert client.respond("1234", "123456") == ocra(suite, key, "123456", counter=9, pin="1234")
+    for amount, destination, counter in (("150001", "12345678", 10), ("150000", "12345679", 11)):
+        out = dsc("respond", target.url, "--pin", "1234", "--challenge", "123456",
+                  "--amount", amount, "--destination", destination)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == signature(suite, key, "123456", amount, destination, "1234", counter) + "\n"
+
+
 def test_wrong_pin_gives_a_different_response_not_an_error(target):
     with target.client() as client:
         key = provision(client)
@@ -217,6 +251,7 @@ def test_cli_errors_are_one_line_and_nonzero(target, tmp_path):
         ("info", "socket://127.0.0.1:1"),
         ("info", "/dev/does-not-exist"),
         ("respond", target.url, "--pin", "12a4", "--challenge", "123456"),
+        ("respond", target.url, "--pin", "1234", "--challenge", "12345", "--amount", "1", "--destination", "2"),
         ("provision", target.url, "--key", "xyz"),
         ("provision", target.url, "--generate"),
         ("ocra", "--key", "00" * 20, "--question", "12", "--suite", "OCRA-9:nope"),
