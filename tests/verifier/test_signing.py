@@ -160,3 +160,22 @@ def test_any_other_amount_or_destination_is_refused(world, amount, other_amount,
     same = (other_amount == amount and int(other_digits) == int(digits))
     result = v.finish(ch["challenge_id"], signature(key, ch["challenge"], other_amount, other_digits))
     assert result["ok"] is same
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(max_size=80), st.from_regex(r"[A-Za-z ]{0,20}[0-9 -]{0,20}", fullmatch=True)),
+       digits=st.one_of(st.none(), st.text("0123456789", max_size=10), st.text(max_size=10)))
+def test_a_destination_is_taken_as_printable_text_and_its_digits_or_refused_as_bad_destination(text, digits):
+    from host.verifier import inputs
+
+    try:
+        shown, keyed = inputs.destination(text, digits)
+    except service.VerifierError as e:
+        assert e.code == "bad-destination"
+        return
+    assert shown == " ".join(text.split()) and 0 < len(shown) <= 64 and shown.isprintable()
+    assert 1 <= len(keyed) <= 8 and all("0" <= c <= "9" for c in keyed)
+    if digits is None:
+        assert keyed == "".join(c for c in text if "0" <= c <= "9")[-8:], "the text's last 8 digits"
+    else:
+        assert keyed == digits
