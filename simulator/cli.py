@@ -48,7 +48,7 @@ def add_arguments(parser):
                              "(T) suites")
     parser.add_argument("--stdin-keys", action="store_true",
                         help="with --headless: stdin is the keypad, one key per character: 0-9, o = OK, c = C, "
-                             "p = power (at a terminal Enter is OK too), so a person can confirm lock and wipe")
+                             "p = power, a = A (signing) (at a terminal Enter is OK too), so a person can confirm lock and wipe")
     parser.add_argument("--demo-key", metavar="FILE",
                         help="if the token is blank, provision it (serial %s, label %s) with the key in FILE, "
                              "or with a new random key written to FILE (mode 0600) when FILE does not exist"
@@ -207,11 +207,11 @@ def _demo_key(path):
     return key
 
 
-STDIN_KEYS = {"o": "OK", "O": "OK", "c": "C", "C": "C", "p": "PWR", "P": "PWR"}
+STDIN_KEYS = {"o": "OK", "O": "OK", "c": "C", "C": "C", "p": "PWR", "P": "PWR", "a": "F1", "A": "F1"}
 
 
 def stdin_key(ch, terminal):
-    """The key for one character read from stdin, or None: 0-9, o, c, p; Enter
+    """The key for one character read from stdin, or None: 0-9, o, c, p, a (A, signing); Enter
     is OK at a terminal only (`echo o` from a script must press OK once)."""
     if ch in "0123456789" and len(ch) == 1:
         return ch

@@ -6,13 +6,16 @@ import sys
 import termios
 import tty
 
-KEYPAD = (("1", "2", "3"), ("4", "5", "6"), ("7", "8", "9"), ("C", "0", "OK"))
-HELP = "keys: 0-9  Enter=OK  Backspace=C  p=power  q=quit"
+# The letter column: A (F1) signs at the first prompt; B and D are not used yet, and the
+# keyboard's c is the clear key, so the drawing shows only A.
+KEYPAD = (("1", "2", "3", "A"), ("4", "5", "6", ""), ("7", "8", "9", ""), ("C", "0", "OK", ""))
+HELP = "keys: 0-9  Enter=OK  Backspace=C  a=A (sign)  p=power  q=quit"
 # Under HELP, what the power key does now. An off token (a blank display) ignores every
 # other key, as a real one does; an on one turns itself off after its idle time.
 OFF_HINT = "The token is off: p turns it on (other keys do nothing while it is off)."
 ON_HINT = "p starts over at the PIN; it turns off after its idle time (60 s by default)."
-_KEYMAP = {"\r": "OK", "\n": "OK", "\x7f": "C", "\x08": "C", "c": "C", "C": "C", "p": "PWR", "P": "PWR", " ": "PWR"}
+_KEYMAP = {"\r": "OK", "\n": "OK", "\x7f": "C", "\x08": "C", "c": "C", "C": "C", "p": "PWR", "P": "PWR", " ": "PWR",
+           "a": "F1", "A": "F1"}
 
 
 def hints(lines):
@@ -33,7 +36,7 @@ def render_token(lines, label="OpenDSC"):
         out.append(row("│ " + line.ljust(8)[:8] + " │"))
     out.append(row("└──────────┘"))
     for keys in KEYPAD:
-        out.append(row(" ".join("[%s]" % k.center(2) for k in keys)))
+        out.append(row(" ".join("[%s]" % k.center(2) if k else "    " for k in keys)))
     out.append(row("( PWR )"))
     out.append("╰" + "─" * inner + "╯")
     return out

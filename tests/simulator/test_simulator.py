@@ -11,7 +11,7 @@ import pytest
 
 from host.client import TokenClient
 from simulator import runtime as runtimes
-from simulator.tui import OFF_HINT, ON_HINT, key_for, render_token
+from simulator.tui import OFF_HINT, ON_HINT, hints, key_for, render_token
 from tests.ocra_reference import ocra
 from tests.simulator.pty_screen import at_a_terminal, read_until
 
@@ -32,6 +32,8 @@ def test_keyboard_keys_map_to_keypad_keys():
     assert [key_for(c) for c in "0123456789"] == list("0123456789")
     assert key_for("\r") == "OK" and key_for("\x7f") == "C" and key_for("p") == "PWR"
     assert key_for("x") is None
+    assert key_for("a") == key_for("A") == "F1", "the keypad's A, which starts signing"
+    assert "[A" in "\n".join(render_token(("PIN>", ""))) and "a=A" in hints(("PIN>", ""))[0]
 
 
 @pytest.mark.parametrize("rt", runtimes.RUNTIMES)
@@ -123,6 +125,10 @@ def test_the_link_can_be_a_pty(tmp_path):
 
 def test_both_runtimes_show_the_same_screens_for_the_same_keys(tmp_path):
     script = ["PWR", "1", "2", "C", "2", "3", "4", "OK", "9", "OK", "1", "2", "3", "4", "5", "6", "7", "OK", "OK", "PWR"]
+    # and a signature, with every signing screen (issue 19): A, the PIN, the challenge, a short one
+    # refused (C leaves its message), a 12-digit amount over both lines, a cleared destination, then the power key
+    script += ["F1", "1", "2", "3", "4", "OK", "1", "2", "OK", "C", "1", "2", "3", "4", "5", "6", "OK"] + list("123456789012") + \
+        ["OK", "9", "C", "4", "3", "2", "1", "OK", "OK", "PWR"]
     screens = {}
     for name in runtimes.RUNTIMES:
         token = runtimes.make_runtime(name, tmp_path / name)
@@ -137,12 +143,17 @@ def test_both_runtimes_show_the_same_screens_for_the_same_keys(tmp_path):
             for k in script:
                 token.press(k)
                 time.sleep(0.02)
-            _wait(lambda: seen and seen[-1] == ("PIN>", "") and len(seen) > 10)  # the last PWR starts over
+            _wait(lambda: seen and seen[-1] == ("PIN>", "") and ("AMT>1234", "56789012") in seen
+                  and seen[-2][0] == "CHALLNG>")  # the last PWR starts over
         finally:
             token.stop()
         screens[name] = seen
     assert screens["cpython"] == screens["micropython"]
     assert ("CHAL LEN", "6 DIGITS") in screens["cpython"]
+    key = bytes.fromhex("31" * 32)
+    signed = ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", key, "123456" + "123456789012" + "00004321", pin="1234")
+    assert ("SIGN PIN", "****") in screens["cpython"] and ("DEST>", "") in screens["cpython"]
+    assert ("SIGNED", signed) in screens["cpython"]
 
 
 def _wait(cond, timeout=10):
