@@ -314,7 +314,7 @@ def test_whatever_the_keyboard_sends_the_ui_gets_keys_or_quit_only(data):
     from simulator.tui import QUIT, keys_for
 
     keys = keys_for(data)
-    assert all(k in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "OK", "C", "PWR", QUIT) for k in keys)
+    assert all(k in ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "OK", "C", "PWR", "F1", QUIT) for k in keys)
     assert QUIT not in keys[:-1]
     if QUIT in keys:
         assert any(b in data for b in b"qQ\x03")
