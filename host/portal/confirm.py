@@ -58,12 +58,13 @@ def confirmation_failed(page):
 
 
 def limits_table(page):
-    """The seeds' table: what each kind of device may confirm per day and per five business days."""
+    """The seeds' table: what each kind of device may confirm per day and per five business
+    days; and the largest withdrawal a device that cannot sign it confirms (0: none)."""
     rows = []
     for kind_name, limits in sorted(page.verifier.policy.withdrawal_limits.items()):
         rows.append({"kind": kind_name, "day": None if limits is None else limits[0],
                      "week": None if limits is None else limits[1]})
-    return rows
+    return {"rows": rows, "unsigned": page.verifier.policy.unsigned_withdrawal_limit}
 
 
 def start(page, form):

@@ -124,6 +124,9 @@ def test_a_withdrawal_confirmed_and_one_over_every_limit_shows_the_table(portal)
     page = c.get("/").text
     assert amount_error(page) == ("1,000,000", "The amount is over the withdrawal limits of your devices.")
     assert "Withdrawal limits by device" in page and "<td>code-card</td><td>1,000</td><td>2,000</td>" in page
+    unsigned = re.search(r'<p class="unsigned-limit">([^<]*)</p>', page).group(1)
+    assert html_module.unescape(unsigned) == ("Code cards and temporary passcodes cannot sign a withdrawal's amount "
+                                              "and destination: each withdrawal they confirm is at most 1,000.")
     assert amount_error(c.get("/").text) is None, "said once"
 
 
