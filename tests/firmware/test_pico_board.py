@@ -86,6 +86,23 @@ def test_a_login_on_the_keypad_with_the_display(tmp_path, machine):
     assert -1 in off["kbd_intr"], "a release board turns Ctrl-C into data"
 
 
+def test_a_release_token_signs_with_the_a_key_and_loads_the_signing_rule_only_then(tmp_path, release_bundle):
+    """Issue 19 on the fake machine, from the release bundle as flashed: A (the keypad's F1)
+    at PIN>, the PIN, then CHALLNG>, AMOUNT> (12 digits over both lines), DEST> (C clears
+    it), and the signature of docs/protocol.md "Signing" as the tests' own OCRA computes it."""
+    steps = scenario("sign", tmp_path, firmware=release_bundle, release=True)
+    assert steps["pin"]["lines"] == ["PIN>", ""]
+    assert "dsc.signing" not in steps["pin"]["modules"], "PIN> is drawn without the signing rule"
+    assert steps["signing"]["lines"] == ["SIGN PIN", ""] and "dsc.signing" in steps["signing"]["modules"]
+    assert steps["amount"]["lines"] == ["AMOUNT>", ""] and steps["amount"]["state"] == "amount"
+    assert steps["amount-keyed"]["lines"] == ["AMT>1234", "56789012"]
+    assert steps["destination-keyed"]["lines"] == ["DEST>", "4321"]
+    question = "123456" + "123456789012" + "00004321"
+    assert steps["signed"]["lines"] == ["SIGNED", ocra("OCRA-1:HOTP-SHA256-8:QA26-PSHA1", RFC_KEY, question, pin="1234")]
+    assert steps["signed"]["feeds"] > 0, "the loop feeds the watchdog"
+    assert steps["cancelled"]["lines"] == ["PIN>", ""]
+
+
 def test_a_debug_token_never_arms_the_watchdog_so_it_can_be_reflashed(tmp_path):
     steps = scenario("sleep", tmp_path, release=False)
     assert steps["woken"]["lines"] == ["PIN>", ""], "the debug token still works, sleeping included"

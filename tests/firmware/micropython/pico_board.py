@@ -401,6 +401,30 @@ if scenario == "login":
     board.idle(50)  # off, on USB power
     report(step="off", display_on=board._display_on, sleeps=World.sleeps,
            wdts=World.wdts, kbd_intr=World.kbd_intr)
+elif scenario == "sign":
+    # Signing on the keypad (issue 19): the letter key A (F1 in the pin map), then each
+    # field at its prompt; dsc/signing loads when A is pressed, not at boot nor at PIN>.
+    def loaded():
+        return sorted(name for name in sys.modules if name.startswith("dsc."))
+
+    provision()
+    hold_power()
+    report(step="pin", modules=loaded())
+    hold_key("F1")
+    report(step="signing", modules=loaded())
+    for k in ("1", "2", "3", "4", "OK", "1", "2", "3", "4", "5", "6", "OK"):
+        hold_key(k)
+    report(step="amount")
+    for k in "123456789012":
+        hold_key(k)
+    report(step="amount-keyed")
+    for k in ("OK", "9", "*", "4", "3", "2", "1"):
+        hold_key("C" if k == "*" else k)  # the keypad's * is C: it clears the field
+    report(step="destination-keyed")
+    hold_key("OK")
+    report(step="signed", feeds=World.feeds)
+    hold_power()
+    report(step="cancelled")
 elif scenario == "battery":
     provision()
     World.vbus = 0
