@@ -10,8 +10,10 @@ records no withdrawal:
 - the phone: the approval shows the server's values (the malware's amount), and an
   answer the app signs for the user's amount is refused.
 
-The token's signature is computed as the token would (docs/protocol.md "Signing") with
-tests/ocra_reference.py: the keypad's signing mode is the firmware's part."""
+The token is the simulator (`dsc sim`, provisioned with the server's key for alice's
+token), keyed through its debug link as a person keys it: A, the PIN, the challenge, the
+amount, the destination. Its signature is also checked against tests/ocra_reference.py
+over docs/protocol.md's layout, so the refusal is the server's, not a wrong token."""
 
 import re
 import urllib.parse
@@ -19,12 +21,14 @@ import urllib.parse
 import pytest
 from sqlalchemy import select
 
+from host.client import TokenClient
 from host.verifier import store
 from tests.browser import test_mobile_app
 from tests.browser.test_mobile_app import WAIT, activate_by_link, approve_login, open_app, pick_and_approve, waiting_request
 from tests.browser.test_portal_flows import log_in
+from tests.hil.conftest import SimulatedToken
 from tests.ocra_reference import ocra
-from tests.server.conftest import KEY, PIN
+from tests.server.conftest import KEY, PIN, SUITE
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright is missing").expect
 pytestmark = pytest.mark.xdist_group("signing-mitb")  # one server for the module
@@ -36,6 +40,18 @@ TOKEN_AMOUNT, TOKEN_MALWARE_AMOUNT = 150_000, 9_000_000  # a token has no withdr
 PHONE_AMOUNT, PHONE_MALWARE_AMOUNT = 15_000, 190_000  # both within the phone's 200,000 a day
 
 site = test_mobile_app.site  # a server of this module's own, as the mobile tests': alice has the token, ann no device
+
+
+@pytest.fixture(scope="module")
+def token_link(tmp_path_factory):
+    """The debug link's URL of a simulated token holding alice's key and suite (make_db's)."""
+    sim = SimulatedToken("cpython", tmp_path_factory.mktemp("token") / "flash").start()
+    try:
+        with TokenClient(sim.url) as token:
+            token.provision(KEY, suite=SUITE)
+        yield sim.url
+    finally:
+        sim.stop()
 
 
 def shown(amount):
@@ -68,12 +84,11 @@ def ask_for_withdrawal(page, site, amount):
 
 
 def stored_amount(site, user):
-    """The amount of the user's latest challenge, as the server keeps it."""
-    c, d = store.challenges.c, store.devices.c
+    """The amount of the user's latest withdrawal challenge, as the server keeps it."""
+    c, u = store.challenges.c, store.users.c
     with site.v.engine.connect() as conn:
-        return conn.execute(select(c.amount).join(store.devices, d.id == c.device_id).join(
-            store.users, store.users.c.id == d.user_id).where(store.users.c.name == user)
-            .order_by(c.created_at.desc()).limit(1)).scalar_one()
+        return conn.execute(select(c.amount).join(store.users, u.id == c.user_id).where(u.username == user)
+                            .where(c.purpose == "withdrawal").order_by(c.created_at.desc()).limit(1)).scalar_one()
 
 
 def put_back(page, malware_amount, amount):
@@ -85,7 +100,7 @@ def put_back(page, malware_amount, amount):
 
 
 @pytest.mark.parametrize("page_shows", ["the-servers-amount", "the-users-amount"])
-def test_the_token_signature_for_the_users_amount_is_refused(site, new_page, secrets_sent, page_shows):
+def test_the_token_signature_for_the_users_amount_is_refused(site, token_link, new_page, secrets_sent, page_shows):
     page = new_page("desktop")
     log_in(page, site.url, PIN, secrets_sent)
     malware_changes_the_amount(page, site, TOKEN_MALWARE_AMOUNT)
@@ -105,14 +120,18 @@ def test_the_token_signature_for_the_users_amount_is_refused(site, new_page, sec
 
     # the user keys the challenge, the amount and the destination they intend into the token
     challenge = page.locator("#challenge-code").inner_text().strip()
-    question = challenge + str(TOKEN_AMOUNT).rjust(12, "0") + DESTINATION_DIGITS.rjust(8, "0")
-    signature = ocra(SIGNING_SUITE, KEY, question, pin=PIN)
+    with TokenClient(token_link) as token:
+        signature = token.respond(PIN, challenge, signed=(str(TOKEN_AMOUNT), DESTINATION_DIGITS))
     secrets_sent.add(signature)
+    question = challenge + str(TOKEN_AMOUNT).rjust(12, "0") + DESTINATION_DIGITS.rjust(8, "0")
+    assert signature == ocra(SIGNING_SUITE, KEY, question, pin=PIN), "the token signs the user's values"
+    failures = site.failures("alice")
     page.get_by_label("Response").fill(signature)
     page.get_by_role("button", name="Confirm").click()
 
     expect(page.get_by_role("alert")).to_contain_text("failed")
     expect(page.get_by_role("status")).to_have_count(0)  # no "The withdrawal of ... is confirmed."
+    assert site.failures("alice") == failures + 1, "counted toward the lockout"
     assert site.v.withdrawals("alice")["withdrawals"] == [], "nothing is recorded"
 
 
@@ -144,8 +163,10 @@ def test_the_phone_shows_the_servers_amount_and_an_answer_for_the_users_is_refus
     open_app(phone, site)
     article = waiting_request(phone, site, serial)
     expect(article).to_contain_text(shown(PHONE_AMOUNT))
+    failures = site.failures("ann")
     pick_and_approve(article, number, "ann")
     expect(phone.locator("#error")).not_to_have_text("", timeout=WAIT)
+    assert site.failures("ann") == failures + 1, "counted toward the lockout"
     expect(phone.locator("#message")).not_to_have_text("Approved")
     assert site.v.withdrawals("ann")["withdrawals"] == [], "nothing is recorded"
     expect(desktop.get_by_role("status")).to_have_count(0)
