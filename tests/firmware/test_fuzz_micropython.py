@@ -7,6 +7,7 @@ exactly one ERR reply, the config did not change, the key was never sent, and th
 token still answers `ping` afterwards.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -19,14 +20,13 @@ FIRMWARE = os.path.join(REPO, "firmware")
 FUZZ = os.environ.get("DSC_FUZZ") == "1"
 KEY_HEX = "3132333435363738393031323334353637383930313233343536373839303132"
 
-SCRIPT = r'''
+BOARD = r'''
 import sys
+import json
 import os
 sys.path.insert(0, FIRMWARE_DIR)
 from dsc.storage import DirFS
 from dsc.token import Token
-
-COMMANDS = (b"ping", b"info", b"provision", b"lock", b"wipe", b"press", b"display", b"state", b"wait")
 
 
 class Board:
@@ -69,7 +69,10 @@ class Board:
         out = b"".join(self.sent)
         self.sent = []
         return out
+'''
 
+SCRIPT = BOARD + r'''
+COMMANDS = (b"ping", b"info", b"provision", b"lock", b"wipe", b"press", b"display", b"state", b"wait")
 
 seed = SEED
 
@@ -219,3 +222,102 @@ def test_fuzz_garbage_lines_under_micropython(tmp_path, seed):
     assert result["REBOOT_SAME"] == "1"
     assert result["UI"] == "off"
     assert result["PING"] == "OK ping proto=1"
+
+
+# -- the keypad under MicroPython: any keys and time, signing included (issue 19) ----------
+
+KEYS_SCRIPT = BOARD + r'''
+import json
+
+board = Board(STATE_DIR)
+token = Token(board)
+token.receive(b"provision key=" + KEY_HEX.encode() + b" suite=" + SUITE.encode() + b"\n")
+out = []
+for key, gap in json.loads(STEPS):
+    board.now += gap
+    token.tick()
+    if key:
+        token.key(key)
+    ui = token.ui
+    out.append([ui.state, ui.signing, ui.entered, list(ui.lines)])
+print(json.dumps(out))
+'''
+STATES = {"off", "nokey", "pin", "challenge", "amount", "destination", "response", "message", "confirm"}
+MASH_KEYS = list("0123456789") + ["OK", "OK", "C", "PWR", "F1", "F1", "F2", "F4"]
+SIGN_FIELDS = list("123456") + ["OK"] + list("150000") + ["OK"] + list("12345678") + ["OK"]
+
+
+def mash_steps(seed, count, pin):
+    """Random keys and gaps, with now and then a whole signature keyed at once (so that
+    signatures are shown, not only prompts): A, then the PIN (or C past the SIGNING
+    message of a suite without one) and the fields."""
+    import random
+
+    rng = random.Random(seed)
+    sign = ["PWR", "F1"] + (list("1234") + ["OK"] if pin else ["C"]) + SIGN_FIELDS
+    steps = []
+    while len(steps) < count:
+        if rng.random() < 0.05:
+            steps += [[k, rng.randrange(300)] for k in sign]
+        else:
+            steps.append([rng.choice(MASH_KEYS), rng.choice([0, 10, 400, 1600, 20_000, 61_000])])
+    return steps
+
+
+def cpython_screens(state_dir, suite, steps):
+    """The same steps on CPython, whose screens test_ui_property.py's model checks."""
+    from boards.sim import SimBoard
+    from dsc.token import Token
+
+    board = SimBoard(state_dir=str(state_dir), manual_clock=True)
+    token = Token(board)
+    token.receive(b"provision key=" + KEY_HEX.encode() + b" suite=" + suite.encode() + b"\n")
+    out = []
+    for key, gap in steps:
+        board.advance(gap)
+        token.tick()
+        if key:
+            token.key(key)
+        ui = token.ui
+        out.append([ui.state, ui.signing, ui.entered, list(ui.lines)])
+    return out
+
+
+@pytest.mark.parametrize("seed,suite", [(1, "OCRA-1:HOTP-SHA256-8:QN06-PSHA1"), (2, "OCRA-1:HOTP-SHA1-6:QN08"),
+                                        (3, "OCRA-1:HOTP-SHA512-10:C-QN09-PSHA256")])
+def test_any_keys_and_time_leave_the_keypad_valid_under_micropython(tmp_path, seed, suite):
+    """Under the real interpreter: every state known, entries within their fields, lines at
+    most 8 characters, the PIN shown only as stars, and the same screens as CPython's
+    (which the model checks), signatures included; the first signature is the reference's."""
+    exe = find_micropython()
+    if exe is None:
+        pytest.skip("no `micropython` on PATH or next to %s" % sys.executable)
+    from tests.firmware.test_ui_property import KEY, signing_suite
+    from tests.ocra_reference import ocra, parse_suite
+
+    parsed = parse_suite(suite)
+    steps = mash_steps(seed, 3000 if FUZZ else 600, parsed["pin_hash"])
+    (tmp_path / "mp").mkdir()
+    script = tmp_path / "mash.py"
+    script.write_text("FIRMWARE_DIR = %r\nSTATE_DIR = %r\nKEY_HEX = %r\nSUITE = %r\nSTEPS = %r\n" % (
+        FIRMWARE, str(tmp_path / "mp"), KEY.hex(), suite, json.dumps(steps)) + KEYS_SCRIPT)
+    proc = subprocess.run([exe, str(script)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    screens = json.loads(proc.stdout.strip().splitlines()[-1])
+    limits = {"challenge": 6, "amount": 12, "destination": 8}
+    for (state, signing, entered, lines) in screens:
+        assert state in STATES
+        assert all(len(line) <= 8 for line in lines), lines
+        if state == "pin":
+            assert set(lines[1]) <= {"*"}, "a PIN digit on the display"
+        if state in limits and signing:
+            assert entered <= limits[state]
+    (tmp_path / "cp").mkdir()
+    assert screens == cpython_screens(tmp_path / "cp", suite, steps)
+    signed = [lines for state, signing, _, lines in screens if state == "response" and signing]
+    assert signed, "no signature was shown"
+    if not parsed["counter"]:  # a signature keyed whole: PIN 1234 and the fields above
+        expected = ocra(signing_suite(suite), KEY, "123456" + "000000150000" + "12345678",
+                        pin="1234" if parsed["pin_hash"] else None)
+        assert any(lines == [expected[:8], expected[8:] + " SIG"] if len(expected) > 8 else lines == ["SIGNED", expected]
+                   for lines in signed)

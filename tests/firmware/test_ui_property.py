@@ -673,7 +673,7 @@ def test_a_large_clock_jump_with_one_tick_turns_off(default):
 
 # -- the power key and the idle time, over any keys --------------------------------
 
-ANY_KEYS = st.lists(st.sampled_from(DIGITS + ["OK", "C", "PWR"]), max_size=40)
+ANY_KEYS = st.lists(st.sampled_from(DIGITS + ["OK", "C", "PWR", "F1", "F2", "F3", "F4"]), max_size=40)
 
 
 @given(before=ANY_KEYS, pin=st.text(alphabet="0123456789", min_size=4, max_size=4),
@@ -715,8 +715,21 @@ def test_the_token_turns_off_only_after_the_idle_time(steps, timeout):
 
 # -- the random key masher -----------------------------------------------------
 
-# Weighted: digits dominate, then OK and C, PWR rarer.
-KEYS = st.sampled_from(DIGITS + ["OK"] * 3 + ["C"] * 2 + ["PWR"])
+# Weighted: digits dominate, then OK and C, PWR and the letter keys rarer (F1, the keypad's
+# A, starts signing at the first prompt; F2-F4 do nothing).
+KEYS = st.sampled_from(DIGITS + ["OK"] * 3 + ["C"] * 2 + ["PWR", "F1", "F1", "F2", "F3", "F4"])
+SIGNING_LIMITS = {"challenge": 6, "amount": 12, "destination": 8}  # docs/protocol.md "Signing"
+
+
+def signing_suite(suite):
+    """The login suite with its question replaced by QA26 (docs/protocol.md "Signing")."""
+    head, _, inputs = suite.rpartition(":")
+    return head + ":" + "-".join("QA26" if item[0] == "Q" else item for item in inputs.split("-"))
+
+
+def amount_lines(entry):
+    """AMOUNT> and up to 8 digits; from 9 digits AMT> and the first ones on line 1, the last 8 on line 2."""
+    return ("AMOUNT>", entry) if len(entry) <= 8 else ("AMT>" + entry[:-8], entry[-8:])
 ADVANCE = st.one_of(
     st.integers(0, 2_000),
     st.integers(0, 2_000),
@@ -754,6 +767,9 @@ class KeyMasher(RuleBasedStateMachine):
         self.message = None  # (line1, line2, prompt to return to, shown at)
         self.last_key = 0
         self.responses = 0
+        self.signing = False
+        self.fields = []  # a signature's challenge and amount, once keyed
+        self.signatures = 0
 
     def teardown(self):
         if getattr(self, "dir", None):
@@ -766,11 +782,50 @@ class KeyMasher(RuleBasedStateMachine):
 
     def _off(self):
         self.state, self.entry, self.pin, self.challenge, self.message = "off", "", None, None, None
+        self.signing, self.fields = False, []
+
+    def _limit(self):
+        s = self.state
+        if s == "pin":
+            return self.pinlen
+        return SIGNING_LIMITS[s] if self.signing else self.parsed["qlen"]
+
+    def _refuse(self, line1, line2):
+        self.message = (line1, line2, self.state, self.now)
+        self.state, self.entry = "message", ""
+
+    def _model_letter(self, k):
+        """F1 at the first prompt (PIN>, or CHALLNG> without a PIN) starts signing; nothing else does anything."""
+        s = self.state
+        if k != "F1" or self.signing or not (s == "pin" or (s == "challenge" and not self.pinlen)):
+            return False
+        self.signing = True
+        if s == "challenge":
+            self.message = ("SIGNING", "", "challenge", self.now)
+            self.state, self.entry = "message", ""
+        return True
+
+    def _model_signing_ok(self):
+        s, entry = self.state, self.entry
+        if s == "challenge" and len(entry) < 6:
+            self._refuse("CHAL LEN", "6 DIGITS")
+        elif s == "challenge":
+            self.fields, self.state, self.entry = [entry], "amount", ""
+        elif not entry:
+            self._refuse("AMOUNT" if s == "amount" else "DEST", "EMPTY")
+        elif s == "amount" and int(entry) == 0:
+            self._refuse("AMOUNT", "NOT ZERO")
+        elif s == "amount":
+            self.fields, self.state, self.entry = self.fields + [entry], "destination", ""
+        else:
+            self.challenge = self.fields[0] + "%012d" % int(self.fields[1]) + "%08d" % int(entry)
+            self.state = "response"
 
     def _model_key(self, k):
         s = self.state
         if k == "PWR":  # on, or on again from the start, whatever the screen
-            self.state, self.entry, self.pin, self.challenge, self.message = self._prompt(), "", None, None, None
+            self._off()
+            self.state = self._prompt()
             return
         if s == "off":
             return
@@ -779,14 +834,16 @@ class KeyMasher(RuleBasedStateMachine):
             return
         if s == "response":
             if k == "OK":
-                self.state, self.entry = "challenge", ""
+                self.state, self.entry, self.fields = "challenge", "", []
             return
-        limit = self.pinlen if s == "pin" else self.parsed["qlen"]
+        limit = self._limit()
         if k in DIGITS:
             if len(self.entry) < limit:
                 self.entry += k
-        elif k == "C":
-            self.entry = self.entry[:-1]
+        elif k == "C":  # a signature's field is cleared whole; the PIN and a login challenge lose a digit
+            self.entry = "" if self.signing and s != "pin" else self.entry[:-1]
+        elif k == "OK" and self.signing and s != "pin":
+            self._model_signing_ok()
         elif k == "OK":
             if len(self.entry) < limit:
                 text = "PIN LEN" if s == "pin" else "CHAL LEN"
@@ -812,9 +869,13 @@ class KeyMasher(RuleBasedStateMachine):
         if s == "off":
             return ("", "")
         if s == "pin":
-            return ("PIN>", "*" * len(self.entry))
+            return ("SIGN PIN" if self.signing else "PIN>", "*" * len(self.entry))
         if s == "challenge":
             return ("CHALLNG>", self.entry[-8:])
+        if s == "amount":
+            return amount_lines(self.entry)
+        if s == "destination":
+            return ("DEST>", self.entry)
         if s == "message":
             return self.message[:2]
         return None  # response: checked when it appears
@@ -823,20 +884,35 @@ class KeyMasher(RuleBasedStateMachine):
 
     def _press(self, k):
         was = self.state
-        if was != "off" or k == "PWR":
-            self.last_key = self.now
-        self._model_key(k)
+        if k.startswith("F"):
+            if self._model_letter(k):
+                self.last_key = self.now
+        else:
+            if was != "off" or k == "PWR":
+                self.last_key = self.now
+            self._model_key(k)
         self.token.key(k)
         if self.state == "response" and was != "response":
-            expected = ocra(self.suite, self.key, self.challenge,
+            expected = ocra(signing_suite(self.suite) if self.signing else self.suite, self.key, self.challenge,
                             counter=self.counter if self.parsed["counter"] else None,
                             pin=self.pin if self.pinlen else None)
             if self.parsed["counter"]:
                 self.counter += 1
-            self.response_lines = (expected[:8], expected[8:])
-            self.responses += 1
-            event("responses: %s" % min(self.responses, 3))
+            if not self.signing:
+                self.response_lines = (expected[:8], expected[8:])
+                self.responses += 1
+                event("responses: %s" % min(self.responses, 3))
+            else:
+                self.response_lines = ("SIGNED", expected) if len(expected) <= 8 else (expected[:8], expected[8:] + " SIG")
+                self.signatures += 1
+                event("signatures: %s" % min(self.signatures, 3))
         self.check_against_model()
+
+    @rule()
+    def sign(self):
+        """A person who signs: the power key, then A."""
+        self._press("PWR")
+        self._press("F1")
 
     @rule(k=KEYS)
     def press_key(self, k):
@@ -856,9 +932,8 @@ class KeyMasher(RuleBasedStateMachine):
             self._press("OK")
         elif self.state == "message":
             self._press("C")
-        if self.state in ("pin", "challenge"):
-            limit = self.pinlen if self.state == "pin" else self.parsed["qlen"]
-            for d in digits[: limit - len(self.entry)]:
+        if self.state in ("pin", "challenge", "amount", "destination"):
+            for d in digits[: self._limit() - len(self.entry)]:
                 self._press(d)
             self._press("OK")
 
@@ -866,9 +941,9 @@ class KeyMasher(RuleBasedStateMachine):
     @rule(data=st.data())
     def submit_short_entry(self, data):
         """A person who miscounts: press OK with too few digits."""
-        limit = self.pinlen if self.state == "pin" else self.parsed["qlen"]
+        limit = self._limit()
         while len(self.entry) >= limit:
-            self._press("C")
+            self._press("C")  # on a signature's challenge, one C clears it
         extra = data.draw(st.integers(0, limit - 1 - len(self.entry)), label="extra digits")
         for _ in range(extra):
             self._press(data.draw(st.sampled_from(DIGITS), label="digit"))
@@ -926,6 +1001,9 @@ class KeyMasher(RuleBasedStateMachine):
     def check_against_model(self):
         lines = screen(self.token)
         assert self.token.ui.state == self.state, (self.token.ui.state, self.state, lines)
+        assert self.token.ui.signing == self.signing
+        if self.state in ("pin", "challenge", "amount", "destination"):
+            assert self.token.ui.entered == len(self.entry) <= self._limit()
         if self.state == "response":
             assert lines == self.response_lines
         else:
