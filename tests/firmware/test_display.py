@@ -37,6 +37,8 @@ SCREENS = [  # name, line 1, line 2: the token's screens (docs/firmware.md)
     ("battlow", "BATT LOW", ""),
     ("pinlen", "PIN LEN", "4 DIGITS"),
     ("wipe", "WIPE?", "OK=YES"),
+    ("sign-amount", "AMT>1234", "56789012"),  # a 12-digit amount while signing
+    ("signed", "SIGNED", "02904355"),
 ]
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ >*=?-"  # every character the UI shows
 CHAR_W = 16
