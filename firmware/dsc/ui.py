@@ -263,7 +263,7 @@ class UI:
             self._forget()
         elif state == PIN:
             self._pin = ""
-        if state in (PIN, CHALLENGE):
+        if state == PIN or state == CHALLENGE:  # (not `in (PIN, CHALLENGE)`: a tuple made at every call)
             self._challenge = ""  # a new signature starts from its challenge
             self._amount = ""
         if state != RESPONSE:
