@@ -135,6 +135,15 @@ def test_the_start_answer_says_what_to_key(api):
     assert '"%s"' % DESTINATION_DIGITS in text, "the destination's digits to key"
 
 
+def test_the_prompt_of_a_withdrawal_says_to_key_the_amount_and_destination(api):
+    """`prompt` is the line an application shows the user (docs/api.md): for a withdrawal
+    on the token, the login's sequence would give a login response, which is refused."""
+    login_prompt = api.start().json()["prompt"]
+    prompt = api.withdrawal()["prompt"]
+    assert prompt != login_prompt
+    assert "amount" in prompt.lower() and "destination" in prompt.lower(), prompt
+
+
 def test_the_digits_to_key_can_be_given(api, secrets_sent):
     """destination_digits overrides the last digits of the text."""
     challenge = api.withdrawal(destination="Mizuho Bank 1234567 branch 89", destination_digits="1234567")
