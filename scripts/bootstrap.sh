@@ -2,7 +2,7 @@
 # Create the project's virtualenv and install everything it needs: the Python packages
 # with pip, and with apt-get (sudo -n unless root) the system programs the tests drive
 # that this machine lacks: python3-venv, PostgreSQL, FreeRADIUS, wrk, pamtester,
-# pam_radius, libzbar0, Chromium with a Japanese font, npm (README.md, "The two commands").
+# pam_radius, libzbar0, Chromium with a Japanese font, Apache with mod_auth_openidc, npm (README.md, "The two commands").
 # Each but python3-venv is optional: without it, the tests that need it are skipped.
 set -euo pipefail
 venv=${1:-.venv}
@@ -57,6 +57,16 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/ipafont-gothic
     $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium \
         fonts-ipafont-gothic >/dev/null \
         || echo "bootstrap: could not install chromium; tests/browser will be skipped" >&2
+fi
+# Apache with mod_auth_openidc: tests/browser/test_oidc_apache.py puts deploy/apache-oidc/ in front
+# of a page and logs in through dsc serve's OpenID Connect provider (docs/oidc.md). The test runs
+# its own apache2 (ServerRoot in a temporary folder, free ports) and needs no system service.
+if [ ! -x /usr/sbin/apache2 ] || [ ! -e /usr/lib/apache2/modules/mod_auth_openidc.so ]; then
+    echo "bootstrap: installing apache2 and libapache2-mod-auth-openidc with apt-get" >&2
+    sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq apache2 \
+        libapache2-mod-auth-openidc >/dev/null \
+        || echo "bootstrap: could not install apache2 and mod_auth_openidc; tests/browser/test_oidc_apache.py will be skipped" >&2
 fi
 if [ ! -f "$venv/axe/node_modules/axe-core/axe.min.js" ]; then
     if ! command -v npm >/dev/null 2>&1; then
