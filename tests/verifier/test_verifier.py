@@ -387,11 +387,11 @@ def test_activation_pin_change_and_withdrawal_against_the_simulated_token(tmp_pa
         assert code == 0 and "PIN changed" in out
         code, out = drive(tmp_path, ["login", "fay"], [PASSWORD], url, "1357")
         assert code == 1, "the old PIN no longer works"
-        # a withdrawal is signed over its amount and destination (here computed from the key file:
-        # keying them into the simulator is the firmware's part of issue 19)
-        key = bytes.fromhex((tmp_path / "f.key").read_text().strip())
+        # a withdrawal is signed: A, the PIN, then the challenge, the amount and the destination keyed into the token
         code, out = interactive(tmp_path, ["withdraw", "fay", "--amount", "1000000", "--destination", "Bank 42"],
-                                [PASSWORD], key, "8642", respond=lambda c: signature(key, c, 1000000, "42", pin="8642"))
+                                [PASSWORD], None, "8642", respond=lambda challenge: dsc(
+                                    tmp_path, "respond", url, "--pin", "8642", "--challenge", challenge,
+                                    "--amount", "1000000", "--destination", "42").stdout.strip())
         assert code == 0 and "confirmed" in out, "a token confirms without a limit"
     finally:
         sim.terminate()
