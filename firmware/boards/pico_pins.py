@@ -8,7 +8,7 @@ and tests/hardware/test_hardware_docs.py checks they agree with it.
 KEYPAD_ROWS = (2, 3, 4, 5)  # GP2..GP5 -> keypad pins 1..4
 KEYPAD_COLS = (6, 7, 8, 9)  # GP6..GP9 -> keypad pins 5..8
 # What each key means to the token: '#' is OK, '*' is C (clear); the letter keys
-# are function keys F1..F4, free for later features.
+# are function keys F1..F4: A (F1) starts signing (docs/firmware.md), B-D are free.
 KEYPAD_KEYS = (
     ("1", "2", "3", "F1"),
     ("4", "5", "6", "F2"),
