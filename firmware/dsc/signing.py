@@ -66,6 +66,8 @@ def suite_for(login_suite):
     found = False
     for i in range(len(items)):
         if items[i][:1] == "Q":
+            if items[i] == QUESTION:  # its login responses would be signatures
+                raise ValueError("a login suite must not ask the signing question " + QUESTION)
             items[i] = QUESTION
             found = True
     if not found:

@@ -195,7 +195,8 @@ class Challenges:
         expires = now + self.policy.challenge_ttl
         issued = {"challenge_id": challenge_id, "challenge": text, "device": dev.serial, "serial": dev.serial,
                   "kind": dev.kind, "purpose": purpose, "expires_at": iso(expires),
-                  "expires_in": self.policy.challenge_ttl, "prompt": k.prompt, "amount": amount}
+                  "expires_in": self.policy.challenge_ttl, "prompt": k.signing_prompt if signs else k.prompt,
+                  "amount": amount}
         if number is not None:
             issued["number"] = number
         if purpose == WITHDRAWAL:

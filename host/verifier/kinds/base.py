@@ -36,6 +36,7 @@ class DeviceKind:
     purposes = frozenset(PURPOSES) - {ACTIVATION, PIN_CHANGE, SHARE}
     withdrawal_limits = (200000, 600000)  # per day, per five business days; None: no limit
     prompt = ""             # the line a login screen shows for this kind
+    signing_prompt = ""     # the line for a withdrawal it signs (when `signs`)
     # A signing device answers a withdrawal over its amount and destination
     # (docs/protocol.md, "Signing"); the others confirm only withdrawals up to
     # Policy.unsigned_withdrawal_limit.

@@ -26,6 +26,8 @@ class MobileApp(Token):
     purposes = Token.purposes - {ACTIVATION, SHARE}
     withdrawal_limits = (200000, 600000)  # the seeds' limits for the mobile app: a day, five business days
     prompt = "Open OpenDSC Mobile, enter your PIN and this challenge, and type the response"
+    signing_prompt = ("Open OpenDSC Mobile and check the amount and destination it shows; offline, enter your PIN, "
+                      "this challenge, the amount and the destination digits, and type the signature")
 
     def number_to_match(self):
         return new_number()

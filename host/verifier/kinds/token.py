@@ -15,6 +15,8 @@ class Token(DeviceKind):
     withdrawal_limits = None
     signs = True
     prompt = "Press the power key, key your PIN and OK, key this challenge and OK, and type the response"
+    signing_prompt = ("Press the power key, then A, key your PIN and OK, then this challenge, the amount and the "
+                      "destination digits, each with OK, and type the signature")
 
     def challenge(self, device, verifier, signing_challenge=False):
         n = signing.CHALLENGE_DIGITS if signing_challenge else verifier.suite(device.suite).question_length
