@@ -397,7 +397,7 @@ def cmd_ocra(args):
 
 # The login service's dependencies, installed by the extra opendsc[server] (pyproject.toml).
 SERVER_MODULES = ("sqlalchemy", "cryptography", "pskc", "fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client",
-                  "segno", "pywebpush", "py_vapid", "http_ece", "requests")
+                  "segno", "pywebpush", "py_vapid", "http_ece", "requests", "authlib", "joserfc")
 
 PORT_COMMANDS = {"info": cmd_info, "provision": cmd_provision, "respond": cmd_respond,
                  "lock": cmd_lock, "wipe": cmd_wipe, "clock": cmd_clock}

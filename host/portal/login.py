@@ -20,6 +20,7 @@ from host.verifier.errors import VerifierError
 from host.verifier.kinds import MOBILE, TOKEN
 
 router = APIRouter(include_in_schema=False)
+OIDC_PENDING_COOKIE = "dsc_oidc"  # host/oidc/routes.py: an authorization request this login will finish
 
 
 def failed(page):
@@ -158,6 +159,8 @@ def _logged_in(page, result):
     page.session = sessions.rotate(page.verifier.engine, page.session, page.now, stage=sessions.IN,
                                    username=result["user"], challenge_id=None,
                                    data={"device": result["device"], "kind": result["kind"], "role": role})
+    if page.request.cookies.get(OIDC_PENDING_COOKIE):  # an application sent them here: back to finish it
+        return page.redirect("/oidc/resume")
     return page.redirect("/helpdesk" if role == "helpdesk" else "/")
 
 

@@ -19,7 +19,7 @@ def _(text):
 KINDS = {_("token"), _("code-card"), _("online-card"), _("temp-passcode"), _("mobile")}
 STATUSES = {_("active"), _("shipped"), _("inactive"), _("revoked"), _("expired")}
 PURPOSES = {_("login"), _("activation"), _("pin-change"), _("share"), _("withdrawal"), _("card"), _("enroll"),
-            _("status"), _("remove"), _("revoke"), _("issue"), _("reprint"), _("user"), _("apikey")}
+            _("status"), _("remove"), _("revoke"), _("issue"), _("reprint"), _("user"), _("apikey"), _("oidc")}
 REASONS = {
     # a refused login or confirmation
     _("locked"), _("wrong password"), _("unknown user"), _("expired"), _("device not usable"), _("wrong number"),
@@ -29,10 +29,12 @@ REASONS = {
     _("temporary passcode issued"), _("printed card issued"), _("card shown again"), _("code issued"),
     _("keys agreed"), _("phone activated"), _("push subscribed"), _("a new phone was activated"),
     _("removed in the app"), _("created auditor"), _("created helpdesk"), _("created admin"),
+    # the OpenID Connect provider (host/oidc): the client is who acted ("oidc:CLIENT_ID")
+    _("authorized"), _("token issued"), _("code reused"), _("consent denied"),
 }
 WORDS = KINDS | STATUSES | PURPOSES | REASONS
 # Who acted or whose event it is, when not a user: prefix -> the text around the rest.
-AGENTS = {"portal": _("portal:%(name)s"), "apikey": _("apikey:%(name)s")}
+AGENTS = {"portal": _("portal:%(name)s"), "apikey": _("apikey:%(name)s"), "oidc": _("oidc:%(name)s")}
 
 
 def word(translations, stored):

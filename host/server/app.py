@@ -30,6 +30,7 @@ from fastapi import FastAPI, Request
 from host.server import (errors, health, login, metrics as metrics_module, mobile, operator, privacyidea, protocol, proxies,
                          push, threads)
 from host import mobile as mobile_app, portal
+from host.oidc import routes as oidc
 from host.server.settings import Settings
 
 access_log = logging.getLogger("dsc.access")
@@ -57,6 +58,7 @@ def create_app(settings=None, verifier=None):
     app.include_router(privacyidea.router)  # privacyIDEA-compatible /validate and /auth (docs/api.md)
     app.include_router(mobile.router)  # OpenDSC Mobile's API (docs/mobile.md)
     portal.install(app)  # the web pages: /login, /, /static
+    oidc.install(app)  # the OpenID Connect provider: /.well-known/openid-configuration, /oidc/* (docs/oidc.md)
     mobile_app.install(app)  # the OpenDSC Mobile app under /mobile/ (its API is the router above)
     app.hot_routes = {("GET", "/healthz"): health.healthz_now, ("GET", "/validate/check"): privacyidea.validate_check,
                       ("POST", "/validate/check"): privacyidea.validate_check}

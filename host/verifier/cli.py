@@ -162,13 +162,17 @@ def add_parsers(sub):
     c = verifier_command(ks.add_parser("revoke", help="revoke a key at once"))
     c.add_argument("id", type=_key_id, help="the key's id (dsc apikey list)")
 
+    from host.oidc import cli as oidc_cli
+
+    oidc_cli.add_parsers(actions, verifier_command)
+
     ps = actions("pin", "PIN changes, done by the verifier alone", "pin_command")
     c = named(verifier_command(ps.add_parser("change", help="new PIN twice, then a challenge answered with the new PIN")))
     c.add_argument("--device", help="the token's serial (default: the highest-level active one)")
 
 
 COMMANDS = ("db", "user", "token", "device", "auth", "audit", "login", "pin", "temp-passcode", "card", "withdraw",
-            "apikey")
+            "apikey", "oidc")
 
 
 def _key_id(text):
@@ -277,6 +281,10 @@ def _run(args, service):
         return _card(args, service)
     if args.command == "apikey":
         return _apikey(args, service)
+    if args.command == "oidc":
+        from host.oidc import cli as oidc_cli
+
+        return oidc_cli.run(args, _open(args, service))
     if args.command == "withdraw":
         amount = inputs.amount_text(args.amount)
         v = _open(args, service)

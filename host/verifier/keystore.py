@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import select
 
 from host.verifier import store
-from host.verifier.store import challenges, devices, master_keys, meta, mobile_activations, push_keys
+from host.verifier.store import challenges, devices, master_keys, meta, mobile_activations, oidc_keys, push_keys
 
 LEGACY, FORMAT = b"\x01", b"\x02"   # 0x01: sealed before key ids (key 1); 0x02: key id follows
 CANARY = b"OpenDSC master key check"
@@ -41,6 +41,7 @@ SEALED = (
     (challenges, challenges.c.id, challenges.c.payload, "challenge:%s:payload"),
     (mobile_activations, mobile_activations.c.id, mobile_activations.c.sealed, "mobile-activation:%s:keys"),
     (push_keys, push_keys.c.id, push_keys.c.private_key, "push-key:%s:private"),
+    (oidc_keys, oidc_keys.c.kid, oidc_keys.c.private_key, "oidc-key:%s:private"),  # host/oidc/keys.py
 )
 
 

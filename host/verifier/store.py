@@ -40,6 +40,8 @@ users = Table(
     Column("id_number", String(64), nullable=False, default=""),
     Column("created_at", Float, nullable=False),
     Column("role", String(16), nullable=False, default="user"),  # user or helpdesk (the portal's console); schema 7
+    # OpenID Connect's `sub`: random, made on first need, never the name (schema 12)
+    Column("subject", String(64), unique=True),
 )
 
 devices = Table(
@@ -232,6 +234,70 @@ api_keys = Table(
 )
 
 
+# The OpenID Connect provider (host/oidc/, docs/oidc.md); schema 12.
+# Relying parties registered by the operator: a confidential one's secret is kept
+# only as its SHA-256 (like api_keys); lists are JSON arrays.
+oidc_clients = Table(
+    "oidc_clients", metadata,
+    Column("client_id", String(64), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("secret_digest", String(64)),  # None: a public client (PKCE S256 instead)
+    Column("redirect_uris", Text, nullable=False),
+    Column("post_logout_redirect_uris", Text, nullable=False, default="[]"),
+    Column("scopes", Text, nullable=False),
+    Column("level", String(64), nullable=False),  # the least acr it accepts
+    Column("first_party", Integer, nullable=False, default=0),  # 1: no consent page
+    Column("alg", String(8), nullable=False, default="ES256"),  # its ID tokens' signature
+    Column("created_at", Float, nullable=False),
+)
+
+# The provider's signing keys, made on first need, one current per algorithm; a
+# rotated key keeps signing nothing but stays in JWKS until retired_at plus the
+# ID tokens' lifetime. The private key is sealed with the master key.
+oidc_keys = Table(
+    "oidc_keys", metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(8), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("private_key", LargeBinary, nullable=False),  # sealed: the private JWK
+    Column("created_at", Float, nullable=False),
+    Column("retired_at", Float),  # None: the current key of its algorithm
+)
+
+# Authorization codes (single use, 60 s) and access tokens, kept only as SHA-256.
+# A code's state: 0 issued, 1 taken by the token endpoint, 2 used twice (what
+# its first use issued is revoked).
+oidc_codes = Table(
+    "oidc_codes", metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("redirect_uri", Text, nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("nonce", Text),
+    Column("code_challenge", String(128)),
+    Column("code_challenge_method", String(8)),
+    Column("auth_time", Float, nullable=False),
+    Column("acr", String(64), nullable=False),
+    Column("amr", Text, nullable=False),
+    Column("state", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+oidc_tokens = Table(
+    "oidc_tokens", metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("client_id", String(64), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("scope", Text, nullable=False),
+    Column("code_digest", String(64), nullable=False, index=True),
+    Column("revoked", Integer, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+
 def _append_only_audit(conn):
     """The database itself refuses to change or delete an audit event: triggers on
     SQLite and PostgreSQL (there, also TRUNCATE; grant the service's role only
@@ -320,7 +386,15 @@ def _withdrawal_destinations(conn):
                  .where(challenges.c.amount.is_(None)).values(consumed=1))
 
 
-SCHEMA_VERSION = 11
+def _oidc_provider(conn):
+    """Schema 12: the OpenID Connect provider's clients, signing keys, codes and
+    access tokens, and each user's stable subject."""
+    metadata.create_all(conn, tables=[oidc_clients, oidc_keys, oidc_codes, oidc_tokens])
+    _add_columns(conn, (("users", "subject", "VARCHAR(64)"),))
+    conn.exec_driver_sql("CREATE UNIQUE INDEX IF NOT EXISTS users_subject ON users (subject)")
+
+
+SCHEMA_VERSION = 12
 # Migrations from version N-1 to N, run in order inside one transaction.
 MIGRATIONS = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, users, devices, challenges, audit]),
@@ -334,6 +408,7 @@ MIGRATIONS = {
     9: lambda conn: metadata.create_all(conn, tables=[push_keys, push_subscriptions]),  # Web Push (mobile_push.py)
     10: _challenge_attempts,
     11: _withdrawal_destinations,
+    12: _oidc_provider,
 }
 # Two `dsc db init` at once on one PostgreSQL database: the second waits (SQLite: BEGIN IMMEDIATE).
 _MIGRATION_LOCK = 0x0D5C0001
