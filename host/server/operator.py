@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from starlette.concurrency import run_in_threadpool
 
+from host.oidc import clients as oidc_clients
 from host.server.errors import ApiError, responses
 from host.server.login import Challenge
 from host.verifier import apikeys, audit, cards
@@ -333,3 +334,56 @@ def audit_log(request: Request, user: Optional[str] = None, outcome: Optional[Li
     more = len(events) > limit
     events = events[:limit]
     return {"events": events, "next": events[-1]["id"] if more else None}
+
+
+# ---- OpenID Connect clients (host/oidc/clients.py, docs/oidc.md) ------------------------------
+
+class NewOidcClient(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: StrictStr = Field(max_length=200, description="the application's name, as the consent page shows it")
+    redirect_uris: List[StrictStr] = Field(max_length=32, description="where the login may return, matched exactly")
+    public: StrictBool = Field(False, description="no secret: PKCE S256 instead")
+    scopes: Optional[List[StrictStr]] = Field(None, max_length=8, description="openid (always) and profile")
+    level: Optional[StrictStr] = Field(None, max_length=200, description="the least level it accepts (an acr value)")
+    first_party: StrictBool = Field(False, description="the operator's own application: no consent page")
+    post_logout_redirect_uris: Optional[List[StrictStr]] = Field(None, max_length=32)
+    alg: Optional[Literal["ES256", "RS256"]] = Field(None, description="the ID token's signature (default ES256)")
+
+
+class OidcClient(BaseModel):
+    client_id: str
+    name: str
+    public: bool
+    redirect_uris: List[str]
+    post_logout_redirect_uris: List[str]
+    scopes: List[str]
+    level: str
+    first_party: bool
+    alg: str
+    created_at: str
+    client_secret: Optional[str] = Field(None, description="a confidential client's secret: in the answer to its "
+                                                           "registration only, never again")
+
+
+@router.post("/oidc/clients", status_code=201, response_model=OidcClient, response_model_exclude_none=True,
+             responses=ERRORS, dependencies=[role(ADMIN)])
+def add_oidc_client(body: NewOidcClient, request: Request):
+    return oidc_clients.add(verifier(request), body.name, body.redirect_uris, public=body.public, scopes=body.scopes,
+                       level=body.level, first_party=body.first_party,
+                       post_logout_redirect_uris=body.post_logout_redirect_uris, alg=body.alg)
+
+
+@router.get("/oidc/clients", response_model=List[OidcClient], response_model_exclude_none=True, responses=ERRORS,
+            dependencies=[role(READ)])
+def list_oidc_clients(request: Request):
+    return oidc_clients.list_all(verifier(request))
+
+
+@router.delete("/oidc/clients/{client_id}", responses=ERRORS, dependencies=[role(ADMIN)])
+def remove_oidc_client(client_id: str, request: Request) -> Dict[str, object]:
+    try:
+        return {"client_id": oidc_clients.remove(verifier(request), client_id), "removed": True}
+    except VerifierError as e:
+        if e.code == "no-client":
+            raise ApiError(404, e.code, str(e))
+        raise
