@@ -5,7 +5,9 @@ state folder and is made on the first run only: the database and key ring, a
 user `demo` with the token enrolled, a help-desk user `helpdesk` with a printed
 code card, and the passwords and PIN in demo-credentials.txt. Once the demo
 user changes the PIN (the portal's "Change your PIN"), the banner and that file
-say when, instead of the first PIN, which the token no longer answers with."""
+say when, instead of the first PIN, which the token no longer answers with.
+Beside the portal, an example app (host/oidc_example.py) on its own port logs in
+through OpenDSC by OpenID Connect: single sign-on, seen within a minute."""
 
 import os
 import signal
@@ -66,6 +68,7 @@ class Paths:
         self.credentials = at("demo-credentials.txt")
         self.card = at("helpdesk-card.txt")
         self.server_log = at("server.log")
+        self.example_client = at("example-client.json")
 
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -86,7 +89,7 @@ def run(args):
 
     paths = Paths(args.state)
     stopped = threading.Event()
-    token = link = server = pin = None
+    token = link = server = pin = example = None
 
     handle_stop_signals(unwind)
     try:
@@ -100,10 +103,11 @@ def run(args):
         setup_accounts(paths, info, key, credentials)
         pin = PinWatch(paths, credentials, info["serial"])
         server = Server(paths, args.listen, public_url, on_exit=stopped.set)
+        example = ExampleApp(paths, args.listen, public_url or server.url)
 
         def block():
             return instructions((public_url or server.url) + "/login", link.url, credentials, paths, args.no_ui,
-                                pin.changed_on)
+                                pin.changed_on, example.url)
 
         print("\n".join(block()), flush=True)
         if not args.no_ui and sys.stdin.isatty() and sys.stdout.isatty():
@@ -130,6 +134,8 @@ def run(args):
     finally:
         if pin is not None:
             pin.close()
+        if example is not None:
+            example.stop()
         if server is not None:
             server.stop()
         if token is not None:
@@ -532,9 +538,90 @@ def last_line(path):
     return lines[-1] if lines else "no output (see %s)" % path
 
 
+# ---- the example app -----------------------------------------------------------
+
+EXAMPLE_CLIENT_NAME = "OpenDSC example app"
+
+
+class ExampleApp:
+    """host/oidc_example.py served in a thread of this process on the portal's host, the
+    port after the portal's when free (else any), registered as a first-party OIDC client
+    whose redirect URI is its /callback; its client id and secret are kept in the state
+    folder and registered anew when the address changes."""
+
+    def __init__(self, paths, listen, issuer):
+        import secrets
+        import socket
+
+        import uvicorn
+
+        from host.oidc_example import create_app
+        from host.server.cli import _listen
+
+        host, port = _listen(listen)
+        if host in ("0.0.0.0", "::"):  # the browser reaches it where it reaches the portal
+            host = issuer.split("//", 1)[1].rsplit(":", 1)[0].strip("[]")
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port + 1 if port and bind_error(host, port + 1) is None else 0))
+        except OSError as e:
+            sock.close()
+            raise DemoError("cannot serve the example app on %s: %s" % (host, e.strerror or e))
+        self.url = "http://%s:%d" % ("[%s]" % host if ":" in host else host, sock.getsockname()[1])
+        try:
+            client_id, client_secret = example_client(paths, self.url + "/callback")
+            app = create_app(issuer, client_id, client_secret, session_secret=secrets.token_urlsafe(32))
+        except BaseException:
+            sock.close()
+            raise
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="example-app",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(SERVER_STOP_SECONDS)
+
+
+def example_client(paths, redirect_uri):
+    """(client_id, client_secret) of the example app's client for redirect_uri: the kept
+    one while it is still registered with that URI, else a new one (the old removed)."""
+    import json
+
+    kept = None
+    if os.path.exists(paths.example_client):
+        with open(paths.example_client) as f:
+            kept = json.load(f)
+    registered = {c["client_id"]: c for c in json.loads(dsc_oidc(paths, "list"))}
+    if kept and kept["client_id"] in registered:
+        if registered[kept["client_id"]]["redirect_uris"] == [redirect_uri]:
+            return kept["client_id"], kept["client_secret"]
+        dsc_oidc(paths, "remove", kept["client_id"])
+    printed = dict(line.split(" ", 1) for line in dsc_oidc(paths, "add", EXAMPLE_CLIENT_NAME, "--redirect-uri",
+                                                           redirect_uri, "--first-party").splitlines())
+    write_private(paths.example_client, json.dumps({"client_id": printed["client_id"],
+                                                    "client_secret": printed["client_secret"]}).encode())
+    return printed["client_id"], printed["client_secret"]
+
+
+def dsc_oidc(paths, *args):
+    """`dsc oidc client ARGS` on the demo's database: what it printed, or a DemoError."""
+    import subprocess
+
+    env = dict(os.environ, DSC_MASTER_KEY_FILE=os.path.abspath(paths.keyring))
+    done = subprocess.run([sys.executable, "-m", "host.cli", "oidc", "client", *args, "--db",
+                           os.path.abspath(paths.db)], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True)
+    if done.returncode:
+        raise DemoError("dsc oidc client %s: %s" % (args[0], done.stderr.strip() or "failed"))
+    return done.stdout
+
+
 # ---- what the newcomer sees ----------------------------------------------------
 
-def instructions(portal, link_url, credentials, paths, no_ui, pin_changed_on=None):
+def instructions(portal, link_url, credentials, paths, no_ui, pin_changed_on=None, example_url=None):
     """The block printed at every start; its first HEADER_LINES head the token's screen.
     Once the PIN was changed it says when (the date: the line fits 80 columns)."""
     if no_ui:
@@ -557,6 +644,7 @@ def instructions(portal, link_url, credentials, paths, no_ui, pin_changed_on=Non
         "Phone app: log in as %s, choose Add mobile authenticator, open %s" % (DEMO_USER,
                                                                             portal.replace("/login", "/mobile/")),
         "in a phone-sized window and type the code; then log in with it under Use another device.",
+        *(["Single sign-on: open the example app %s/ and log in with OpenDSC." % example_url] if example_url else []),
         "Saved in %s (remove %s to start over);" % (paths.credentials, paths.state),
         "the portal's log is %s. Stop with %s: the portal stops too." % (paths.server_log,
                                                                           "Ctrl-C" if no_ui else "q"),
