@@ -29,6 +29,14 @@ def id_token_claims(client, token_response, rp, nonce):
     return decoded.header, claims
 
 
+def code_after_login(client, people, rp, name="alice"):
+    """A first authorization for a browser with no session: (code, PKCE verifier)."""
+    verifier, challenge = pkce()
+    client.get("/oidc/authorize", params=authorize_params(rp, challenge))
+    log_in(client, name, answer_for(name, people))
+    return returned(client.get("/oidc/resume"))["code"], verifier
+
+
 def flow(client, people, rp, name="alice", **extra):
     """Authorize (logging in when asked), then exchange the code: (token JSON, params sent)."""
     verifier, challenge = pkce()
@@ -160,10 +168,7 @@ def test_a_third_party_client_asks_consent_and_deny_goes_back_as_access_denied(p
 def test_a_code_used_twice_is_refused_and_revokes_the_first_access_token(provider, people):
     with provider(people) as client:
         rp = register(client, first_party=True)
-        verifier, challenge = pkce()
-        client.get("/oidc/authorize", params=authorize_params(rp, challenge))
-        log_in(client, "alice", answer_for("alice", people))
-        code = returned(client.get("/oidc/resume"))["code"]
+        code, verifier = code_after_login(client, people, rp)
         first = exchange(client, rp, code, verifier)
         assert first.status_code == 200
         bearer = {"Authorization": "Bearer " + first.json()["access_token"]}

@@ -8,8 +8,8 @@ import pytest
 from joserfc import jwk, jwt
 
 from tests import log_scan
-from tests.oidc.conftest import answer_for, authorize_params, log_in, pkce, register, returned
-from tests.oidc.test_flow import exchange, flow
+from tests.oidc.conftest import authorize_params, pkce, register
+from tests.oidc.test_flow import code_after_login, exchange, flow
 from tests.portal.test_login_pages import post
 from tests.server.conftest import PASSWORD, PIN
 
@@ -76,10 +76,7 @@ def test_no_secret_of_the_flow_reaches_a_log_line(provider, people, caplog):
     caplog.set_level(logging.DEBUG)  # every logger at its own level: Authlib's DEBUG lines carry tokens
     with provider(people) as client:
         rp = register(client, first_party=True)
-        verifier, challenge = pkce()
-        client.get("/oidc/authorize", params=authorize_params(rp, challenge))
-        log_in(client, "alice", answer_for("alice", people))
-        code = returned(client.get("/oidc/resume"))["code"]
+        code, verifier = code_after_login(client, people, rp)
         token = exchange(client, rp, code, verifier).json()
         exchange(client, rp, code, verifier)  # the refused reuse is logged nowhere either
         client.get("/oidc/userinfo", headers={"Authorization": "Bearer " + token["access_token"]})
