@@ -8,12 +8,10 @@ the backends lives here.
 """
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 import threading
 import time
-import weakref
 
 from sqlalchemy import (BigInteger, Column, Float, ForeignKey, Integer, LargeBinary, MetaData, String, Table,
                         Text, UniqueConstraint, create_engine, event, select, text)
@@ -439,57 +437,6 @@ def create_sqlite_file(path):
     return True
 
 
-class WriterQueue:
-    """Where a SQLite database's writers wait for each other, in order, instead of in
-    SQLite's busy handler, which sleeps 1 to 100 ms between tries (so with two server
-    processes each one's commit could wait a whole sleep after the other's ended, and
-    2 workers were slower than 1). First the threads of this process (a lock), then
-    the processes (flock on the file beside the database, `<db>-writer`): the kernel
-    wakes the next waiter the moment the lock is let go, and frees it if its process
-    dies. Only a queue in front of BEGIN IMMEDIATE, which stays the lock that counts:
-    a process without the queue (an older dsc, the sqlite3 shell) still waits in the
-    busy handler, and a lock file that cannot be opened means no queue, not no lock."""
-
-    def __init__(self, path):
-        self._threads = threading.RLock()  # a thread that begins inside its own transaction must not deadlock
-        self._depth = 0  # how deep this process holds it (under _threads)
-        self._path, self._fd, self._pid = path + "-writer", None, None
-        self._closer = None
-
-    def _file(self):
-        """This process's own open lock file: flock belongs to an open file, so a child
-        forked after the engine was made must not share its parent's."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            try:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:
-                self._fd = None
-            else:
-                if self._closer is not None:
-                    self._closer()  # this process's copy of the parent's descriptor
-                self._closer = weakref.finalize(self, os.close, self._fd)
-        return self._fd
-
-    def acquire(self):
-        self._threads.acquire()
-        try:
-            if self._depth == 0 and self._file() is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-        except BaseException:
-            self._threads.release()
-            raise
-        self._depth += 1
-
-    def release(self):
-        self._depth -= 1
-        try:
-            if self._depth == 0 and self._fd is not None:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
-        finally:
-            self._threads.release()
-
-
 def engine_for(db, create=False):
     """An engine for a path (SQLite) or a SQLAlchemy URL. A SQLite file must
     exist unless `create`: a mistyped --db never makes an empty database."""
@@ -508,7 +455,9 @@ def engine_for(db, create=False):
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut
 
-        writer = WriterQueue(path)
+        # The threads of one process queue for the write lock here, in order, rather
+        # than in SQLite's busy handler, which sleeps up to 100 ms between tries.
+        writer = threading.RLock()
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):
