@@ -587,36 +587,33 @@ class ExampleApp:
 
 def example_client(paths, redirect_uri):
     """(client_id, client_secret) of the example app's client for redirect_uri: the kept
-    one while it is still registered with that URI, else a new one (the old removed)."""
+    one while it is still registered with that URI, else a new one (the old removed).
+    The provider's library, as `dsc oidc client` uses it (a process each would cost ~1 s)."""
     import json
+
+    from host.oidc import clients
+    from host.verifier import service
+    from host.verifier.errors import VerifierError
 
     kept = None
     if os.path.exists(paths.example_client):
         with open(paths.example_client) as f:
             kept = json.load(f)
-    registered = {c["client_id"]: c for c in json.loads(dsc_oidc(paths, "list"))}
-    if kept and kept["client_id"] in registered:
-        if registered[kept["client_id"]]["redirect_uris"] == [redirect_uri]:
-            return kept["client_id"], kept["client_secret"]
-        dsc_oidc(paths, "remove", kept["client_id"])
-    printed = dict(line.split(" ", 1) for line in dsc_oidc(paths, "add", EXAMPLE_CLIENT_NAME, "--redirect-uri",
-                                                           redirect_uri, "--first-party").splitlines())
-    write_private(paths.example_client, json.dumps({"client_id": printed["client_id"],
-                                                    "client_secret": printed["client_secret"]}).encode())
-    return printed["client_id"], printed["client_secret"]
-
-
-def dsc_oidc(paths, *args):
-    """`dsc oidc client ARGS` on the demo's database: what it printed, or a DemoError."""
-    import subprocess
-
-    env = dict(os.environ, DSC_MASTER_KEY_FILE=os.path.abspath(paths.keyring))
-    done = subprocess.run([sys.executable, "-m", "host.cli", "oidc", "client", *args, "--db",
-                           os.path.abspath(paths.db)], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                          text=True)
-    if done.returncode:
-        raise DemoError("dsc oidc client %s: %s" % (args[0], done.stderr.strip() or "failed"))
-    return done.stdout
+    v = service.Verifier(paths.db, paths.keyring)
+    try:
+        registered = {c["client_id"]: c for c in clients.list_all(v)}
+        if kept and kept["client_id"] in registered:
+            if registered[kept["client_id"]]["redirect_uris"] == [redirect_uri]:
+                return kept["client_id"], kept["client_secret"]
+            clients.remove(v, kept["client_id"])
+        made = clients.add(v, EXAMPLE_CLIENT_NAME, [redirect_uri], first_party=True)
+    except VerifierError as e:
+        raise DemoError("cannot register the example app: %s" % e)
+    finally:
+        v.close()
+    write_private(paths.example_client, json.dumps({"client_id": made["client_id"],
+                                                    "client_secret": made["client_secret"]}).encode())
+    return made["client_id"], made["client_secret"]
 
 
 # ---- what the newcomer sees ----------------------------------------------------
