@@ -315,6 +315,7 @@ class Provider(AuthorizationServer):
                                  .with_for_update()).scalar()
             if state != TAKEN:
                 raise InvalidGrantError("the code was used twice")
+            conn.execute(delete(oidc_tokens).where(oidc_tokens.c.expires_at < now))  # the table holds live ones
             conn.execute(oidc_tokens.insert().values(
                 digest=digest(token["access_token"]), client_id=request.client.client_id, username=code.username,
                 scope=token.get("scope") or code.scope, code_digest=code.digest, revoked=0, created_at=now,

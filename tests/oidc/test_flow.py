@@ -124,6 +124,8 @@ def test_prompt_none_without_a_session_and_prompt_login_with_one(provider, peopl
         r = client.get("/oidc/authorize", params=authorize_params(rp, pkce()[1], prompt="login"))
         assert r.status_code == 303 and r.headers["location"] == "/login"
         assert client.get("/").status_code == 303, "prompt=login ended the portal session"
+        log_in(client, "alice", answer_for("alice", people))
+        assert "code" in returned(client.get("/oidc/resume")), "the new login answers it, not another login"
 
 
 def test_max_age_passed_asks_for_a_new_login(provider, people):
@@ -200,3 +202,21 @@ def test_a_public_client_must_send_pkce(provider, people):
         back = returned(client.get("/oidc/authorize", params=authorize_params(rp, pkce()[1],
                                                                              code_challenge_method="plain")))
         assert back["error"] == "invalid_request"
+
+
+def test_an_expired_code_and_an_expired_access_token_are_refused(provider, people):
+    from host.verifier.store import oidc_codes, oidc_tokens
+
+    with provider(people) as client:
+        rp = register(client, first_party=True)
+        code, verifier = code_after_login(client, people, rp)
+        with client.verifier.engine.begin() as conn:  # the code's 60 s have passed
+            conn.execute(oidc_codes.update().values(expires_at=oidc_codes.c.created_at - 1))
+        late = exchange(client, rp, code, verifier)
+        assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+        token, _, _ = flow(client, people, rp)
+        bearer = {"Authorization": "Bearer " + token["access_token"]}
+        assert token["expires_in"] == 600 and client.get("/oidc/userinfo", headers=bearer).status_code == 200
+        with client.verifier.engine.begin() as conn:
+            conn.execute(oidc_tokens.update().values(expires_at=oidc_tokens.c.created_at - 1))
+        assert client.get("/oidc/userinfo", headers=bearer).status_code == 401
