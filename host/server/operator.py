@@ -367,7 +367,8 @@ class OidcClient(BaseModel):
 
 @router.post("/oidc/clients", status_code=201, response_model=OidcClient, response_model_exclude_none=True,
              responses=ERRORS, dependencies=[role(ADMIN)])
-def add_oidc_client(body: NewOidcClient, request: Request):
+def add_oidc_client(body: NewOidcClient, request: Request, response: Response):
+    response.headers["Cache-Control"] = "no-store"  # the secret is in this answer only
     return oidc_clients.add(verifier(request), body.name, body.redirect_uris, public=body.public, scopes=body.scopes,
                        level=body.level, first_party=body.first_party,
                        post_logout_redirect_uris=body.post_logout_redirect_uris, alg=body.alg)

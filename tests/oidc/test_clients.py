@@ -85,7 +85,7 @@ def test_the_operator_api_registers_lists_and_removes_clients(provider, people):
         body = {"name": "Grafana", "redirect_uris": [APP], "first_party": True}
         assert client.post("/api/v1/oidc/clients", json=body, headers=auditor).status_code == 403
         r = client.post("/api/v1/oidc/clients", json=body, headers=admin)
-        assert r.status_code == 201 and r.json()["client_secret"]
+        assert r.status_code == 201 and r.json()["client_secret"] and r.headers["cache-control"] == "no-store"
         log_scan.SECRETS.add(r.json()["client_secret"])
         listed = client.get("/api/v1/oidc/clients", headers=auditor).json()
         assert [c["name"] for c in listed] == ["Grafana"] and "client_secret" not in listed[0]
