@@ -220,3 +220,36 @@ def test_an_expired_code_and_an_expired_access_token_are_refused(provider, peopl
         with client.verifier.engine.begin() as conn:
             conn.execute(oidc_tokens.update().values(expires_at=oidc_tokens.c.created_at - 1))
         assert client.get("/oidc/userinfo", headers=bearer).status_code == 401
+
+
+def test_an_rs256_client_gets_an_rs256_id_token_with_its_key_in_jwks(provider, people):
+    with provider(people) as client:
+        rp = register(client, first_party=True, alg="RS256")
+        token, params, _ = flow(client, people, rp)
+        header = jwt.decode(token["id_token"], jwk.KeySet.import_key_set(client.get("/oidc/jwks").json())).header
+        assert header["alg"] == "RS256"
+
+
+def test_what_the_conformance_lists_ask_of_the_basic_flow(provider, people):
+    """A request without nonce, with an unknown parameter or without response_type;
+    client_secret_post; userinfo by POST with the token in the header."""
+    with provider(people) as client:
+        rp = register(client, first_party=True)
+        flow(client, people, rp)  # a session
+        verifier, challenge = pkce()
+        back = returned(client.get("/oidc/authorize", params=authorize_params(rp, challenge, nonce=None,
+                                                                               unknown_parameter="x")))
+        r = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": back["code"],
+                                             "redirect_uri": APP, "code_verifier": verifier,
+                                             "client_id": rp["client_id"], "client_secret": rp["client_secret"]})
+        assert r.status_code == 200, r.text
+        claims = jwt.decode(r.json()["id_token"], jwk.KeySet.import_key_set(client.get("/oidc/jwks").json())).claims
+        assert "nonce" not in claims and claims["aud"] == [rp["client_id"]]
+        info = client.post("/oidc/userinfo", headers={"Authorization": "Bearer " + r.json()["access_token"]})
+        assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
+        wrong = client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x" * 43,
+                                                 "redirect_uri": APP, "client_id": rp["client_id"],
+                                                 "client_secret": "not-" + rp["client_secret"]})
+        assert wrong.status_code in (400, 401) and wrong.json()["error"] == "invalid_client"
+        back = returned(client.get("/oidc/authorize", params=authorize_params(rp, challenge, response_type=None)))
+        assert back["error"] in ("invalid_request", "unsupported_response_type") and "code" not in back
