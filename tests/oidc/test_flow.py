@@ -1,13 +1,20 @@
 """The code flow through the portal's login, in process: discovery and JWKS, PKCE,
-the ID token's claims, step-up by acr_values, prompt and max_age, consent, and a
-code used twice."""
+the ID token's claims after a token, card or phone login, step-up by acr_values,
+prompt and max_age, consent, and a code used twice."""
+
+import time
 
 import pytest
 from joserfc import jwk, jwt
 
+from host.verifier import mobile
+from tests.ocra_reference import ocra
 from tests.oidc.conftest import (APP, ISSUER, answer_for, authorize_params, consent_form_action, log_in, pkce,
                                  register, returned)
 from tests.portal.test_login_pages import post
+from tests.portal.test_mobile_pages import answer, shown_number
+from tests.server.conftest import PASSWORD, PIN, SUITE
+from tests.verifier.test_mobile_activation import activate
 
 pytest.importorskip("authlib")
 
@@ -253,3 +260,26 @@ def test_what_the_conformance_lists_ask_of_the_basic_flow(provider, people):
         assert wrong.status_code in (400, 401) and wrong.json()["error"] == "invalid_client"
         back = returned(client.get("/oidc/authorize", params=authorize_params(rp, challenge, response_type=None)))
         assert back["error"] in ("invalid_request", "unsupported_response_type") and "code" not in back
+
+
+def test_a_login_approved_on_the_phone_gives_the_phone_level(provider, people):
+    with provider(people) as client:
+        v = client.verifier
+        app, key = activate(v, v.mobile_activation("dave")["code"], pin=PIN)[:2]
+        rp = register(client, first_party=True, level=PHONE)
+        verifier, challenge = pkce()
+        params = authorize_params(rp, challenge)
+        assert client.get("/oidc/authorize", params=params).headers["location"] == "/login"
+        assert post(client, "/login", client.get("/login").text, username="dave", password=PASSWORD).status_code == 303
+        page = client.get("/login").text
+        serial = [d["serial"] for d in v.devices("dave") if d["kind"] == "mobile"][0]
+        message = '{"device":"%s","poll":%d}' % (serial, time.time())
+        (waiting,) = v.mobile_waiting(message, mobile.b64u(app.sign(message.encode())))
+        answer(v, app, waiting["transaction"], shown_number(page),
+               response=ocra(SUITE, key, waiting["question"], pin=PIN))
+        r = post(client, "/login/approved", page)
+        assert r.status_code == 303 and r.headers["location"] == "/oidc/resume"
+        back = returned(client.get("/oidc/resume"))
+        token = exchange(client, rp, back["code"], verifier).json()
+        _, claims = id_token_claims(client, token, rp, params["nonce"])
+        assert claims["acr"] == PHONE and claims["amr"] == ["pwd", "swk", "mfa"]
