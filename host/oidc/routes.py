@@ -21,8 +21,8 @@ import base64
 import hmac
 import json
 from typing import Dict, List, Optional
-from urllib.parse import urlencode
 
+from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -330,42 +330,44 @@ api.add_api_route("/oidc/userinfo", userinfo, methods=["GET", "POST"], response_
 
 # ---- logout -----------------------------------------------------------------------------
 
-def _hinted_client(page, hint):
-    """The client of a valid id_token_hint of ours (expired is fine), or None."""
+def _hint(page, hint):
+    """(client, sub) of a valid id_token_hint of ours (expired is fine), else (None, None)."""
     if not isinstance(hint, str) or len(hint) > 8192:
-        return None
+        return None, None
     try:
-        decoded = jwt.decode(hint, keys.key_set(page.verifier), algorithms=list(keys.ALGORITHMS))
+        claims = jwt.decode(hint, keys.key_set(page.verifier), algorithms=list(keys.ALGORITHMS)).claims
     except (JoseError, ValueError):
-        return None
-    claims = decoded.claims
+        return None, None
     aud = claims.get("aud")
     aud = aud[0] if isinstance(aud, list) and len(aud) == 1 else aud
     if claims.get("iss") != issuer(page.request) or not isinstance(aud, str):
-        return None
-    return clients.find(page.verifier, aud)
+        return None, None
+    return clients.find(page.verifier, aud), claims.get("sub")
 
 
 def _logged_out(page, query):
     """End the portal session; go back to the client only at a URI it registered."""
-    client = _hinted_client(page, query.get("id_token_hint")) or clients.find(page.verifier, query.get("client_id"))
+    client = _hint(page, query.get("id_token_hint"))[0] or clients.find(page.verifier, query.get("client_id"))
     target = query.get("post_logout_redirect_uri")
     page.end_session()
     if client is not None and target and target in client.post_logout_redirect_uris:
         state = query.get("state")
-        return page.redirect(target + (("&" if "?" in target else "?") + urlencode({"state": state}) if state else ""))
+        return page.redirect(add_params_to_uri(target, [("state", state)]) if state else target)
     return page.render("oidc_logged_out.html")
 
 
 @router.get("/oidc/logout")
 def logout(request: Request):
-    """With an id_token_hint of ours the session ends now; without one, the user confirms
-    (a page with a form: a link elsewhere cannot log anyone out)."""
+    """With an id_token_hint of ours, for the user of this session, the session ends now;
+    otherwise the user confirms (a page with a form): a link elsewhere, even with an ID
+    token of the one who made it, logs nobody else out."""
     page = Page(request)
     if _cross_site_without_cookie(request):
         return _bounce(page)
     query = dict(request.query_params)
-    if _hinted_client(page, query.get("id_token_hint")) is not None:
+    client, sub = _hint(page, query.get("id_token_hint"))
+    session_user = page.session.username if page.session is not None and page.session.logged_in else None
+    if client is not None and (session_user is None or sub == server.subject(page.verifier, session_user)):
         return _logged_out(page, query)
     return page.render("oidc_logout.html", query=query)
 

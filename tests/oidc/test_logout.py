@@ -75,3 +75,13 @@ def test_no_secret_of_the_flow_reaches_a_log_line(provider, people, caplog):
     assert caplog.records, "the flow logged something"
     leaks = len(log_scan.leaked(caplog.text + "\n".join(str(r.args) for r in caplog.records), sent))
     assert leaks == 0, "secrets of the flow in the log (not shown here)"
+
+
+def test_an_id_token_of_another_user_does_not_log_this_one_out_unasked(provider, people):
+    with provider(people) as client:
+        rp = register(client, first_party=True, post_logout_redirect_uris=[AFTER])
+        kais, _, _ = flow(client, people, rp, name="kai")
+        client.cookies.clear()
+        flow(client, people, rp)  # alice's session, in a browser sent kai's ID token by a page elsewhere
+        r = client.get("/oidc/logout", params={"id_token_hint": kais["id_token"], "post_logout_redirect_uri": AFTER})
+        assert r.status_code == 200 and 'action="/oidc/logout"' in r.text and logged_in(client)
