@@ -163,7 +163,7 @@ def _user(page):
 
 
 def _needs_login(grant, user, fresh, now):
-    """Why the session cannot answer this request (a reason for the audit), or None."""
+    """Why the session cannot answer this request (a word, for reading), or None."""
     data = grant.request.payload.data
     if user is None:
         return "no session"
