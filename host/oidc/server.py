@@ -154,7 +154,12 @@ class Token:
 
 def subject(verifier, username):
     """The user's stable `sub`: random, made on first need (one conditional UPDATE),
-    never their name. None when there is no such user."""
+    never their name. None when there is no such user. Read first: most users have one
+    already, and a write transaction would serialise every ID token on SQLite."""
+    with verifier.engine.connect() as conn:
+        found = conn.execute(select(users.c.subject).where(users.c.username == username)).scalar()
+    if found is not None:
+        return found
     with verifier.engine.begin() as conn:
         conn.execute(users.update().where(users.c.username == username).where(users.c.subject.is_(None))
                      .values(subject=secrets.token_urlsafe(24)))
@@ -234,18 +239,26 @@ class OpenIDConnect(OpenIDCode):
     def __init__(self, server):
         super().__init__(require_nonce=False)
         self.server = server
+        self.keys = {}  # alg -> (kid, key) for this request
 
     def exists_nonce(self, nonce, request):
         with self.server.verifier.engine.connect() as conn:
             return conn.execute(select(oidc_codes.c.digest).where(oidc_codes.c.nonce == nonce)
                                 .where(oidc_codes.c.client_id == request.payload.client_id)).first() is not None
 
+    def _key(self, alg):
+        """(kid, key), read once per request: the header's kid names the key that signs
+        even if a rotation commits between Authlib's two questions."""
+        if alg not in self.keys:
+            self.keys[alg] = keys.signing_key(self.server.verifier, alg)
+        return self.keys[alg]
+
     def resolve_client_private_key(self, client):
-        return keys.signing_key(self.server.verifier, client.id_token_signed_response_alg)[1]
+        return self._key(client.id_token_signed_response_alg)[1]
 
     def get_encode_header(self, client):
         alg = client.id_token_signed_response_alg
-        return {"alg": alg, "kid": keys.signing_key(self.server.verifier, alg)[0]}
+        return {"alg": alg, "kid": self._key(alg)[0]}
 
     def get_client_claims(self, client):
         return {"iss": self.server.issuer, "aud": [client.client_id],
