@@ -15,6 +15,11 @@ The portal's session cookie is SameSite=Strict, so a browser sent here from an
 application's site (Sec-Fetch-Site: cross-site) does not send it: such a request
 gets a page that reloads the same address from here (a meta refresh, no script),
 which carries the cookie.
+
+The portal's CSP has form-action 'self', and browsers apply it to every redirect a
+form's submission leads to: the login's, the consent's and the logout confirmation's
+way back to the application ends on a page of this site that goes on by a meta
+refresh (_leave_site), not by a redirect to the application.
 """
 
 import base64
@@ -130,6 +135,16 @@ def _bounce(page):
     """A page that asks again from this site, so the strict session cookie is sent."""
     return page.render_without_session("oidc_continue.html", target=page.request.url.path + "?"
                                        + page.request.url.query)
+
+
+def _leave_site(page, response, template="oidc_continue.html"):
+    """`response` at the end of a form's submission: a redirect to another address (the
+    application's) becomes a page of this site that goes there by a meta refresh, which
+    the portal's form-action 'self' does not govern; any other answer is kept."""
+    location = response.headers.get("location", "")
+    if not 300 <= response.status_code < 400 or location.startswith("/"):
+        return response
+    return page.render_without_session(template, target=location)
 
 
 def _cross_site_without_cookie(request):
@@ -270,7 +285,8 @@ def resume(request: Request):
     if kept is None or page.session is None or not page.session.logged_in:
         return page.redirect("/")
     fresh = page.session.created_at >= kept["at"]
-    response = authorize(page, [tuple(item) for item in kept["q"]], fresh=fresh)
+    # Reached by the login form's redirect: form-action applies here too.
+    response = _leave_site(page, authorize(page, [tuple(item) for item in kept["q"]], fresh=fresh))
     response.delete_cookie(PENDING_COOKIE, path="/")
     return response
 
@@ -287,13 +303,14 @@ def consent(page, form):
     try:
         grant = provider.get_consent_grant(request, end_user=user)
     except OAuth2Error as error:
-        return _oauth_error(page, provider, request, error)
+        return _leave_site(page, _oauth_error(page, provider, request, error))
     allowed = form.get("decision") == "allow"
     if not allowed:
         with page.verifier.engine.begin() as conn:
             with audit_log.acting("oidc:" + grant.request.client.client_id):
                 audit_log.record(conn, page.now, user.username, user.device, "oidc", "fail", "consent denied")
-    return provider.create_authorization_response(request, grant_user=user if allowed else None, grant=grant)
+    return _leave_site(page, provider.create_authorization_response(request, grant_user=user if allowed else None,
+                                                                      grant=grant))
 
 
 router.add_api_route("/oidc/consent", posted(consent), methods=["POST"])
@@ -373,7 +390,7 @@ def logout(request: Request):
 
 
 def logout_confirmed(page, form):
-    return _logged_out(page, form)
+    return _leave_site(page, _logged_out(page, form), template="oidc_logged_out.html")
 
 
 router.add_api_route("/oidc/logout", posted(logout_confirmed, anonymous=True), methods=["POST"])

@@ -4,6 +4,7 @@ the issuer, is ISSUER; `register(client, **options)` adds a relying party."""
 
 import base64
 import hashlib
+import html
 import re
 import secrets
 from urllib.parse import parse_qs, urlsplit
@@ -62,10 +63,22 @@ def log_in(client, name, answer):
     return login(None, name, answer, client=client)
 
 
+REFRESH = re.compile(r'<meta http-equiv="refresh" content="0;url=([^"]+)">')
+
+
+def continued(response):
+    """Where a page that goes on by itself (a meta refresh: the cross-site reload, or the
+    way back to the app at the end of a form's submission) sends the browser, or None."""
+    found = response.status_code == 200 and REFRESH.search(response.text)
+    return html.unescape(found.group(1)) if found else None
+
+
 def returned(response):
-    """The query the provider sent the browser back to the app with."""
-    assert response.status_code == 302, (response.status_code, response.text[:300])
-    location = response.headers["location"]
+    """The query the provider sent the browser back to the app with: by a redirect, or
+    (after a form's submission, which the portal's form-action 'self' governs) by a page
+    of the portal's that goes on by itself."""
+    location = response.headers["location"] if response.status_code == 302 else continued(response)
+    assert location, (response.status_code, response.text[:300])
     assert location.startswith(APP + "?"), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 

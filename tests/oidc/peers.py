@@ -7,6 +7,7 @@ import subprocess
 import sys
 from urllib.parse import urljoin
 
+from tests.oidc.conftest import continued
 from tests.portal.test_login_pages import alert, post
 
 DSC = [sys.executable, "-m", "host.cli"]
@@ -59,8 +60,11 @@ def sign_in(browser, url, username, password, answer, returns_to, decision="allo
             assert response.status_code == 303, alert(response.text)
         elif response.status_code == 200 and 'action="/oidc/consent"' in response.text:
             response = post(browser, "/oidc/consent", response.text, decision=decision)
-        elif response.status_code == 200 and 'http-equiv="refresh"' in response.text:
-            response = browser.get(response.text.split(';url=', 1)[1].split('"', 1)[0].replace("&amp;", "&"))
+        elif continued(response):
+            target = urljoin(str(response.url), continued(response))
+            if target.startswith(returns_to):
+                return target
+            response = browser.get(target)
         else:
             return response
     raise AssertionError("the sign-in went round more than %d times" % limit)
