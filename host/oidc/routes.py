@@ -341,8 +341,9 @@ async def userinfo(request: Request):
     return await run_in_threadpool(provider.userinfo, server.StarletteRequest(request, list(form.items()), iss))
 
 
-api.add_api_route("/oidc/userinfo", userinfo, methods=["GET", "POST"], response_model=Claims,
-                  responses={**_OAUTH_ERRORS, **responses(404, 413)})
+for _method in ("GET", "POST"):  # a route each: one route's methods would share one OpenAPI operationId
+    api.add_api_route("/oidc/userinfo", userinfo, methods=[_method], response_model=Claims,
+                      operation_id="oidc_userinfo_" + _method.lower(), responses={**_OAUTH_ERRORS, **responses(404, 413)})
 
 
 # ---- logout -----------------------------------------------------------------------------

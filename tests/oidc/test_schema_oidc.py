@@ -50,6 +50,14 @@ def test_the_schema_has_every_json_endpoint_of_the_provider():
         assert method in paths.get(path, {}), "%s %s is not in the OpenAPI schema" % (method.upper(), path)
 
 
+def test_each_operation_of_the_schema_has_an_id_of_its_own():
+    """Client generators name their functions by operationId (and FastAPI warns of a
+    duplicate): GET and POST /oidc/userinfo had one between them."""
+    ids = [operation["operationId"] for item in APP.openapi()["paths"].values() for operation in item.values()
+           if isinstance(operation, dict) and "operationId" in operation]
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+
+
 @schema.include(path_regex=OIDC).parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_the_providers_endpoints_match_their_schema(case):
