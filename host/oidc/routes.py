@@ -27,6 +27,7 @@ import hmac
 import json
 from typing import Dict, List, Optional
 
+from authlib.common.security import is_secure_transport
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 from fastapi import APIRouter, Request
@@ -93,13 +94,17 @@ _TOKEN_FORM = {"requestBody": {"required": True, "content": {"application/x-www-
 
 
 def issuer(request):
-    return public_base(request)
+    """The public URL (or, without one, this machine's own address: host/portal/mobile.py)
+    when it is https or loopback http, else None: OAuth asks TLS of any other address
+    (Authlib's own check, which refused such requests with an exception)."""
+    base = public_base(request)
+    return base if base is not None and is_secure_transport(base) else None
 
 
 def _no_issuer():
-    """Without a public URL (and off loopback) there is no issuer: the provider is not served."""
+    """Without an issuer the provider is not served."""
     return JSONResponse({"error": "no-public-url", "message": "the OpenID Connect provider needs dsc serve "
-                                                              "--public-url"}, status_code=404)
+                                                              "--public-url with an https address"}, status_code=404)
 
 
 @api.get("/.well-known/openid-configuration", response_model=Configuration, responses=responses(404))
@@ -203,7 +208,8 @@ def authorize(page, items, fresh=False):
     if issuer(page.request) is None:
         return page.render_without_session("error.html", status=404, title=page.gettext("Not available"),
                                            message=page.gettext("Sign-in for other applications needs this "
-                                                                "server's public address (dsc serve --public-url)."))
+                                                                "server's public https address (dsc serve "
+                                                                "--public-url)."))
     provider = server.Provider(page.verifier, issuer(page.request))
     request = server.StarletteRequest(page.request, items, provider.issuer, method="GET")
     user = _user(page)

@@ -77,6 +77,22 @@ def test_discovery_names_the_endpoints_and_jwks_holds_the_signing_key(provider, 
         assert all("d" not in k for k in published), "no private part in JWKS"
 
 
+@pytest.mark.parametrize("public_url", ["", "http://login.example"])
+def test_without_an_https_or_loopback_issuer_the_provider_says_so_and_serves_nothing(in_process, people, public_url):
+    """No public URL (and a request to a name that is not this machine's), or a plain
+    http one elsewhere (OAuth asks TLS of it; Authlib's check had given a 500)."""
+    with in_process(people, public_url=public_url) as client:
+        client.headers["Accept"] = "text/html"
+        rp = register(client, first_party=True)
+        page = client.get("/oidc/authorize", params=authorize_params(rp, pkce()[1]))
+        assert page.status_code == 404 and "location" not in page.headers
+        assert "public https address (dsc serve --public-url)" in page.text
+        for answer in (client.get("/.well-known/openid-configuration"), client.get("/oidc/userinfo"),
+                       client.post("/oidc/token", data={"grant_type": "authorization_code", "code": "x"})):
+            assert answer.status_code == 404 and answer.json()["error"] == "no-public-url", answer.text
+            assert "https" in answer.json()["message"]
+
+
 def test_a_token_login_gives_an_id_token_with_the_hardware_level(provider, people):
     with provider(people) as client:
         rp = register(client, first_party=True)
