@@ -94,7 +94,8 @@ def run(args):
     handle_stop_signals(unwind)
     try:
         check_ports(args)
-        public_url = portal_url(args.listen, args.public_url)
+        listen = chosen_port(args.listen)
+        public_url = portal_url(listen, args.public_url)
         prepare_state(paths.state)
         credentials = read_credentials(paths.credentials)
         token, link = start_token(paths, args.link)
@@ -102,8 +103,8 @@ def run(args):
         info, key = read_token(paths, link.url)
         setup_accounts(paths, info, key, credentials)
         pin = PinWatch(paths, credentials, info["serial"])
-        server = Server(paths, args.listen, public_url, on_exit=stopped.set)
-        example = ExampleApp(paths, args.listen, public_url or server.url)
+        server = Server(paths, listen, public_url, on_exit=stopped.set)
+        example = ExampleApp(paths, listen, public_url or server.url)
 
         def block():
             return instructions((public_url or server.url) + "/login", link.url, credentials, paths, args.no_ui,
@@ -182,11 +183,27 @@ def check_ports(args):
                     % (" or ".join(taken), " ".join(demo_args)))
 
 
+def chosen_port(listen):
+    """--listen with port 0 made a free port now, so that the portal's public URL (the
+    OpenID Connect issuer, which must not follow each request's Host) is known before
+    dsc serve starts; any other --listen as given."""
+    import socket
+
+    from host.server.cli import _listen
+
+    host, port = _listen(listen)
+    if port != 0:
+        return listen
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        port = probe.getsockname()[1]
+    return "%s:%d" % ("[%s]" % host if ":" in host else host, port)
+
+
 def portal_url(listen, given):
     """The portal's public address for dsc serve --public-url: the one given, else the
-    --listen address when it names one host and port. None when it cannot be known
-    before dsc serve binds: port 0 (a loopback address serves its own address anyway),
-    or every address (0.0.0.0: which one reaches this machine is the user's to say)."""
+    --listen address when it names one host (chosen_port has made port 0 a port). None
+    for every address (0.0.0.0: which one reaches this machine is the user's to say)."""
     from host.server.cli import _listen
     from host.server.settings import public_url
 
@@ -196,7 +213,7 @@ def portal_url(listen, given):
         except ValueError as e:
             raise DemoError(str(e).replace("(DSC_PUBLIC_URL) ", ""))
     host, port = _listen(listen)
-    if port == 0 or host in ("0.0.0.0", "::"):
+    if host in ("0.0.0.0", "::"):
         return None
     return "http://%s:%d" % ("[%s]" % host if ":" in host else host, port)
 

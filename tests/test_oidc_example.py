@@ -11,13 +11,13 @@ import httpx
 
 from host.client import TokenClient
 from tests.oidc.peers import sign_in
-from tests.test_demo import BLOCK_END, DSC, demo_env, free_port, parse_block, read_until, stop
+from tests.test_demo import BLOCK_END, DSC, demo_env, parse_block, read_until, stop
 
 
 def test_the_demo_serves_an_app_that_logs_demo_in_through_opendsc(tmp_path, secrets_sent):
     state = tmp_path / "state"
-    port = free_port()  # a fixed port: the demo then knows its public URL, the provider's issuer
-    proc = subprocess.Popen(DSC + ["demo", "--state", str(state), "--listen", "127.0.0.1:%d" % port, "--link",
+    # Port 0: the demo picks the port before dsc serve starts, so it knows its public URL, the provider's issuer.
+    proc = subprocess.Popen(DSC + ["demo", "--state", str(state), "--listen", "127.0.0.1:0", "--link",
                                    "socket://127.0.0.1:0", "--no-ui"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=demo_env())
     try:
@@ -28,6 +28,9 @@ def test_the_demo_serves_an_app_that_logs_demo_in_through_opendsc(tmp_path, secr
         kept = json.loads((state / "example-client.json").read_text())
         secrets_sent.add(kept["client_secret"])
         assert oct((state / "example-client.json").stat().st_mode & 0o777) == "0o600"
+        for name in ("127.0.0.1", "localhost"):  # one issuer, whatever name the request used for this machine
+            discovery = httpx.get(block["portal"].replace("127.0.0.1", name) + "/.well-known/openid-configuration")
+            assert discovery.status_code == 200 and discovery.json()["issuer"] == block["portal"], discovery.text
         with httpx.Client(base_url=block["portal"], timeout=30) as browser:
             assert "Log in with OpenDSC" in browser.get(example + "/").text
             login = browser.get(example + "/login")

@@ -68,16 +68,15 @@ def stop(proc, timeout=30):
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory, secrets_sent):
-    """`dsc demo --no-ui` on a fixed free port, so that it knows its public URL (the issuer)."""
+    """`dsc demo --no-ui` on a free port; its public URL, the issuer, is the portal's address it prints."""
     state = tmp_path_factory.mktemp("oidc-system") / "state"
-    port = free_port()
-    proc = subprocess.Popen(DSC + ["demo", "--state", str(state), "--listen", "127.0.0.1:%d" % port, "--link",
+    proc = subprocess.Popen(DSC + ["demo", "--state", str(state), "--listen", "127.0.0.1:0", "--link",
                                    "socket://127.0.0.1:0", "--no-ui"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=demo_env())
     try:
         block = parse_block(read_until(proc.stdout.fileno(), BLOCK_END, timeout=60))
         secrets_sent.update({block["password"], block["pin"], block["helpdesk_password"]})
-        block.update(state=state, issuer="http://127.0.0.1:%d" % port)
+        block.update(state=state, issuer=block["portal"])
         yield block
     finally:
         stop(proc)
