@@ -1,11 +1,12 @@
 """The provider's pages in Japanese (Accept-Language: ja): the consent page, the
-refused request, the logout confirmation, the logged-out page and the cross-site
-reload show no English word but the application's name, each with the portal's CSP."""
+refused request, the logout confirmation, the logged-out page, the cross-site reload
+and the pages that go back to the app after a form show no English word but the
+application's name, each with the portal's CSP."""
 
 import pytest
 
 from host.portal.web import CSP
-from tests.oidc.conftest import answer_for, authorize_params, log_in, pkce, register
+from tests.oidc.conftest import answer_for, authorize_params, continued, log_in, pkce, register
 from tests.portal.test_japanese import ENGLISH_STOP, KANA, Visible, english_words
 from tests.portal.test_login_pages import post
 
@@ -36,8 +37,13 @@ def test_the_providers_pages_in_japanese(provider, people):
         client.get("/oidc/authorize", params=authorize_params(rp, pkce()[1]))
         log_in(client, "alice", answer_for("alice", people))
         pages["consent"] = consent = client.get("/oidc/resume")
-        post(client, "/oidc/consent", consent.text, decision="deny")
+        pages["back to the app"] = post(client, "/oidc/consent", consent.text, decision="deny")
         pages["logout confirmation"] = confirm = client.get("/oidc/logout", params={"client_id": rp["client_id"]})
         pages["logged out"] = post(client, "/oidc/logout", confirm.text)
+        log_in(client, "alice", answer_for("alice", people))
+        confirm = client.get("/oidc/logout", params={"client_id": rp["client_id"]})
+        pages["logged out, back to the app"] = post(client, "/oidc/logout", confirm.text, client_id=rp["client_id"],
+                                                    post_logout_redirect_uri="https://app.example/bye")
+        assert all(continued(pages[what]) for what in ("back to the app", "logged out, back to the app"))
         found = {what: english_in(r, known) for what, r in pages.items()}
         assert not any(found.values()), found
