@@ -28,7 +28,9 @@ MAX_URI = 512
 MAX_URIS = 16
 
 
-def _digest(secret):
+def digest(secret):
+    """What is stored of a client secret, a code or an access token: all long and random
+    (secrets.token_urlsafe), so a plain SHA-256 is enough, as for the operator API's keys."""
     return hashlib.sha256(secret.encode("ascii", "replace")).hexdigest()
 
 
@@ -118,7 +120,7 @@ class Client(ClientMixin):
     def check_client_secret(self, client_secret):
         if self.public or not isinstance(client_secret, str):
             return False
-        return hmac.compare_digest(_digest(client_secret), self.secret_digest)
+        return hmac.compare_digest(digest(client_secret), self.secret_digest)
 
     def check_endpoint_auth_method(self, method, endpoint):
         if self.public:
@@ -151,7 +153,7 @@ def add(verifier, name, redirect_uris, public=False, scopes=None, level=None, fi
     secret = None if public else secrets.token_urlsafe(32)
     now = verifier.clock()
     with verifier.engine.begin() as conn:
-        conn.execute(oidc_clients.insert().values(client_id=client_id, secret_digest=secret and _digest(secret),
+        conn.execute(oidc_clients.insert().values(client_id=client_id, secret_digest=secret and digest(secret),
                                                   created_at=now, **values))
         audit_log.record(conn, now, "oidc:" + client_id, "", "oidc", "ok", "added")
         row = conn.execute(select(oidc_clients).where(oidc_clients.c.client_id == client_id)).first()

@@ -13,7 +13,6 @@ ask for: codes and access tokens in the verifier's database, hashed.
   token or secret (Authlib logs tokens at DEBUG: its logger is kept above that).
 """
 
-import hashlib
 import json
 import logging
 import secrets
@@ -42,10 +41,6 @@ CODE_LIFETIME = 60
 ACCESS_TOKEN_LIFETIME = 600
 ISSUED, TAKEN, REUSED = 0, 1, 2
 # Audit events: purpose "oidc", the client as who acted ("oidc:CLIENT_ID"; terms.AGENTS).
-
-
-def digest(secret):
-    return hashlib.sha256(secret.encode("ascii", "replace")).hexdigest()
 
 
 # ---- the Starlette adapter ----------------------------------------------------------
@@ -184,7 +179,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
         with verifier.engine.begin() as conn:
             conn.execute(delete(oidc_codes).where(oidc_codes.c.expires_at < now - CODE_LIFETIME))
             conn.execute(oidc_codes.insert().values(
-                digest=digest(code), client_id=request.client.client_id, username=user.username,
+                digest=clients.digest(code), client_id=request.client.client_id, username=user.username,
                 redirect_uri=request.payload.redirect_uri, scope=request.scope or "", nonce=payload.get("nonce"),
                 code_challenge=payload.get("code_challenge"), code_challenge_method=payload.get("code_challenge_method"),
                 auth_time=user.auth_time, acr=user.acr, amr=json.dumps(user.amr), state=ISSUED, created_at=now,
@@ -195,7 +190,7 @@ class CodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(self, code, client):
         """The code, taken now if it is live and this client's; a second use revokes what
         the first issued. One transaction."""
-        verifier, now, key = self.server.verifier, self.server.verifier.clock(), digest(code)
+        verifier, now, key = self.server.verifier, self.server.verifier.clock(), clients.digest(code)
         mine = (oidc_codes.c.digest == key) & (oidc_codes.c.client_id == client.client_id)
         with verifier.engine.begin() as conn:
             taken = conn.execute(oidc_codes.update().where(mine).where(oidc_codes.c.state == ISSUED)
@@ -285,7 +280,7 @@ class AccessTokens(BearerTokenValidator):
         if not isinstance(token_string, str) or len(token_string) > 200:
             return None
         with self.verifier.engine.connect() as conn:
-            row = conn.execute(select(oidc_tokens).where(oidc_tokens.c.digest == digest(token_string))).first()
+            row = conn.execute(select(oidc_tokens).where(oidc_tokens.c.digest == clients.digest(token_string))).first()
         if row is None:
             return None
         return Token(row, clients.find(self.verifier, row.client_id))
@@ -330,7 +325,7 @@ class Provider(AuthorizationServer):
                 raise InvalidGrantError("the code was used twice")
             conn.execute(delete(oidc_tokens).where(oidc_tokens.c.expires_at < now))  # the table holds live ones
             conn.execute(oidc_tokens.insert().values(
-                digest=digest(token["access_token"]), client_id=request.client.client_id, username=code.username,
+                digest=clients.digest(token["access_token"]), client_id=request.client.client_id, username=code.username,
                 scope=token.get("scope") or code.scope, code_digest=code.digest, revoked=0, created_at=now,
                 expires_at=now + ACCESS_TOKEN_LIFETIME))
             with audit_log.acting("oidc:" + request.client.client_id):

@@ -74,7 +74,7 @@ def test_a_code_sent_many_times_at_once_gives_at_most_one_token_and_that_one_is_
     now = clock()
     with v.engine.begin() as conn:
         conn.execute(oidc_codes.insert().values(
-            digest=server.digest(code), client_id=rp["client_id"], username="alice", redirect_uri=APP,
+            digest=clients.digest(code), client_id=rp["client_id"], username="alice", redirect_uri=APP,
             scope="openid", auth_time=now, acr="urn:opendsc:acr:token", amr='["pwd", "hwk", "mfa"]', state=0,
             created_at=now, expires_at=now + 60))
     statuses, barrier = [], threading.Barrier(6)
