@@ -22,7 +22,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from dsc import signing
+
 from host.verifier.errors import VerifierError
+from host.verifier.inputs import DESTINATION_MAX
 from host.verifier.kinds.mobile import NUMBER_MAX, NUMBER_MIN, new_number  # noqa: F401  (new_number is part of the protocol)
 from host.verifier.kinds.passcode import PASSCODE_CHARS
 
@@ -156,6 +159,11 @@ def parse_signed(message, fields, most=MESSAGE_MAX, together=()):
     return obj
 
 
+def _digits(value, most):
+    """1 to `most` ASCII digits, as a withdrawal's fields are signed (docs/protocol.md, "Signing")."""
+    return isinstance(value, str) and 0 < len(value) <= most and all("0" <= c <= "9" for c in value)
+
+
 ANSWER_FIELDS = ("decision", "number", "response", "transaction")
 # A withdrawal's answer also names what the phone showed and signed over (docs/mobile.md).
 WITHDRAWAL_FIELDS = ("amount", "destination", "destination_digits")
@@ -167,11 +175,11 @@ def parse_answer(message):
     obj = parse_signed(message, ANSWER_FIELDS, together=WITHDRAWAL_FIELDS)
     if "amount" in obj:
         amount, text, digits = obj["amount"], obj["destination"], obj["destination_digits"]
-        if not isinstance(amount, str) or not 0 < len(amount) <= 12 or not all("0" <= c <= "9" for c in amount):
+        if not _digits(amount, signing.AMOUNT_DIGITS):
             raise VerifierError("bad-message", "amount is the withdrawal's amount, its digits")
-        if not isinstance(text, str) or not 0 < len(text) <= 64:
+        if not isinstance(text, str) or not 0 < len(text) <= DESTINATION_MAX:
             raise VerifierError("bad-message", "destination is the withdrawal's destination account as shown")
-        if not isinstance(digits, str) or not 0 < len(digits) <= 8 or not all("0" <= c <= "9" for c in digits):
+        if not _digits(digits, signing.DESTINATION_DIGITS):
             raise VerifierError("bad-message", "destination_digits are the destination's digits that are signed")
     decision, number, response, transaction = obj["decision"], obj["number"], obj["response"], obj["transaction"]
     if decision not in DECISIONS:
