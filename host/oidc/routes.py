@@ -205,12 +205,13 @@ def _needs_login(grant, user, fresh, now):
 
 def authorize(page, items, fresh=False):
     """Answer an authorization request (its query `items`) for this page's visitor."""
-    if issuer(page.request) is None:
+    iss = issuer(page.request)
+    if iss is None:
         return page.render_without_session("error.html", status=404, title=page.gettext("Not available"),
                                            message=page.gettext("Sign-in for other applications needs this "
                                                                 "server's public https address (dsc serve "
                                                                 "--public-url)."))
-    provider = server.Provider(page.verifier, issuer(page.request))
+    provider = server.Provider(page.verifier, iss)
     request = server.StarletteRequest(page.request, items, provider.issuer, method="GET")
     user = _user(page)
     try:
